@@ -1,0 +1,74 @@
+// prompt/prompt.h — building prompts and turning replies back into code.
+//
+// The prompt carries the task (description, signature, shapes, tolerance, instructions), the
+// reference, the parent kernel and the parent's evaluation feedback. A reply yields code either
+// as a fenced block holding the whole file or as SEARCH/REPLACE diffs applied to the parent;
+// a reply that yields nothing applicable says why. When the parent has EVOLVE blocks, code
+// outside them must stay byte-identical.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "task/task.h"
+
+namespace kf::prompt {
+
+struct Prompt {
+  std::string system;
+  std::string user;
+};
+
+/// A kernel shown in the prompt, with its evaluation feedback already formatted as text.
+struct ShownKernel {
+  std::string code;
+  std::string feedback;
+};
+
+struct RefineInput {
+  const task::Task* task = nullptr;
+  ShownKernel parent;
+  /// Earlier attempts from the same lineage, most recent last (feedback trimmed by the caller).
+  std::vector<ShownKernel> history;
+};
+
+/// The refine prompt: improve (or repair) the parent. Asks for either the whole file in one
+/// fenced block or SEARCH/REPLACE blocks, and states the exact entry signature.
+Prompt BuildRefinePrompt(const RefineInput& input);
+
+enum class ExtractKind {
+  kFullFile,    // a fenced code block holding the whole file
+  kDiff,        // SEARCH/REPLACE blocks applied to the parent
+  kNoCode,      // the reply has neither
+  kDiffFailed,  // a SEARCH block did not match the parent exactly once
+  kEvolveViolation,  // the result changes code outside the parent's EVOLVE blocks
+};
+std::string_view ExtractKindName(ExtractKind k);  // "full_file", "diff", "no_code", ...
+
+struct Extraction {
+  ExtractKind kind = ExtractKind::kNoCode;
+  std::string code;   // the candidate's full source when kind is kFullFile or kDiff
+  std::string error;  // why nothing usable came out, for the log and the next prompt
+  bool ok() const { return kind == ExtractKind::kFullFile || kind == ExtractKind::kDiff; }
+};
+
+/// Extracts the candidate from an LLM reply. SEARCH/REPLACE blocks take the form
+///   <<<<<<< SEARCH\n...\n=======\n...\n>>>>>>> REPLACE
+/// Several fenced blocks: the last one with a language tag of c/cpp/c++/cuda/cu, else the
+/// longest. Enforces EVOLVE blocks against the parent.
+Extraction ExtractCode(std::string_view reply, std::string_view parent_code);
+
+/// Markers, one per line, may be indented and carry trailing text.
+inline constexpr std::string_view kEvolveStart = "EVOLVE-BLOCK-START";
+inline constexpr std::string_view kEvolveEnd = "EVOLVE-BLOCK-END";
+
+bool HasEvolveBlocks(std::string_view code);
+/// Ok when `candidate` keeps every line outside the EVOLVE blocks of `original` unchanged and
+/// has the same number of blocks; otherwise the error names the first changed line of the
+/// frozen region. Ok when `original` has no blocks.
+core::Expected<void> CheckEvolveBlocks(std::string_view original, std::string_view candidate);
+
+}  // namespace kf::prompt

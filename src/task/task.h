@@ -1,0 +1,127 @@
+// task/task.h — task packages: what to compute, the reference, the shapes that matter.
+//
+// A task package is a folder with task.yaml, a reference and optional seeds (DESIGN.md).
+// LoadTask parses and validates it completely: every problem is reported at once, each with
+// "task.yaml:LINE:COL: message", and unknown keys are errors. A loaded Task is immutable and
+// safe to share between threads.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+
+namespace kf::task {
+
+enum class Backend { kCpu, kCuda, kSycl, kOpenCl, kTorch };
+enum class DType { kF32, kF64, kF16, kBF16, kI8, kI32, kI64, kU8 };
+enum class ArgRole { kInput, kOutput, kScalar };
+enum class Dist { kNormal, kUniform, kIntegers, kConstant };
+
+std::string_view BackendName(Backend b);   // "cpu", "cuda", ...
+std::string_view DTypeName(DType t);       // "f32", ...
+std::string_view DTypeCType(DType t);      // "float", "double", "uint16_t" (f16, bf16), "int32_t", ...
+std::size_t DTypeSize(DType t);
+bool DTypeIsFloat(DType t);                // f32, f64, f16, bf16
+std::string_view RoleName(ArgRole r);      // "input", "output", "scalar"
+
+/// A position in a task file, for error messages.
+struct SourceLoc {
+  std::string file;  // relative to the task dir, e.g. "task.yaml"
+  int line = 0;      // 1-based; 0 when unknown
+  int column = 0;
+};
+
+struct InitSpec {
+  Dist dist = Dist::kNormal;
+  double mean = 0.0, stddev = 1.0;  // normal
+  double low = 0.0, high = 1.0;     // uniform [low, high); integers [low, high] inclusive
+  double value = 0.0;               // constant
+};
+
+struct ArgSpec {
+  std::string name;
+  ArgRole role = ArgRole::kInput;
+  DType dtype = DType::kF32;
+  /// Dimension expressions over scalar args (e.g. "rows", "cols*2", "(n+1)/2"); empty for scalars.
+  std::vector<std::string> shape;
+  InitSpec init;                         // inputs only
+  std::optional<double> default_value;   // scalars: used when a shape does not set it
+  SourceLoc loc;
+};
+
+/// One concrete problem size: a value for every scalar arg.
+struct Shape {
+  std::map<std::string, double> scalars;
+  SourceLoc loc;
+  /// "rows=4096,cols=1024", in argument order; stable, used in reports and cache keys.
+  std::string label;
+};
+
+struct Tolerance {
+  double atol = 1e-5;
+  double rtol = 1e-5;
+};
+
+/// How timing is done. Defaults suit small CPU kernels; a task may override any field.
+struct TimingSpec {
+  int warmup = 3;
+  int min_trials = 10;
+  int max_trials = 100;
+  double max_seconds_per_shape = 1.0;  // stop adding trials past this once min_trials ran
+  bool flush_cache = true;             // evict the kernel's buffers from cache before each trial
+};
+
+struct Task {
+  std::filesystem::path dir;  // absolute
+  std::string name;
+  std::string description;
+  Backend backend = Backend::kCpu;
+  std::string entry;
+  std::vector<ArgSpec> args;
+  std::vector<Shape> shapes;
+  Tolerance tolerance;
+  std::string reference_file;    // relative to dir
+  std::string reference_source;  // its contents
+  struct Seed {
+    std::string file;    // relative to dir
+    std::string source;  // its contents
+  };
+  std::vector<Seed> seeds;
+  std::string instructions;
+  std::vector<std::string> targets;
+  TimingSpec timing;
+  int correctness_trials = 3;    // fresh inputs per trial, per shape
+  double timeout_seconds = 60;   // wall-clock limit for one run of the harness
+  std::uint64_t memory_limit_bytes = 0;  // 0: derived from the buffer sizes
+  /// SHA-256 over task.yaml, the reference and the seeds; keys caches of reference results.
+  std::string content_hash;
+
+  const ArgSpec* FindArg(std::string_view name) const;
+};
+
+/// Loads and validates dir/task.yaml. On failure the Error has code kValidation and a message
+/// with one line per problem: "<dir>/task.yaml:12:5: unknown key 'tolerence' (did you mean
+/// 'tolerance'?)".
+core::Expected<Task> LoadTask(const std::filesystem::path& dir);
+
+/// Evaluates a dimension expression: integers, scalar names, + - * / % and parentheses,
+/// with integer arithmetic; division by zero and unknown names are errors.
+core::Expected<std::int64_t> EvalDimExpr(std::string_view expr, const std::map<std::string, double>& scalars);
+
+/// The concrete dimensions of an array arg for a shape (errors if an expression fails or is < 0).
+core::Expected<std::vector<std::int64_t>> ArgDims(const ArgSpec& arg, const Shape& shape);
+/// Element count of an array arg for a shape.
+core::Expected<std::int64_t> ArgElements(const ArgSpec& arg, const Shape& shape);
+
+/// The C++ declaration a candidate must define, e.g.
+/// "void row_softmax(const float* x, float* y, int32_t rows, int32_t cols)".
+/// Inputs are const pointers, outputs pointers, scalars by value, in args order.
+std::string EntrySignature(const Task& task, std::string_view function_name);
+
+}  // namespace kf::task
