@@ -1,0 +1,280 @@
+// kfoundry — the command line. Each subcommand is a thin layer over the modules:
+// parse flags, build the real parts (store, evaluator, LLM client), hand them to the module.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+#include "core/fs.h"
+#include "core/log.h"
+#include "engine/run.h"
+#include "eval/evaluator.h"
+#include "llm/llm_client.h"
+#include "store/store.h"
+#include "task/task.h"
+
+namespace fs = std::filesystem;
+using namespace kf;
+
+namespace {
+
+// Exit codes shared by every subcommand.
+constexpr int kExitOk = 0;
+constexpr int kExitFailedVerdict = 1;  // eval: the candidate did not pass; run: a runtime error
+constexpr int kExitUsage = 2;          // bad flags, bad task, missing toolchain
+constexpr int kExitInterrupted = 130;
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) {
+  if (g_stop.exchange(true)) ::_exit(kExitInterrupted);  // a second Ctrl-C: leave now
+  const char msg[] = "\nkfoundry: stopping after in-flight work (Ctrl-C again to quit at once)\n";
+  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa{};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+int Fail(const core::Error& e, int code) {
+  std::cerr << "kfoundry: " << core::Redact(e.message) << "\n";
+  return code;
+}
+
+eval::EvaluatorOptions MakeEvaluatorOptions(std::optional<double> timeout, std::optional<std::uint64_t> seed,
+                                            fs::path work_dir) {
+  eval::EvaluatorOptions o;
+  o.cache_dir = core::DefaultCacheDir();
+  o.work_dir = std::move(work_dir);
+  o.timeout_seconds = timeout;
+  if (seed) o.seed = *seed;
+  o.cancel = &g_stop;
+  return o;
+}
+
+// ---- kfoundry eval -------------------------------------------------------------------------
+
+struct EvalArgs {
+  std::string task_dir, kernel;
+  bool json = false;
+  std::optional<double> timeout;
+  std::optional<std::uint64_t> seed;
+};
+
+int CmdEval(const EvalArgs& a) {
+  auto task = task::LoadTask(a.task_dir);
+  if (!task.ok()) return Fail(task.error(), kExitUsage);
+  auto source = core::ReadFile(a.kernel);
+  if (!source.ok()) return Fail(source.error(), kExitUsage);
+  auto evaluator = eval::MakeEvaluator(*task, MakeEvaluatorOptions(a.timeout, a.seed, fs::temp_directory_path() / "kfoundry-work"));
+  if (!evaluator.ok()) return Fail(evaluator.error(), kExitUsage);
+  eval::EvalResult r = (*evaluator)->Evaluate(*source);
+  if (a.json) {
+    std::cout << r.ToJson().dump(2) << "\n";
+  } else {
+    std::cout << eval::HumanVerdict(r) << "\n";
+  }
+  return r.status == eval::Status::kPassed ? kExitOk : kExitFailedVerdict;
+}
+
+// ---- kfoundry run --------------------------------------------------------------------------
+
+struct RunArgs {
+  std::string task_dir;
+  std::string resume;
+  std::string run_dir;
+  std::string model;
+  std::optional<int> budget;
+  std::optional<double> max_cost;
+  int concurrency = 2;
+  int jobs = 0;
+  std::string strategy = "refine";
+  std::optional<std::uint64_t> seed;
+  std::optional<double> timeout;
+  double temperature = 0.7;
+};
+
+/// The model to use: --model, else KF_MODEL, else a default for whichever API is configured;
+/// empty when no LLM is configured at all.
+std::string ChooseModel(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  auto env = [](const char* n) { const char* v = std::getenv(n); return v != nullptr && *v != '\0'; };
+  if (env("KF_MODEL")) return std::getenv("KF_MODEL");
+  if (env("ANTHROPIC_API_KEY")) return "anthropic:claude-sonnet-4-5";
+  if (env("OPENAI_API_KEY") || env("OPENAI_BASE_URL")) return "gpt-4.1-mini";
+  return "";
+}
+
+constexpr const char* kHowToConnect =
+    "To evolve kernels, connect an LLM:\n"
+    "  export OPENAI_API_KEY=...                       # OpenAI\n"
+    "  export ANTHROPIC_API_KEY=...                    # or Anthropic\n"
+    "  export OPENAI_BASE_URL=http://localhost:8000/v1 # or a local vLLM / Ollama / llama.cpp server\n"
+    "then: kfoundry run TASK_DIR --model MODEL --budget 20\n";
+
+fs::path DefaultRunDir(const task::Task& task) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  return fs::path("runs") / fmt::format("{}-{}", task.name, stamp);
+}
+
+int CmdRun(const RunArgs& a) {
+  const bool resuming = !a.resume.empty();
+  engine::RunOptions options;
+  if (resuming) {
+    auto stored = engine::LoadRunOptions(a.resume);
+    if (!stored.ok()) return Fail(stored.error(), kExitUsage);
+    options = *stored;
+    options.run_dir = a.resume;
+  } else {
+    options.task_dir = a.task_dir;
+  }
+  auto task = task::LoadTask(options.task_dir);
+  if (!task.ok()) return Fail(task.error(), kExitUsage);
+  if (!resuming) {
+    options.run_dir = a.run_dir.empty() ? DefaultRunDir(*task) : fs::path(a.run_dir);
+    if (fs::exists(options.run_dir / engine::kDbFileName)) {
+      return Fail({core::ErrorCode::kInvalidArgument,
+                   fmt::format("{} already holds a run; continue it with --resume {}", options.run_dir.string(),
+                               options.run_dir.string())},
+                  kExitUsage);
+    }
+    options.task_dir = task->dir;
+    options.strategy = a.strategy;
+    options.model = ChooseModel(a.model);
+    options.max_iterations = a.budget.value_or(10);
+    options.max_cost_usd = a.max_cost.value_or(0);
+    options.llm_concurrency = a.concurrency;
+    options.compile_workers = a.jobs;
+    options.temperature = a.temperature;
+    options.timeout_seconds = a.timeout;
+    if (a.seed) options.seed = *a.seed;
+    if (options.strategy != "refine") {
+      return Fail({core::ErrorCode::kInvalidArgument,
+                   fmt::format("unknown strategy '{}' (this build has: refine)", options.strategy)},
+                  kExitUsage);
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(options.run_dir, ec);
+  if (ec) return Fail({core::ErrorCode::kIo, fmt::format("cannot create {}: {}", options.run_dir.string(), ec.message())}, kExitUsage);
+
+  engine::RunDeps deps;
+  auto store = store::OpenStore(options.run_dir / engine::kDbFileName);
+  if (!store.ok()) return Fail(store.error(), kExitUsage);
+  deps.store = std::move(*store);
+  auto evaluator = eval::MakeEvaluator(*task, MakeEvaluatorOptions(options.timeout_seconds, options.seed, options.run_dir / "work"));
+  if (!evaluator.ok()) return Fail(evaluator.error(), kExitUsage);
+  deps.evaluator = std::move(*evaluator);
+  if (!options.model.empty()) {
+    auto config = llm::ConfigFromEnv(options.model);
+    if (!config.ok()) return Fail(config.error(), kExitUsage);
+    config->max_concurrency = std::max(1, options.llm_concurrency);
+    deps.llm = llm::MakeLlmClient(*config);
+  }
+
+  auto run = resuming ? engine::Run::Resume(*task, std::move(deps), a.budget, a.max_cost)
+                      : engine::Run::Start(options, *task, std::move(deps));
+  if (!run.ok()) return Fail(run.error(), kExitUsage);
+  core::LogInfo("run {}: task {} ({}), {}", options.run_dir.string(), task->name, task::BackendName(task->backend),
+                options.model.empty() ? "no LLM configured: evaluating the seeds only"
+                                      : fmt::format("model {}, budget {} iterations", options.model, options.max_iterations));
+  auto summary = (*run)->Execute(&g_stop);
+  if (!summary.ok()) return Fail(summary.error(), kExitFailedVerdict);
+
+  const engine::RunSummary& s = *summary;
+  std::cout << fmt::format("run {} stopped ({}): {} iterations, {} candidates, {} evaluated, {} passed, cost ${:.4f}\n",
+                           options.run_dir.string(), s.stop_reason, s.iterations, s.candidates, s.evaluated, s.passed,
+                           s.cost_usd);
+  if (s.best_candidate_id) {
+    auto verdict = core::ReadFile(options.run_dir / "best_verdict.txt");
+    std::cout << fmt::format("best: candidate #{} at {:.2f}x the reference, written to {}\n", *s.best_candidate_id,
+                             s.best_speedup, (options.run_dir / "best.json").string());
+    if (verdict.ok()) std::cout << *verdict << "\n";
+  } else {
+    std::cout << "no candidate passed yet\n";
+  }
+  if (options.model.empty()) std::cout << "\n" << kHowToConnect;
+  if (s.stop_reason == "interrupted") {
+    std::cout << fmt::format("continue with: kfoundry run --resume {}\n", options.run_dir.string());
+    return kExitInterrupted;
+  }
+  return kExitOk;
+}
+
+// ---- kfoundry devices ----------------------------------------------------------------------
+
+int CmdDevices() {
+  for (const eval::ToolchainInfo& t : eval::DetectToolchains()) {
+    std::cout << fmt::format("{:<8} {:<13} {}{}\n", t.backend, t.available ? "available" : "not available",
+                             t.available ? t.compiler + " " + t.version : "", t.note.empty() ? "" : "  (" + t.note + ")");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kfoundry: evolve fast, correct kernels with LLMs and a trustworthy evaluator"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kfoundry 0.1.0");
+
+  EvalArgs eval_args;
+  CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate one kernel: static checks, compile, correctness, timing");
+  eval_cmd->add_option("task_dir", eval_args.task_dir, "Task package directory (holds task.yaml)")->required()->check(CLI::ExistingDirectory);
+  eval_cmd->add_option("kernel", eval_args.kernel, "Candidate source file")->required()->check(CLI::ExistingFile);
+  eval_cmd->add_flag("--json", eval_args.json, "Print the verdict as JSON");
+  eval_cmd->add_option("--timeout", eval_args.timeout, "Wall-clock limit in seconds for each harness run");
+  eval_cmd->add_option("--seed", eval_args.seed, "Seed for input generation");
+  eval_cmd->footer("Exit status: 0 passed, 1 any failing verdict, 2 usage or task error.");
+
+  RunArgs run_args;
+  CLI::App* run_cmd = app.add_subcommand("run", "Evolve kernels for a task with an LLM (refine strategy)");
+  run_cmd->add_option("task_dir", run_args.task_dir, "Task package directory");
+  run_cmd->add_option("--resume", run_args.resume, "Continue the run stored in this run directory");
+  run_cmd->add_option("--run-dir", run_args.run_dir, "Where the run is stored (default runs/<task>-<time>)");
+  run_cmd->add_option("--model", run_args.model, "[provider:]model, e.g. gpt-4.1-mini or anthropic:claude-sonnet-4-5 (default: $KF_MODEL)");
+  run_cmd->add_option("--budget", run_args.budget, "LLM samples to draw (default 10)");
+  run_cmd->add_option("--max-cost", run_args.max_cost, "Stop issuing LLM requests once this many USD are spent");
+  run_cmd->add_option("--concurrency", run_args.concurrency, "LLM requests in flight at once")->check(CLI::Range(1, 64));
+  run_cmd->add_option("-j,--jobs", run_args.jobs, "Parallel compiles (default: one per hardware thread)");
+  run_cmd->add_option("--strategy", run_args.strategy, "Search strategy (this build: refine)");
+  run_cmd->add_option("--temperature", run_args.temperature, "Sampling temperature");
+  run_cmd->add_option("--seed", run_args.seed, "Seed for input generation");
+  run_cmd->add_option("--timeout", run_args.timeout, "Wall-clock limit in seconds for each harness run");
+  run_cmd->footer("Environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, KF_MODEL, KF_PRICES, KF_CACHE_DIR.");
+
+  app.add_subcommand("devices", "List backends, toolchains and devices found on this machine");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  InstallSignalHandlers();
+  if (*eval_cmd) return CmdEval(eval_args);
+  if (*run_cmd) {
+    if (run_args.resume.empty() == run_args.task_dir.empty()) {
+      std::cerr << "kfoundry run: give either TASK_DIR or --resume RUN_DIR\n";
+      return kExitUsage;
+    }
+    return CmdRun(run_args);
+  }
+  return CmdDevices();
+}

@@ -1,0 +1,502 @@
+// store/store.cc — the Store over the sqlite3 C API.
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <mutex>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/hash.h"
+#include "core/log.h"
+
+namespace kf::store {
+namespace {
+
+using core::Error;
+using core::ErrorCode;
+using core::Expected;
+
+// Migration i takes a database from user_version i to i + 1. Append only: a released step is
+// never edited, because databases in the wild have already run it.
+constexpr std::array<std::string_view, kSchemaVersion> kMigrations = {
+    R"sql(
+CREATE TABLE runs (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL,
+  task_dir    TEXT NOT NULL,
+  task_name   TEXT NOT NULL,
+  task_hash   TEXT NOT NULL,
+  strategy    TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  state       TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  updated_at  TEXT NOT NULL
+);
+CREATE TABLE llm_calls (
+  id            INTEGER PRIMARY KEY,
+  run_id        INTEGER NOT NULL REFERENCES runs(id),
+  iteration     INTEGER NOT NULL,
+  provider      TEXT NOT NULL,
+  model         TEXT NOT NULL,
+  prompt_json   TEXT NOT NULL,
+  response      TEXT NOT NULL,
+  error         TEXT NOT NULL,
+  input_tokens  INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cost_usd      REAL NOT NULL,
+  latency_ms    REAL NOT NULL,
+  attempts      INTEGER NOT NULL,
+  created_at    TEXT NOT NULL
+);
+CREATE INDEX llm_calls_run_id ON llm_calls(run_id);
+CREATE TABLE candidates (
+  id          INTEGER PRIMARY KEY,
+  run_id      INTEGER NOT NULL REFERENCES runs(id),
+  parent_id   INTEGER REFERENCES candidates(id),
+  llm_call_id INTEGER REFERENCES llm_calls(id),
+  iteration   INTEGER NOT NULL,
+  origin      TEXT NOT NULL,
+  code        TEXT NOT NULL,
+  code_hash   TEXT NOT NULL,
+  extraction  TEXT NOT NULL,
+  status      TEXT NOT NULL,
+  fitness     REAL NOT NULL,
+  speedup     REAL NOT NULL,
+  created_at  TEXT NOT NULL
+);
+CREATE INDEX candidates_run_id ON candidates(run_id);
+CREATE INDEX candidates_code_hash ON candidates(code_hash);
+CREATE TABLE evaluations (
+  id           INTEGER PRIMARY KEY,
+  candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+  status       TEXT NOT NULL,
+  result_json  TEXT NOT NULL,
+  total_ms     REAL NOT NULL,
+  created_at   TEXT NOT NULL
+);
+CREATE INDEX evaluations_candidate_id ON evaluations(candidate_id);
+)sql",
+};
+
+constexpr std::array<std::string_view, 4> kRunStates = {"running", "finished", "interrupted", "failed"};
+constexpr std::string_view kPending = "pending";
+
+// Column lists shared by every SELECT of a row type, so the readers below stay in step.
+constexpr std::string_view kRunColumns =
+    "id, name, task_dir, task_name, task_hash, strategy, config_json, state, created_at, updated_at";
+constexpr std::string_view kLlmCallColumns =
+    "id, run_id, iteration, provider, model, prompt_json, response, error, input_tokens, "
+    "output_tokens, cost_usd, latency_ms, attempts, created_at";
+constexpr std::string_view kCandidateColumns =
+    "id, run_id, parent_id, llm_call_id, iteration, origin, code, code_hash, extraction, status, "
+    "fitness, speedup, created_at";
+constexpr std::string_view kEvaluationColumns =
+    "id, candidate_id, status, result_json, total_ms, created_at";
+
+/// "2024-05-01T12:34:56.789Z".
+std::string NowIso8601Utc() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900, utc.tm_mon + 1,
+                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ms % 1000);
+}
+
+/// One prepared statement; parameters are bound by position, starting at 1, in call order.
+class Statement {
+ public:
+  Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}  // NOLINT: takes ownership
+  Statement(Statement&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)), next_(other.next_) {}
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement& operator=(Statement&&) = delete;
+  ~Statement() { sqlite3_finalize(stmt_); }
+
+  Statement& Bind(std::int64_t value) { return Check(sqlite3_bind_int64(stmt_, ++next_, value)); }
+  Statement& Bind(int value) { return Bind(static_cast<std::int64_t>(value)); }
+  Statement& Bind(double value) { return Check(sqlite3_bind_double(stmt_, ++next_, value)); }
+  Statement& Bind(std::string_view value) {
+    // SQLITE_TRANSIENT: sqlite copies, so temporaries are safe; the explicit length keeps NULs.
+    return Check(sqlite3_bind_text64(stmt_, ++next_, value.data(), value.size(), SQLITE_TRANSIENT,
+                                     SQLITE_UTF8));
+  }
+  Statement& Bind(const std::optional<std::int64_t>& value) {
+    return value ? Bind(*value) : Check(sqlite3_bind_null(stmt_, ++next_));
+  }
+
+  /// SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Real(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::string Text(int col) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return text ? std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+  }
+  std::optional<std::int64_t> OptionalInt(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return Int(col);
+  }
+
+ private:
+  // Binding only fails on a wrong index or out of memory: both are bugs in this file.
+  Statement& Check(int rc) {
+    KF_CHECK(rc == SQLITE_OK) << "sqlite bind #" << next_ << " failed: " << sqlite3_errstr(rc);
+    return *this;
+  }
+
+  sqlite3_stmt* stmt_;
+  int next_ = 0;
+};
+
+RunRow ReadRun(const Statement& s) {
+  return RunRow{s.Int(0),  s.Text(1), s.Text(2), s.Text(3), s.Text(4),
+                s.Text(5), s.Text(6), s.Text(7), s.Text(8), s.Text(9)};
+}
+
+LlmCallRow ReadLlmCall(const Statement& s) {
+  return LlmCallRow{s.Int(0),  s.Int(1),  static_cast<int>(s.Int(2)), s.Text(3), s.Text(4),
+                    s.Text(5), s.Text(6), s.Text(7),                 s.Int(8),  s.Int(9),
+                    s.Real(10), s.Real(11), static_cast<int>(s.Int(12)), s.Text(13)};
+}
+
+CandidateRow ReadCandidate(const Statement& s) {
+  return CandidateRow{s.Int(0),  s.Int(1),  s.OptionalInt(2), s.OptionalInt(3), static_cast<int>(s.Int(4)),
+                      s.Text(5), s.Text(6), s.Text(7),        s.Text(8),        s.Text(9),
+                      s.Real(10), s.Real(11), s.Text(12)};
+}
+
+EvaluationRow ReadEvaluation(const Statement& s) {
+  return EvaluationRow{s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Real(4), s.Text(5)};
+}
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::filesystem::path db_path, sqlite3* db) : db_path_(std::move(db_path)), db_(db) {}
+  ~SqliteStore() override { sqlite3_close_v2(db_); }
+
+  /// Pragmas and migrations; called once by OpenStore before the store is shared.
+  Expected<void> Initialize();
+
+  int SchemaVersion() override {
+    std::lock_guard lock(mu_);
+    return schema_version_;
+  }
+
+  Expected<std::int64_t> CreateRun(const RunRow& run) override;
+  Expected<RunRow> LoadRun() override;
+  Expected<void> SetRunState(std::int64_t run_id, const std::string& state) override;
+  Expected<std::int64_t> InsertLlmCall(const LlmCallRow& call) override;
+  Expected<std::vector<LlmCallRow>> LlmCalls(std::int64_t run_id) override;
+  Expected<std::int64_t> InsertCandidate(const CandidateRow& row) override;
+  Expected<std::vector<CandidateRow>> Candidates(std::int64_t run_id) override;
+  Expected<std::optional<CandidateRow>> FindEvaluatedByHash(std::int64_t run_id,
+                                                            const std::string& code_hash) override;
+  Expected<std::int64_t> RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup) override;
+  Expected<std::vector<EvaluationRow>> Evaluations(std::int64_t candidate_id) override;
+  Expected<double> TotalCost(std::int64_t run_id) override;
+
+ private:
+  /// kIo naming the file, what we were doing and sqlite's own message.
+  Error SqlError(std::string_view doing) const {
+    return core::MakeError(ErrorCode::kIo,
+                           fmt::format("{}: {}: {}", db_path_.string(), doing, sqlite3_errmsg(db_)));
+  }
+
+  Expected<Statement> Prepare(std::string_view sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK) {
+      return SqlError(fmt::format("preparing `{}`", sql));
+    }
+    return Expected<Statement>(Statement(stmt));
+  }
+
+  /// Runs SQL without parameters (pragmas, migrations, transaction control).
+  Expected<void> Exec(const std::string& sql, std::string_view doing) {
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) return SqlError(doing);
+    return core::Ok();
+  }
+
+  /// Steps a statement that returns no rows.
+  Expected<void> Run(Statement& stmt, std::string_view doing) {
+    if (stmt.Step() != SQLITE_DONE) return SqlError(doing);
+    return core::Ok();
+  }
+
+  /// Steps an INSERT and returns the new row's id.
+  Expected<std::int64_t> Insert(Statement& stmt, std::string_view doing) {
+    KF_TRY_VOID(Run(stmt, doing));
+    return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  /// Steps a SELECT to the end, reading each row with `read`.
+  template <class Row, class Read>
+  Expected<std::vector<Row>> Collect(Statement& stmt, Read read, std::string_view doing) {
+    std::vector<Row> rows;
+    int rc;
+    while ((rc = stmt.Step()) == SQLITE_ROW) rows.push_back(read(stmt));
+    if (rc != SQLITE_DONE) return SqlError(doing);
+    return rows;
+  }
+
+  /// Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when body fails. IMMEDIATE takes
+  /// the write lock up front, so another process cannot make the commit fail with SQLITE_BUSY
+  /// after part of the work was done.
+  template <class T, class Body>
+  Expected<T> InTransaction(std::string_view doing, Body body) {
+    KF_TRY_VOID(Exec("BEGIN IMMEDIATE", fmt::format("{}: begin transaction", doing)));
+    Expected<T> result = body();
+    if (!result.ok()) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return result;
+    }
+    if (auto committed = Exec("COMMIT", fmt::format("{}: commit", doing)); !committed.ok()) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return committed.error();
+    }
+    return result;
+  }
+
+  Expected<int> ReadUserVersion() {
+    KF_TRY(Statement stmt, Prepare("PRAGMA user_version"));
+    if (stmt.Step() != SQLITE_ROW) return SqlError("reading the schema version");
+    return static_cast<int>(stmt.Int(0));
+  }
+
+  Expected<void> Migrate();
+
+  const std::filesystem::path db_path_;
+  sqlite3* const db_;
+  std::mutex mu_;
+  int schema_version_ = 0;
+};
+
+Expected<void> SqliteStore::Initialize() {
+  // busy_timeout first: the journal_mode switch itself may have to wait for another process.
+  KF_TRY_VOID(Exec("PRAGMA busy_timeout = 5000", "setting busy_timeout"));
+  {
+    KF_TRY(Statement stmt, Prepare("PRAGMA journal_mode = WAL"));
+    if (stmt.Step() != SQLITE_ROW) {
+      return SqlError("switching to WAL (is this a kfoundry database, and is its directory writable?)");
+    }
+    // Some filesystems (network mounts) cannot do WAL; sqlite then keeps the old mode.
+    if (std::string mode = stmt.Text(0); mode != "wal") {
+      core::LogWarn("{}: journal_mode is '{}', not 'wal'; concurrent readers may block writers",
+                    db_path_.string(), mode);
+    }
+  }
+  KF_TRY_VOID(Exec("PRAGMA synchronous = NORMAL", "setting synchronous=NORMAL"));
+  KF_TRY_VOID(Exec("PRAGMA foreign_keys = ON", "enabling foreign keys"));
+  return Migrate();
+}
+
+Expected<void> SqliteStore::Migrate() {
+  KF_TRY(int version, ReadUserVersion());
+  while (version < kSchemaVersion) {
+    const int from = version;
+    const std::string doing = fmt::format("migrating schema {} -> {}", from, from + 1);
+    auto step = [&]() -> Expected<int> {
+      // Re-read inside the transaction: another process may have migrated since we looked.
+      KF_TRY(int current, ReadUserVersion());
+      if (current != from) return current;
+      KF_TRY_VOID(Exec(std::string(kMigrations[from]), doing));
+      // PRAGMA takes no bound parameters; the value is our own integer.
+      KF_TRY_VOID(Exec(fmt::format("PRAGMA user_version = {}", from + 1), doing));
+      return from + 1;
+    };
+    KF_TRY(version, InTransaction<int>(doing, step));
+  }
+  if (version > kSchemaVersion) {
+    return core::MakeError(
+        ErrorCode::kIo,
+        fmt::format("{}: schema version {} was written by a newer kfoundry (this build understands up to "
+                    "version {}); upgrade kfoundry or use a different run directory",
+                    db_path_.string(), version, kSchemaVersion));
+  }
+  schema_version_ = version;
+  return core::Ok();
+}
+
+Expected<std::int64_t> SqliteStore::CreateRun(const RunRow& run) {
+  const std::string state = run.state.empty() ? std::string(kRunStates[0]) : run.state;
+  if (std::find(kRunStates.begin(), kRunStates.end(), state) == kRunStates.end()) {
+    return core::MakeError(ErrorCode::kInvalidArgument,
+                           fmt::format("run state '{}' is not one of {}", state, fmt::join(kRunStates, ", ")));
+  }
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare("INSERT INTO runs (name, task_dir, task_name, task_hash, strategy, config_json, "
+                                 "state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  const std::string now = NowIso8601Utc();
+  stmt.Bind(run.name).Bind(run.task_dir).Bind(run.task_name).Bind(run.task_hash).Bind(run.strategy);
+  stmt.Bind(run.config_json).Bind(state).Bind(now).Bind(now);
+  return Insert(stmt, "inserting run");
+}
+
+Expected<RunRow> SqliteStore::LoadRun() {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare(fmt::format("SELECT {} FROM runs ORDER BY id LIMIT 1", kRunColumns)));
+  KF_TRY(std::vector<RunRow> runs, Collect<RunRow>(stmt, ReadRun, "loading run"));
+  if (runs.empty()) {
+    return core::MakeError(ErrorCode::kNotFound, fmt::format("{}: the database holds no run", db_path_.string()));
+  }
+  return runs.front();
+}
+
+Expected<void> SqliteStore::SetRunState(std::int64_t run_id, const std::string& state) {
+  if (std::find(kRunStates.begin(), kRunStates.end(), state) == kRunStates.end()) {
+    return core::MakeError(ErrorCode::kInvalidArgument,
+                           fmt::format("run state '{}' is not one of {}", state, fmt::join(kRunStates, ", ")));
+  }
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare("UPDATE runs SET state = ?, updated_at = ? WHERE id = ?"));
+  stmt.Bind(state).Bind(NowIso8601Utc()).Bind(run_id);
+  KF_TRY_VOID(Run(stmt, "updating run state"));
+  if (sqlite3_changes(db_) == 0) {
+    return core::MakeError(ErrorCode::kNotFound, fmt::format("{}: no run with id {}", db_path_.string(), run_id));
+  }
+  return core::Ok();
+}
+
+Expected<std::int64_t> SqliteStore::InsertLlmCall(const LlmCallRow& call) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt,
+         Prepare("INSERT INTO llm_calls (run_id, iteration, provider, model, prompt_json, response, error, "
+                 "input_tokens, output_tokens, cost_usd, latency_ms, attempts, created_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  stmt.Bind(call.run_id).Bind(call.iteration).Bind(call.provider).Bind(call.model).Bind(call.prompt_json);
+  stmt.Bind(call.response).Bind(call.error).Bind(call.input_tokens).Bind(call.output_tokens);
+  stmt.Bind(call.cost_usd).Bind(call.latency_ms).Bind(call.attempts).Bind(NowIso8601Utc());
+  return Insert(stmt, fmt::format("inserting LLM call of run {}", call.run_id));
+}
+
+Expected<std::vector<LlmCallRow>> SqliteStore::LlmCalls(std::int64_t run_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt,
+         Prepare(fmt::format("SELECT {} FROM llm_calls WHERE run_id = ? ORDER BY id", kLlmCallColumns)));
+  stmt.Bind(run_id);
+  return Collect<LlmCallRow>(stmt, ReadLlmCall, "loading LLM calls");
+}
+
+Expected<std::int64_t> SqliteStore::InsertCandidate(const CandidateRow& row) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt,
+         Prepare("INSERT INTO candidates (run_id, parent_id, llm_call_id, iteration, origin, code, code_hash, "
+                 "extraction, status, fitness, speedup, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  stmt.Bind(row.run_id).Bind(row.parent_id).Bind(row.llm_call_id).Bind(row.iteration).Bind(row.origin);
+  stmt.Bind(row.code).Bind(row.code_hash.empty() ? core::Sha256Hex(row.code) : row.code_hash);
+  stmt.Bind(row.extraction).Bind(row.status.empty() ? kPending : std::string_view(row.status));
+  stmt.Bind(row.fitness).Bind(row.speedup).Bind(NowIso8601Utc());
+  return Insert(stmt, fmt::format("inserting candidate of run {}", row.run_id));
+}
+
+Expected<std::vector<CandidateRow>> SqliteStore::Candidates(std::int64_t run_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt,
+         Prepare(fmt::format("SELECT {} FROM candidates WHERE run_id = ? ORDER BY id", kCandidateColumns)));
+  stmt.Bind(run_id);
+  return Collect<CandidateRow>(stmt, ReadCandidate, "loading candidates");
+}
+
+Expected<std::optional<CandidateRow>> SqliteStore::FindEvaluatedByHash(std::int64_t run_id,
+                                                                       const std::string& code_hash) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare(fmt::format("SELECT {} FROM candidates WHERE run_id = ? AND code_hash = ? "
+                                             "AND status != ? ORDER BY id DESC LIMIT 1",
+                                             kCandidateColumns)));
+  stmt.Bind(run_id).Bind(code_hash).Bind(kPending);
+  KF_TRY(std::vector<CandidateRow> rows, Collect<CandidateRow>(stmt, ReadCandidate, "looking up code hash"));
+  if (rows.empty()) return std::optional<CandidateRow>();
+  return std::optional<CandidateRow>(std::move(rows.front()));
+}
+
+Expected<std::int64_t> SqliteStore::RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup) {
+  if (eval.status.empty() || eval.status == kPending) {
+    return core::MakeError(ErrorCode::kInvalidArgument,
+                           fmt::format("evaluation of candidate {} has status '{}'; an evaluation must end "
+                                       "in a verdict",
+                                       eval.candidate_id, eval.status));
+  }
+  // sqlite stores NaN as NULL, which would lose the row's meaning silently.
+  if (std::isnan(fitness) || std::isnan(speedup)) {
+    return core::MakeError(ErrorCode::kInvalidArgument,
+                           fmt::format("evaluation of candidate {} has fitness {} and speedup {}; NaN is not "
+                                       "storable",
+                                       eval.candidate_id, fitness, speedup));
+  }
+  std::lock_guard lock(mu_);
+  const std::string doing = fmt::format("recording evaluation of candidate {}", eval.candidate_id);
+  return InTransaction<std::int64_t>(doing, [&]() -> Expected<std::int64_t> {
+    KF_TRY(Statement update, Prepare("UPDATE candidates SET status = ?, fitness = ?, speedup = ? WHERE id = ?"));
+    update.Bind(eval.status).Bind(fitness).Bind(speedup).Bind(eval.candidate_id);
+    KF_TRY_VOID(Run(update, doing));
+    if (sqlite3_changes(db_) == 0) {
+      return core::MakeError(ErrorCode::kNotFound,
+                             fmt::format("{}: no candidate with id {}", db_path_.string(), eval.candidate_id));
+    }
+    KF_TRY(Statement insert, Prepare("INSERT INTO evaluations (candidate_id, status, result_json, total_ms, "
+                                     "created_at) VALUES (?, ?, ?, ?, ?)"));
+    insert.Bind(eval.candidate_id).Bind(eval.status).Bind(eval.result_json).Bind(eval.total_ms);
+    insert.Bind(NowIso8601Utc());
+    return Insert(insert, doing);
+  });
+}
+
+Expected<std::vector<EvaluationRow>> SqliteStore::Evaluations(std::int64_t candidate_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare(fmt::format("SELECT {} FROM evaluations WHERE candidate_id = ? ORDER BY id",
+                                             kEvaluationColumns)));
+  stmt.Bind(candidate_id);
+  return Collect<EvaluationRow>(stmt, ReadEvaluation, "loading evaluations");
+}
+
+Expected<double> SqliteStore::TotalCost(std::int64_t run_id) {
+  std::lock_guard lock(mu_);
+  // total() rather than sum(): 0.0 (not NULL) for a run without calls.
+  KF_TRY(Statement stmt, Prepare("SELECT total(cost_usd) FROM llm_calls WHERE run_id = ?"));
+  stmt.Bind(run_id);
+  if (stmt.Step() != SQLITE_ROW) return SqlError("summing LLM cost");
+  return stmt.Real(0);
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<Store>> OpenStore(const std::filesystem::path& db_path) {
+  if (db_path.empty()) return core::MakeError(ErrorCode::kInvalidArgument, "database path is empty");
+  // sqlite only says "unable to open database file"; name the usual cause ourselves.
+  const std::filesystem::path dir = db_path.has_parent_path() ? db_path.parent_path() : ".";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return core::MakeError(ErrorCode::kIo, fmt::format("{}: directory {} does not exist (or is not a directory); "
+                                                       "create it before opening the database",
+                                                       db_path.string(), dir.string()));
+  }
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    Error error = core::MakeError(ErrorCode::kIo, fmt::format("{}: cannot open database: {} (check that {} is "
+                                                              "writable)",
+                                                              db_path.string(),
+                                                              db ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+                                                              dir.string()));
+    sqlite3_close_v2(db);
+    return error;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  auto store = std::make_unique<SqliteStore>(db_path, db);
+  KF_TRY_VOID(store->Initialize());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace kf::store

@@ -82,20 +82,31 @@ class Store {
 
   virtual int SchemaVersion() = 0;
 
+  /// Inserts the run (state defaults to "running") and returns its id; ids and timestamps in
+  /// `run` are ignored.
   virtual core::Expected<std::int64_t> CreateRun(const RunRow& run) = 0;
   /// The run of this database (the first one); kNotFound when there is none.
   virtual core::Expected<RunRow> LoadRun() = 0;
+  /// state is one of "running", "finished", "interrupted", "failed" (kInvalidArgument
+  /// otherwise); also refreshes updated_at. kNotFound for an unknown run.
   virtual core::Expected<void> SetRunState(std::int64_t run_id, const std::string& state) = 0;
 
   virtual core::Expected<std::int64_t> InsertLlmCall(const LlmCallRow& call) = 0;
   virtual core::Expected<std::vector<LlmCallRow>> LlmCalls(std::int64_t run_id) = 0;
 
-  /// Inserts with status "pending" unless row.status is set.
+  /// Inserts with status "pending" unless row.status is set; code_hash defaults to
+  /// core::Sha256Hex(code) when empty. parent_id and llm_call_id must name existing rows.
   virtual core::Expected<std::int64_t> InsertCandidate(const CandidateRow& row) = 0;
+  /// The run's candidates ordered by id.
   virtual core::Expected<std::vector<CandidateRow>> Candidates(std::int64_t run_id) = 0;
+  /// The most recent (highest id) candidate of the run with this code hash whose status is not
+  /// "pending", or nullopt: lets the engine reuse a verdict instead of evaluating code twice.
+  virtual core::Expected<std::optional<CandidateRow>> FindEvaluatedByHash(
+      std::int64_t run_id, const std::string& code_hash) = 0;
 
-  /// Records the evaluation and sets the candidate's status, fitness and speedup, in one
-  /// transaction.
+  /// Records the evaluation and sets the candidate's status (eval.status), fitness and speedup,
+  /// in one transaction: either both land or neither. kNotFound for an unknown candidate;
+  /// kInvalidArgument for an empty or "pending" status or a NaN fitness/speedup.
   virtual core::Expected<std::int64_t> RecordEvaluation(const EvaluationRow& eval, double fitness,
                                                         double speedup) = 0;
   virtual core::Expected<std::vector<EvaluationRow>> Evaluations(std::int64_t candidate_id) = 0;
@@ -104,8 +115,9 @@ class Store {
   virtual core::Expected<double> TotalCost(std::int64_t run_id) = 0;
 };
 
-/// Opens (creating if needed) and migrates the database. Errors name the file and what to do
-/// (e.g. a database written by a newer kfoundry).
+/// Opens (creating if needed) and migrates the database. The directory must already exist.
+/// Every failure is kIo and names the file, sqlite's message and what to do (e.g. a database
+/// written by a newer kfoundry).
 core::Expected<std::unique_ptr<Store>> OpenStore(const std::filesystem::path& db_path);
 
 }  // namespace kf::store

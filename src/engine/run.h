@@ -1,0 +1,96 @@
+// engine/run.h — the evolution loop.
+//
+// A Run owns one run directory (runs/<name>/: kfoundry.db, best.cpp, best.json). Execute()
+// reads as a table of contents: restore, evaluate seeds, then iterate (ask the LLM for
+// children of the chosen parent, extract their code, evaluate, record) until the iteration or
+// cost budget is spent or a stop is requested, then export the best kernel.
+// Every LLM call, candidate and evaluation is written to the store as it completes, so a
+// killed run loses only what was in flight and resumes with Run::Resume.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/error.h"
+#include "core/json.h"
+#include "eval/evaluator.h"
+#include "llm/llm_client.h"
+#include "store/store.h"
+#include "task/task.h"
+
+namespace kf::engine {
+
+struct RunOptions {
+  std::filesystem::path task_dir;
+  std::filesystem::path run_dir;
+  std::string strategy = "refine";
+  /// LLM samples to draw (iterations). Seeds do not count.
+  int max_iterations = 10;
+  /// Stop issuing requests once the recorded LLM cost reaches this; 0 means no cap.
+  double max_cost_usd = 0;
+  /// LLM requests in flight at once.
+  int llm_concurrency = 2;
+  /// Compile workers for the local executor; 0 means one per hardware thread.
+  int compile_workers = 0;
+  /// "provider:model" as given by the user (no key); empty when no LLM is configured.
+  std::string model;
+  double temperature = 0.7;
+  int max_tokens = 8192;
+  std::uint64_t seed = 0x6b66'6f75'6e64'7279ULL;
+  /// Prior attempts from the parent's lineage shown in each prompt.
+  int history = 3;
+  /// When set, each evaluation's child processes get this wall-clock limit.
+  std::optional<double> timeout_seconds;
+
+  core::Json ToJson() const;
+  static core::Expected<RunOptions> FromJson(const core::Json& j);
+};
+
+struct RunSummary {
+  int iterations = 0;  // LLM samples recorded
+  int candidates = 0;
+  int evaluated = 0;
+  int passed = 0;
+  double cost_usd = 0;
+  std::optional<std::int64_t> best_candidate_id;
+  double best_speedup = 0;
+  std::string stop_reason;  // "iteration budget", "cost budget", "interrupted", "no llm"
+};
+
+/// Everything the loop needs from the outside world; the CLI builds real ones, tests fakes.
+struct RunDeps {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<eval::Evaluator> evaluator;
+  std::unique_ptr<llm::LlmClient> llm;  // null: evaluate seeds only
+};
+
+class Run {
+ public:
+  /// Starts a new run in options.run_dir (must not already hold a database).
+  static core::Expected<std::unique_ptr<Run>> Start(RunOptions options, task::Task task, RunDeps deps);
+  /// Continues the run stored in deps.store; `options` come from the store, with
+  /// max_iterations / max_cost_usd taken from `overrides` when set there.
+  static core::Expected<std::unique_ptr<Run>> Resume(task::Task task, RunDeps deps,
+                                                     std::optional<int> max_iterations,
+                                                     std::optional<double> max_cost_usd);
+  ~Run();
+
+  /// Runs until a budget is spent or `stop` becomes true. Safe to call once.
+  core::Expected<RunSummary> Execute(const std::atomic<bool>* stop = nullptr);
+
+ private:
+  struct State;
+  explicit Run(std::unique_ptr<State> state);
+  std::unique_ptr<State> s_;
+};
+
+/// Reads the options of the run stored in run_dir/kfoundry.db (for --resume).
+core::Expected<RunOptions> LoadRunOptions(const std::filesystem::path& run_dir);
+
+inline constexpr const char* kDbFileName = "kfoundry.db";
+
+}  // namespace kf::engine
