@@ -300,7 +300,9 @@ Expected<void> Run::State::EvaluateSeeds() {
 }
 
 void Run::State::RequestChildren() {
-  while (CanRequest() && llm_in_flight < std::max(1, options.llm_concurrency)) {
+  // A child's verdict informs the next prompt, so a request slot frees up only once the child it
+  // produced has been evaluated: with concurrency 1 this is the classic refine loop.
+  while (CanRequest() && llm_in_flight + evals_in_flight < std::max(1, options.llm_concurrency)) {
     const CandidateInfo* parent = ChooseParent();
     prompt::RefineInput input;
     input.task = &task;
