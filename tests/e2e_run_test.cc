@@ -1,0 +1,254 @@
+// End to end: the real kfoundry binary, a real OpenAI-compatible HTTP server scripted with a
+// sequence of kernels, real compiles and sandboxed runs, and the run's real SQLite database.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/subprocess.h"
+#include "store/store.h"
+
+namespace kf {
+namespace {
+
+namespace fs = std::filesystem;
+const char* kSecret = "sk-e2e-secret-0123456789";
+
+const char* kBroken = R"(#include <cstdint>
+void scale(const float* x, float* y, int32_t n) { this does not compile; }
+)";
+const char* kCorrectSlowish = R"(#include <cstdint>
+void scale(const float* x, float* y, int32_t n) {
+  for (int32_t i = 0; i < n; ++i) {
+    volatile float v = 0.0f;
+    for (int rep = 0; rep < 16; ++rep) v = 2.0f * x[i] + 1.0f;
+    y[i] = v;
+  }
+}
+)";
+const char* kFast = R"(#include <cstdint>
+void scale(const float* x, float* y, int32_t n) {
+  for (int32_t i = 0; i < n; ++i) y[i] = 2.0f * x[i] + 1.0f;
+}
+)";
+
+/// An OpenAI-compatible chat server that answers with the scripted replies in order; past the
+/// script it answers with distinct correct kernels. Optionally slow, to be killed mid-run.
+class ScriptedServer {
+ public:
+  ScriptedServer(std::vector<std::string> replies, int delay_ms) : replies_(std::move(replies)), delay_ms_(delay_ms) {
+    server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      std::string auth = req.get_header_value("Authorization");
+      int k;
+      {
+        std::lock_guard lock(mu_);
+        k = requests_++;
+        auth_ok_ = auth_ok_ && auth == std::string("Bearer ") + kSecret;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+      std::string text = k < static_cast<int>(replies_.size())
+                             ? replies_[k]
+                             : "```cpp\n#include <cstdint>\nvoid scale(const float* x, float* y, int32_t n) {\n"
+                               "  const float two = 2.0f, one_" + std::to_string(k) + " = 1.0f;\n"
+                               "  for (int32_t i = 0; i < n; ++i) y[i] = two * x[i] + one_" + std::to_string(k) + ";\n}\n```\n";
+      core::Json body = {{"id", "chatcmpl-" + std::to_string(k)},
+                         {"object", "chat.completion"},
+                         {"model", "scripted-model"},
+                         {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"finish_reason", "stop"}}}},
+                         {"usage", {{"prompt_tokens", 1200}, {"completion_tokens", 300}, {"total_tokens", 1500}}}};
+      res.set_content(body.dump(), "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~ScriptedServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string BaseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  int Requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  bool AuthOk() {
+    std::lock_guard lock(mu_);
+    return auth_ok_;
+  }
+
+ private:
+  httplib::Server server_;
+  std::vector<std::string> replies_;
+  int delay_ms_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  int requests_ = 0;
+  bool auth_ok_ = true;
+};
+
+std::string Fenced(const std::string& code) { return "Here is the improved kernel.\n\n```cpp\n" + code + "```\n"; }
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = core::MakeUniqueDir(fs::temp_directory_path() / "kf-e2e", "e");
+    ASSERT_TRUE(dir.ok());
+    dir_ = *dir;
+    run_dir_ = dir_ / "run";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  core::SubprocessSpec Kfoundry(std::vector<std::string> args, const ScriptedServer& server) {
+    core::SubprocessSpec spec;
+    spec.argv = {std::string(KF_BINARY_DIR) + "/kfoundry"};
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.working_dir = dir_;
+    spec.env = {{"OPENAI_BASE_URL", server.BaseUrl()}, {"OPENAI_API_KEY", kSecret},
+                {"KF_CACHE_DIR", (dir_ / "cache").string()}, {"KF_LOG", "info"}};
+    spec.limits.wall_timeout = std::chrono::minutes(4);
+    spec.limits.address_space_bytes = 0;
+    spec.limits.output_cap_bytes = 4 << 20;
+    return spec;
+  }
+  std::vector<std::string> StartArgs(int budget) {
+    return {"run", std::string(KF_SOURCE_DIR) + "/tests/e2e/slow_scale", "--run-dir", run_dir_.string(),
+            "--model", "scripted-model", "--budget", std::to_string(budget), "--concurrency", "1", "-j", "2"};
+  }
+  std::unique_ptr<store::Store> OpenDb() {
+    auto s = store::OpenStore(run_dir_ / "kfoundry.db");
+    EXPECT_TRUE(s.ok()) << s.error().ToString();
+    return std::move(*s);
+  }
+
+  fs::path dir_, run_dir_;
+};
+
+TEST_F(EndToEnd, RunRecordsEveryCandidateAndExportsTheFastest) {
+  ScriptedServer server({Fenced(kBroken), Fenced(kCorrectSlowish), Fenced(kFast)}, 0);
+  auto r = core::RunSandboxed(Kfoundry(StartArgs(3), server));
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->Succeeded()) << r->Describe() << "\n" << r->stdout_text << r->stderr_text;
+  EXPECT_EQ(server.Requests(), 3);
+  EXPECT_TRUE(server.AuthOk());
+
+  auto db = OpenDb();
+  auto rows = db->Candidates(1);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 4u);
+  EXPECT_EQ((*rows)[0].origin, "seed");
+  EXPECT_EQ((*rows)[0].status, "passed");
+  EXPECT_EQ((*rows)[1].status, "compile_error");
+  EXPECT_EQ((*rows)[2].status, "passed");
+  EXPECT_EQ((*rows)[3].status, "passed");
+  EXPECT_GT((*rows)[2].speedup, (*rows)[0].speedup);
+  EXPECT_GT((*rows)[3].speedup, (*rows)[2].speedup);
+  for (const auto& c : *rows) EXPECT_EQ(db->Evaluations(c.id)->size(), 1u) << "candidate " << c.id;
+  auto calls = db->LlmCalls(1);
+  ASSERT_EQ(calls->size(), 3u);
+  EXPECT_EQ((*calls)[0].input_tokens, 1200);
+  EXPECT_EQ((*calls)[0].output_tokens, 300);
+  EXPECT_EQ(db->LoadRun()->state, "finished");
+
+  auto best = core::ReadFile(run_dir_ / "best.cpp");
+  ASSERT_TRUE(best.ok());
+  EXPECT_EQ(*best, kFast);
+  auto best_json = core::ReadFile(run_dir_ / "best.json");
+  ASSERT_TRUE(best_json.ok());
+  EXPECT_EQ(core::ParseJson(*best_json, "best.json")->at("candidate_id").get<int>(), (*rows)[3].id);
+
+  // The key reaches the server and nothing else.
+  for (const auto& f : fs::recursive_directory_iterator(run_dir_)) {
+    if (!f.is_regular_file()) continue;
+    auto bytes = core::ReadFile(f.path());
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ(bytes->find(kSecret), std::string::npos) << f.path();
+  }
+  EXPECT_EQ(r->stderr_text.find(kSecret), std::string::npos);
+  EXPECT_EQ(r->stdout_text.find(kSecret), std::string::npos);
+}
+
+TEST_F(EndToEnd, KilledRunResumesWithoutLosingOrRepeatingEvaluations) {
+  ScriptedServer server({Fenced(kCorrectSlowish)}, 400);
+  std::atomic<bool> kill{false};
+  core::SubprocessSpec first = Kfoundry(StartArgs(6), server);
+  first.cancel = &kill;  // SIGKILL to the whole process group: no chance to clean up
+  core::Expected<core::SubprocessResult> first_result = core::MakeError(core::ErrorCode::kInternal, "not run");
+  std::thread runner([&] { first_result = core::RunSandboxed(first); });
+
+  // Kill once at least two LLM children have verdicts.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  int evaluated_children = 0;
+  while (std::chrono::steady_clock::now() < deadline && evaluated_children < 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!fs::exists(run_dir_ / "kfoundry.db")) continue;
+    auto s = store::OpenStore(run_dir_ / "kfoundry.db");
+    if (!s.ok()) continue;
+    auto rows = (*s)->Candidates(1);
+    if (!rows.ok()) continue;
+    evaluated_children = 0;
+    for (const auto& c : *rows) evaluated_children += c.origin == "llm" && c.status != "pending";
+  }
+  kill = true;
+  runner.join();
+  ASSERT_TRUE(first_result.ok());
+  ASSERT_EQ(first_result->outcome, core::SubprocessResult::Outcome::kCancelled);
+  ASSERT_GE(evaluated_children, 2);
+
+  std::map<std::int64_t, std::string> before;  // candidate -> stored evaluation
+  {
+    auto db = OpenDb();
+    for (const auto& c : *db->Candidates(1)) {
+      auto evals = db->Evaluations(c.id);
+      if (!evals->empty()) before[c.id] = evals->front().result_json;
+    }
+  }
+  int requests_before = server.Requests();
+
+  auto second = core::RunSandboxed(Kfoundry({"run", "--resume", run_dir_.string()}, server));
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(second->Succeeded()) << second->Describe() << "\n" << second->stdout_text << second->stderr_text;
+
+  auto db = OpenDb();
+  auto rows = db->Candidates(1);
+  auto calls = db->LlmCalls(1);
+  EXPECT_EQ(calls->size(), 6u) << "the budget counts calls across both processes";
+  EXPECT_LE(server.Requests() - requests_before, 6 - static_cast<int>(before.size()) + 1);
+  for (const auto& c : *rows) {
+    auto evals = db->Evaluations(c.id);
+    ASSERT_EQ(evals->size(), 1u) << "candidate " << c.id << " must be evaluated exactly once";
+    if (before.count(c.id)) EXPECT_EQ(evals->front().result_json, before[c.id]) << "evaluation of " << c.id << " kept";
+    EXPECT_NE(c.status, "pending");
+  }
+  for (const auto& [id, json] : before) {
+    EXPECT_TRUE(std::any_of(rows->begin(), rows->end(), [&](const auto& c) { return c.id == id; }));
+  }
+  EXPECT_EQ(db->LoadRun()->state, "finished");
+  EXPECT_TRUE(fs::exists(run_dir_ / "best.cpp"));
+}
+
+TEST_F(EndToEnd, NoLlmConfiguredEvaluatesTheSeedAndSaysHowToConnect) {
+  core::SubprocessSpec spec;
+  spec.argv = {std::string(KF_BINARY_DIR) + "/kfoundry", "run", std::string(KF_SOURCE_DIR) + "/tests/e2e/slow_scale",
+               "--run-dir", run_dir_.string()};
+  spec.working_dir = dir_;
+  spec.inherit_env = false;
+  spec.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", dir_.string()}, {"KF_CACHE_DIR", (dir_ / "cache").string()}};
+  spec.limits.wall_timeout = std::chrono::minutes(2);
+  spec.limits.address_space_bytes = 0;
+  auto r = core::RunSandboxed(spec);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->Succeeded()) << r->stdout_text << r->stderr_text;
+  EXPECT_NE(r->stdout_text.find("OPENAI_API_KEY"), std::string::npos);
+  EXPECT_NE(r->stdout_text.find("best: candidate #1"), std::string::npos) << r->stdout_text;
+  auto db = OpenDb();
+  ASSERT_EQ(db->Candidates(1)->size(), 1u);
+  EXPECT_EQ(db->Candidates(1)->front().status, "passed");
+}
+
+}  // namespace
+}  // namespace kf
