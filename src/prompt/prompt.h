@@ -33,10 +33,14 @@ struct RefineInput {
   ShownKernel parent;
   /// Earlier attempts from the same lineage, most recent last (feedback trimmed by the caller).
   std::vector<ShownKernel> history;
+  /// At most this many of the most recent attempts are shown; older ones are dropped.
+  std::size_t max_history = 3;
 };
 
 /// The refine prompt: improve (or repair) the parent. Asks for either the whole file in one
-/// fenced block or SEARCH/REPLACE blocks, and states the exact entry signature.
+/// fenced block or SEARCH/REPLACE blocks, and states the exact entry signature. An empty parent
+/// code asks for a first version (whole file only). Deterministic: equal inputs give equal
+/// prompts. `input.task` must not be null.
 Prompt BuildRefinePrompt(const RefineInput& input);
 
 enum class ExtractKind {
@@ -50,25 +54,34 @@ std::string_view ExtractKindName(ExtractKind k);  // "full_file", "diff", "no_co
 
 struct Extraction {
   ExtractKind kind = ExtractKind::kNoCode;
-  std::string code;   // the candidate's full source when kind is kFullFile or kDiff
+  /// The candidate's full source when kind is kFullFile or kDiff, also kept (for the record)
+  /// when kind is kEvolveViolation. Line endings are "\n" and the last line ends with one.
+  std::string code;
   std::string error;  // why nothing usable came out, for the log and the next prompt
   bool ok() const { return kind == ExtractKind::kFullFile || kind == ExtractKind::kDiff; }
 };
 
 /// Extracts the candidate from an LLM reply. SEARCH/REPLACE blocks take the form
 ///   <<<<<<< SEARCH\n...\n=======\n...\n>>>>>>> REPLACE
-/// Several fenced blocks: the last one with a language tag of c/cpp/c++/cuda/cu, else the
-/// longest. Enforces EVOLVE blocks against the parent.
+/// and win when present: they apply in order, each SEARCH matching whole lines of the current
+/// text exactly once (exact first; ignoring trailing whitespace per line as a fallback).
+/// Otherwise fenced blocks (``` or ~~~): the last one with a language tag of c/cpp/c++/cuda/cu,
+/// else the longest; a reply ending inside a fence is kNoCode ("truncated?"). "\r\n" counts
+/// as "\n" in both reply and parent. Enforces EVOLVE blocks against the parent.
 Extraction ExtractCode(std::string_view reply, std::string_view parent_code);
 
 /// Markers, one per line, may be indented and carry trailing text.
 inline constexpr std::string_view kEvolveStart = "EVOLVE-BLOCK-START";
 inline constexpr std::string_view kEvolveEnd = "EVOLVE-BLOCK-END";
 
+/// True when any line holds an EVOLVE-BLOCK-START or EVOLVE-BLOCK-END marker.
 bool HasEvolveBlocks(std::string_view code);
 /// Ok when `candidate` keeps every line outside the EVOLVE blocks of `original` unchanged and
-/// has the same number of blocks; otherwise the error names the first changed line of the
-/// frozen region. Ok when `original` has no blocks.
+/// has the same number of blocks; otherwise the error (kValidation) names the first changed line
+/// of the frozen region by its line number in `original` and shows both versions. Marker lines
+/// are frozen too; blocks cannot nest. Malformed markers in either file (END before START, a
+/// START never closed, both on one line) are errors. Comparison is per line, with "\r\n" as
+/// "\n" and a missing final newline not counted. Ok when `original` has no markers.
 core::Expected<void> CheckEvolveBlocks(std::string_view original, std::string_view candidate);
 
 }  // namespace kf::prompt
