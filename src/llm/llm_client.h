@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,9 +79,18 @@ core::Expected<LlmConfig> ConfigFromEnv(const std::string& model);
 
 /// Price per model from the built-in table, overridden by a JSON file named by
 /// KF_PRICES ({"model": {"input": 3.0, "output": 15.0}}, USD per million tokens).
-/// Matches the longest table key that prefixes the model name.
+/// Matches the longest table key that prefixes the model name. A KF_PRICES file that cannot
+/// be read or parsed is reported with a warning and the built-in table is used.
 std::optional<Price> LookupPrice(const std::string& model);
 double CostUsd(const Price& price, const Usage& usage);
+
+/// Model-name prefix -> price.
+using PriceTable = std::map<std::string, Price>;
+/// The built-in table merged with the KF_PRICES file (its entries win). Errors: kNotFound / kIo
+/// when the file cannot be read, kParse / kValidation naming the file and the offending entry.
+core::Expected<PriceTable> LoadPriceTable();
+/// The entry whose key is the longest prefix of model, if any.
+std::optional<Price> FindPrice(const PriceTable& table, const std::string& model);
 
 class LlmClient {
  public:
