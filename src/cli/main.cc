@@ -185,6 +185,7 @@ int CmdRun(const RunArgs& a) {
     auto config = llm::ConfigFromEnv(options.model);
     if (!config.ok()) return Fail(config.error(), kExitUsage);
     config->max_concurrency = std::max(1, options.llm_concurrency);
+    config->cancel = &g_stop;
     deps.llm = llm::MakeLlmClient(*config);
   }
 

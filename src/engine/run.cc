@@ -367,6 +367,10 @@ void Run::State::HandleLlmDone(LlmDone done) {
   } else {
     call.error = core::Redact(done.completion.error().ToString());
   }
+  if (!done.completion.ok() && done.completion.error().code == ErrorCode::kCancelled) {
+    --iterations_started;  // never answered: the budget gets it back on --resume
+    return;
+  }
   cost_usd += call.cost_usd;
   auto call_id = store->InsertLlmCall(call);
   if (!call_id.ok()) {
@@ -377,7 +381,7 @@ void Run::State::HandleLlmDone(LlmDone done) {
     const Error& e = done.completion.error();
     ShowProgress(fmt::format("iteration {}: LLM call failed: {}", done.iteration + 1, core::Redact(e.message)));
     // Retrying cannot fix bad credentials or a wrong model name: stop instead of burning the budget.
-    if (e.code == ErrorCode::kAuth || e.code == ErrorCode::kInvalidArgument) fatal = e;
+    if (e.code == ErrorCode::kAuth || e.code == ErrorCode::kInvalidArgument || e.code == ErrorCode::kNotFound) fatal = e;
     return;
   }
   if (!extraction.ok()) {

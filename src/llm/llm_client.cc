@@ -150,6 +150,12 @@ std::size_t ReadHeader(char* data, std::size_t size, std::size_t count, void* us
   return size * count;
 }
 
+int AbortIfCancelled(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
+bool Cancelled(const LlmConfig& config) { return config.cancel != nullptr && config.cancel->load(); }
+
 HttpReply Post(const HttpRequest& request, const LlmConfig& config) {
   InitCurlOnce();
   HttpReply reply;
@@ -179,6 +185,12 @@ HttpReply Post(const HttpRequest& request, const LlmConfig& config) {
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &ReadHeader);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &reply);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+  if (config.cancel != nullptr) {
+    // Ctrl-C must not wait for a slow reply: the progress callback aborts the transfer.
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &AbortIfCancelled);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, config.cancel);
+  }
 
   const auto start = std::chrono::steady_clock::now();
   reply.curl_code = curl_easy_perform(h);
@@ -239,7 +251,11 @@ HttpRequest BuildRequest(const LlmConfig& config, const CompletionRequest& reque
     body["messages"] = MessagesJson(request.messages);
   }
   body["temperature"] = request.temperature;
-  body["max_tokens"] = request.max_tokens;
+  // OpenAI's reasoning models take max_completion_tokens and reject max_tokens.
+  const std::string& m = config.model;
+  bool reasoning = config.provider == Provider::kOpenAi &&
+                   (m.starts_with("o1") || m.starts_with("o3") || m.starts_with("o4") || m.starts_with("gpt-5"));
+  body[reasoning ? "max_completion_tokens" : "max_tokens"] = request.max_tokens;
   http.body = Dump(body);
   return http;
 }
@@ -345,7 +361,13 @@ class HttpLlmClient final : public LlmClient {
       if (failure.retry_after) delay = std::max(delay, *failure.retry_after);
       core::LogWarn("{}; retrying in {} ms (attempt {} of {})", failure.error.message, delay.count(), attempt + 1,
                     config_.max_retries + 1);
-      sleep_(delay);
+      // Sleep in slices so a cancel is honoured during a long Retry-After.
+      for (Milliseconds left = delay; left.count() > 0 && !Cancelled(config_);) {
+        Milliseconds slice = config_.cancel != nullptr ? std::min(left, Milliseconds(100)) : left;
+        sleep_(slice);
+        left -= slice;
+      }
+      if (Cancelled(config_)) return core::MakeError(ErrorCode::kCancelled, Where() + ": cancelled");
     }
   }
 
@@ -368,6 +390,9 @@ class HttpLlmClient final : public LlmClient {
       SemaphoreGuard slot(in_flight_);
       core::LogDebug("{}: POST model {} ({} bytes, attempt {})", Where(), config_.model, http.body.size(), attempt);
       reply = Post(http, config_);
+    }
+    if (reply.curl_code == CURLE_ABORTED_BY_CALLBACK) {
+      return AttemptFailure{core::MakeError(ErrorCode::kCancelled, Where() + ": cancelled"), false, std::nullopt};
     }
     if (reply.curl_code != CURLE_OK) return TransportFailure(reply);
     if (reply.status < 200 || reply.status > 299) return HttpFailure(reply);

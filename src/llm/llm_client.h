@@ -7,6 +7,7 @@
 // error messages or returned records.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -69,6 +70,8 @@ struct LlmConfig {
   std::chrono::milliseconds backoff_max{60'000};
   int max_concurrency = 4;
   std::optional<Price> price;  // overrides the table
+  /// When set and it becomes true, in-flight requests abort and Complete returns kCancelled.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// Reads OPENAI_BASE_URL / OPENAI_API_KEY (openai; base defaults to https://api.openai.com/v1)

@@ -316,17 +316,37 @@ TEST_F(LlmClientTest, PersistentServerErrorGivesUpWithStatusAndServerMessage) {
 TEST_F(LlmClientTest, StalledReplyTimesOutOnEveryAttempt) {
   server_.Script({{200, OpenAiReply("too late", 1, 1), {}, 5s}});
   LlmConfig config = OpenAiConfig();
-  config.request_timeout = 300ms;
+  config.request_timeout = 1000ms;  // generous: CI machines are loaded
   config.max_retries = 1;
   auto start = std::chrono::steady_clock::now();
   core::Expected<Completion> completion = Client(config)->Complete(SampleRequest());
   auto elapsed = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(completion.ok());
   EXPECT_EQ(completion.error().code, ErrorCode::kTimeout);
-  EXPECT_TRUE(Contains(completion.error().message, "300 ms")) << completion.error().message;
+  EXPECT_TRUE(Contains(completion.error().message, "1000 ms")) << completion.error().message;
   EXPECT_EQ(server_.Requests().size(), 2u);
   EXPECT_EQ(sleeps_.Sleeps().size(), 1u);
+  EXPECT_LT(elapsed, 4500ms);
+}
+
+TEST_F(LlmClientTest, CancelFlagAbortsAStalledRequestPromptly) {
+  server_.Script({{200, OpenAiReply("too late", 1, 1), {}, 5s}});
+  std::atomic<bool> cancel{false};
+  LlmConfig config = OpenAiConfig();
+  config.request_timeout = 30000ms;
+  config.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(200ms);
+    cancel = true;
+  });
+  auto start = std::chrono::steady_clock::now();
+  core::Expected<Completion> completion = Client(config)->Complete(SampleRequest());
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  ASSERT_FALSE(completion.ok());
+  EXPECT_EQ(completion.error().code, ErrorCode::kCancelled) << completion.error().message;
   EXPECT_LT(elapsed, 3s);
+  EXPECT_EQ(server_.Requests().size(), 1u) << "a cancelled call is not retried";
 }
 
 TEST_F(LlmClientTest, MalformedJsonIsRetriedThenReportedAsParseError) {
