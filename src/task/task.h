@@ -114,6 +114,10 @@ core::Expected<Task> LoadTask(const std::filesystem::path& dir);
 /// with integer arithmetic; division by zero and unknown names are errors.
 core::Expected<std::int64_t> EvalDimExpr(std::string_view expr, const std::map<std::string, double>& scalars);
 
+/// Checks the syntax of a dimension expression without evaluating it and returns the names it
+/// uses, in order of first appearance; kValidation with the column on a syntax error.
+core::Expected<std::vector<std::string>> DimExprNames(std::string_view expr);
+
 /// The concrete dimensions of an array arg for a shape (errors if an expression fails or is < 0).
 core::Expected<std::vector<std::int64_t>> ArgDims(const ArgSpec& arg, const Shape& shape);
 /// Element count of an array arg for a shape.
@@ -122,6 +126,8 @@ core::Expected<std::int64_t> ArgElements(const ArgSpec& arg, const Shape& shape)
 /// The C++ declaration a candidate must define, e.g.
 /// "void row_softmax(const float* x, float* y, int32_t rows, int32_t cols)".
 /// Inputs are const pointers, outputs pointers, scalars by value, in args order.
+/// The backend adds its context first: sycl "sycl::queue& queue, ", opencl
+/// "cl_context context, cl_command_queue queue, " with every array passed as cl_mem.
 std::string EntrySignature(const Task& task, std::string_view function_name);
 
 }  // namespace kf::task
