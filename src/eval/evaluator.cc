@@ -1,0 +1,551 @@
+// The cpu evaluator: static checks, cached compile, then one sandboxed runner child per
+// Measure whose outputs the parent checks itself against cached reference outputs.
+#include "eval/evaluator.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/subprocess.h"
+#include "eval/compare.h"
+#include "eval/cpu_backend.h"
+#include "eval/data_set.h"
+#include "eval/harness.h"
+#include "eval/input_gen.h"
+#include "eval/static_check.h"
+#include "prompt/prompt.h"
+
+namespace kf::eval {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::uint64_t kGiB = 1ULL << 30;
+constexpr std::size_t kLogCapBytes = 16 * 1024;
+constexpr std::uint64_t kRunnerFileSizeBytes = 64ULL << 20;
+
+double MsSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+std::string Tail(const std::string& text, std::size_t cap) {
+  return text.size() <= cap ? text : "[...]\n" + text.substr(text.size() - cap);
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  }
+  return "unknown cpu";
+}
+
+std::string MachineId() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}|{}", host, CpuModel());
+}
+
+std::string Coord(const std::vector<std::int64_t>& c) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < c.size(); ++i) s += (i > 0 ? "," : "") + std::to_string(c[i]);
+  return s + "]";
+}
+
+std::string DescribeMismatch(const Mismatch& m) {
+  const std::string where = m.trial < 0 ? fmt::format("shape {} (re-check after timing)", m.shape_label)
+                                        : fmt::format("shape {} (trial {})", m.shape_label, m.trial);
+  if (m.kind == "input_mutated") {
+    return fmt::format("input {} was modified by the kernel on {}: {} of {} elements changed, first at index {} {} "
+                       "({} -> {}); inputs are read-only",
+                       m.arg, where, m.bad_count, m.total, m.first_bad_index, Coord(m.first_bad_coord), m.expected,
+                       m.actual);
+  }
+  std::string s = fmt::format("{}: {} of {} elements differ on {}; first at index {} {}: expected {} got {}", m.arg,
+                              m.bad_count, m.total, where, m.first_bad_index, Coord(m.first_bad_coord), m.expected,
+                              m.actual);
+  if (m.kind == "unwritten") s += " (never written)";
+  if (m.kind == "nonfinite") s += " (non-finite)";
+  s += fmt::format("; max abs error {:.3g}, max rel error {:.3g}", m.max_abs_error, m.max_rel_error);
+  if (m.trial < 0) s += "; the kernel must give the same result on every call";
+  return s;
+}
+
+class CpuEvaluator final : public Evaluator {
+ public:
+  CpuEvaluator(const task::Task& task, EvaluatorOptions options, CpuToolchain toolchain,
+               std::vector<ShapeLayout> layouts)
+      : task_(task),
+        options_(std::move(options)),
+        toolchain_(toolchain),
+        builder_(toolchain, options_.cache_dir, options_.work_dir, options_.cancel),
+        layouts_(std::move(layouts)),
+        candidate_runner_(RunnerSource(task_, task_.entry)),
+        candidate_signature_(task::EntrySignature(task_, task_.entry)),
+        machine_(MachineId()) {
+    for (const auto& seed : task_.seeds) {
+      if (prompt::HasEvolveBlocks(seed.source)) {
+        frozen_template_ = seed.source;
+        break;
+      }
+    }
+    std::random_device rd;
+    canary_.resize(kCanaryBytes);
+    for (char& c : canary_) c = static_cast<char>(rd() & 0xff);
+    for (const auto& l : layouts_) largest_buffer_bytes_ = std::max(largest_buffer_bytes_, l.buffer_bytes);
+  }
+
+  core::Expected<void> BuildReference() {
+    const std::string name = task_.entry + "_reference";
+    KF_TRY(BuildOutcome ref, builder_.Build(RunnerSource(task_, name), task_.reference_source,
+                                            task::EntrySignature(task_, name), "reference.cpp"));
+    if (!ref.ok) {
+      return core::MakeError(core::ErrorCode::kValidation,
+                             fmt::format("the reference {} does not build: {}\n{}",
+                                         (task_.dir / task_.reference_file).string(), ref.message, ref.log));
+    }
+    reference_binary_ = ref.binary;
+    return core::Ok();
+  }
+
+  Prepared Prepare(const std::string& source) override {
+    const auto t0 = Clock::now();
+    Prepared p;
+    EvalResult& r = p.result;
+    r.code_hash = core::Sha256Hex(source);
+
+    // Stage 1: what must never run or be timed.
+    const auto findings = CheckStatic(task_, source, frozen_template_);
+    r.phases.static_ms = MsSince(t0);
+    if (!findings.empty()) {
+      r.status = Status::kStaticRejected;
+      const StaticFinding& f = findings.front();
+      r.message = fmt::format("line {}: {}: {}", f.line, f.rule, f.reason);
+      for (const auto& g : findings) r.log += fmt::format("line {}: {}: `{}`: {}\n", g.line, g.rule, g.excerpt, g.reason);
+      r.phases.total_ms = MsSince(t0);
+      return p;
+    }
+
+    // Stage 2: compile (or find the cached binary).
+    auto build = builder_.Build(candidate_runner_, source, candidate_signature_, "candidate.cpp");
+    if (!build.ok()) {
+      r.status = Status::kCompileError;
+      r.message = "could not build: " + build.error().message;
+    } else {
+      r.phases.compile_ms = build->compile_ms;
+      r.phases.compile_cached = build->cached;
+      r.log = Tail(build->log, kLogCapBytes);
+      if (build->ok) {
+        p.ready = true;
+        p.binary = build->binary;
+      } else {
+        r.status = Status::kCompileError;
+        r.message = build->message;
+      }
+    }
+    r.phases.total_ms = MsSince(t0);
+    return p;
+  }
+
+  EvalResult Measure(const Prepared& prepared) override {
+    if (!prepared.ready) return prepared.result;
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto t0 = Clock::now();
+    EvalResult r = prepared.result;
+    MeasureInto(prepared.binary, r);
+    r.phases.total_ms += MsSince(t0);
+    return r;
+  }
+
+ private:
+  double TimeoutSeconds() const { return options_.timeout_seconds.value_or(task_.timeout_seconds); }
+
+  std::uint64_t MemoryLimitBytes() const {
+    return task_.memory_limit_bytes > 0 ? task_.memory_limit_bytes : 2 * kGiB + 8 * largest_buffer_bytes_;
+  }
+
+  const TrialInputs& Inputs(int s, int t) {
+    auto it = inputs_.find({s, t});
+    if (it != inputs_.end()) return it->second;
+    TrialInputs in;
+    in.inputs.resize(task_.args.size());
+    for (std::size_t a = 0; a < task_.args.size(); ++a) {
+      const task::ArgSpec& arg = task_.args[a];
+      if (arg.role != task::ArgRole::kInput) continue;
+      in.inputs[a] = GenerateInput(arg, layouts_[s].elements[a],
+                                   InputSeed(options_.seed, task_.content_hash, s, t, arg.name));
+    }
+    in.int_poison = static_cast<unsigned char>(
+        InputSeed(options_.seed, task_.content_hash, s, t, "#poison") % 255 + 1);
+    return inputs_.emplace(std::pair{s, t}, std::move(in)).first->second;
+  }
+
+  std::string CacheKey(std::string_view what, int s, int t) const {
+    core::Sha256 h;
+    h.Field(what).Field(task_.content_hash).Field(std::to_string(options_.seed)).Field(task_.shapes[s].label);
+    h.Field(std::to_string(t)).Field(toolchain_.id).Field(kHarnessVersion);
+    if (what == "timing") {
+      const task::TimingSpec& ts = task_.timing;
+      h.Field(machine_).Field(fmt::format("{} {} {} {} {}", ts.warmup, ts.min_trials, ts.max_trials,
+                                          ts.max_seconds_per_shape, ts.flush_cache));
+    }
+    return h.HexDigest();
+  }
+
+  fs::path ReferenceDir() const { return options_.cache_dir / "reference"; }
+
+  struct ChildRun {
+    core::SubprocessResult result;
+    RunnerReport report;
+  };
+
+  // Runs a runner binary on a data set under the sandbox.
+  core::Expected<ChildRun> RunRunner(const fs::path& binary, const DataSet& data, const RunPlan& plan,
+                                     double timeout_s) {
+    KF_TRY(fs::path scratch, core::MakeUniqueDir(options_.work_dir, "run-"));
+    const std::string plan_path = (scratch / "plan.txt").string();
+    KF_TRY_VOID(core::WriteFileAtomic(plan_path, PlanText(task_, layouts_, plan)));
+    std::random_device rd;
+    const std::string nonce = fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+    core::SubprocessSpec spec;
+    spec.argv = {binary.string(), plan_path, data.dir().string()};
+    spec.working_dir = scratch;
+    spec.env = {{"KF_RESULT_FD", std::to_string(kResultChannelFd)}, {"KF_NONCE", nonce}, {"MALLOC_ARENA_MAX", "2"}};
+    spec.channel_fd = kResultChannelFd;
+    spec.cancel = options_.cancel;
+    spec.limits.wall_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+    spec.limits.address_space_bytes = MemoryLimitBytes();
+    spec.limits.file_size_bytes = kRunnerFileSizeBytes;
+    auto run = core::RunSandboxed(spec);
+    if (!options_.keep_work_dirs) {
+      std::error_code ec;
+      fs::remove_all(scratch, ec);
+    }
+    if (!run.ok()) return run.error();
+    ChildRun out{std::move(*run), {}};
+    out.report = ParseRunnerReport(task_, out.result.channel, nonce);
+    return out;
+  }
+
+  // One line on why a child did not finish, or "" when it did.
+  std::string ChildFailure(const ChildRun& c, Status* status) const {
+    const core::SubprocessResult& res = c.result;
+    const std::string where = c.report.where.empty() ? "start-up" : c.report.where;
+    *status = Status::kRuntimeError;
+    if (res.outcome == core::SubprocessResult::Outcome::kTimedOut) {
+      *status = Status::kTimeout;
+      return fmt::format("timed out after {:g} s during {}", TimeoutSeconds(), where);
+    }
+    if (res.outcome == core::SubprocessResult::Outcome::kCancelled) return fmt::format("cancelled during {}", where);
+    const bool out_of_memory = res.stderr_text.find("bad_alloc") != std::string::npos ||
+                               res.stderr_text.find("Cannot allocate") != std::string::npos ||
+                               res.stderr_text.find("out of memory") != std::string::npos;
+    const std::string memory_note =
+        out_of_memory ? fmt::format(": out of memory, the kernel allocated beyond the memory limit of {} MiB",
+                                    MemoryLimitBytes() >> 20)
+                      : "";
+    if (res.outcome == core::SubprocessResult::Outcome::kSignaled) {
+      return fmt::format("{} during {}{}", res.Describe(), where, memory_note);
+    }
+    if (res.exit_code != 0) return fmt::format("{} during {}{}", res.Describe(), where, memory_note);
+    if (!c.report.protocol_error.empty()) {
+      return fmt::format("the harness result channel was tampered with during {}: {}", where, c.report.protocol_error);
+    }
+    if (!c.report.completed) {
+      return fmt::format("exited before the harness finished (exit status 0) during {} — the kernel must not call exit",
+                         where);
+    }
+    return "";
+  }
+
+  // Reference outputs for every (shape, trial) and baseline medians for every shape, from the
+  // cache when present; the reference runs once for whatever is missing.
+  core::Expected<void> EnsureReference() {
+    if (reference_ready_) return core::Ok();
+    const int trials = task_.correctness_trials;
+    const int nshapes = static_cast<int>(task_.shapes.size());
+    RunPlan plan;
+    std::map<std::pair<int, int>, const TrialInputs*> wanted;
+    for (int s = 0; s < nshapes; ++s) {
+      for (int t = 0; t < trials; ++t) {
+        auto cached = core::ReadFile(ReferenceDir() / CacheKey("outputs", s, t));
+        if (cached.ok() && cached->size() == OutputBytes(s)) {
+          reference_outputs_[{s, t}] = std::move(*cached);
+        } else {
+          plan.correct.push_back({s, t});
+          wanted[{s, t}] = &Inputs(s, t);
+        }
+      }
+      auto timing = core::ReadFile(ReferenceDir() / CacheKey("timing", s, 0));
+      double median = 0;
+      if (timing.ok() && (std::istringstream(*timing) >> median) && median > 0) {
+        reference_median_ms_[s] = median;
+      } else {
+        plan.timing.push_back({s, false});
+        wanted[{s, 0}] = &Inputs(s, 0);
+      }
+    }
+    if (!wanted.empty()) {
+      KF_TRY(auto data, DataSet::Create(DataParentDir(options_.work_dir), task_, layouts_, wanted, canary_));
+      KF_TRY(ChildRun run, RunRunner(reference_binary_, *data, plan, std::max(60.0, 4 * TimeoutSeconds())));
+      Status ignored;
+      const std::string failure = ChildFailure(run, &ignored);
+      if (!failure.empty()) {
+        return core::MakeError(core::ErrorCode::kValidation,
+                               fmt::format("the task's reference failed: {}\n{}", failure,
+                                           Tail(run.result.stderr_text, 4000)));
+      }
+      for (const auto& c : plan.correct) {
+        std::string bytes;
+        const unsigned char* m = data->Map(c.shape, c.trial);
+        for (std::size_t a = 0; a < task_.args.size(); ++a) {
+          if (task_.args[a].role != task::ArgRole::kOutput) continue;
+          bytes.append(reinterpret_cast<const char*>(m + layouts_[c.shape].offset[a]), layouts_[c.shape].bytes[a]);
+        }
+        KF_TRY_VOID(core::WriteFileAtomic(ReferenceDir() / CacheKey("outputs", c.shape, c.trial), bytes));
+        reference_outputs_[{c.shape, c.trial}] = std::move(bytes);
+      }
+      for (const auto& t : plan.timing) {
+        const double median = Summarize(run.report.trial_ms[t.shape]).median;
+        KF_TRY_VOID(core::WriteFileAtomic(ReferenceDir() / CacheKey("timing", t.shape, 0), fmt::format("{:.9g}\n", median)));
+        reference_median_ms_[t.shape] = median;
+      }
+    }
+    reference_ready_ = true;
+    return core::Ok();
+  }
+
+  std::uint64_t OutputBytes(int s) const {
+    std::uint64_t n = 0;
+    for (std::size_t a = 0; a < task_.args.size(); ++a) {
+      if (task_.args[a].role == task::ArgRole::kOutput) n += layouts_[s].bytes[a];
+    }
+    return n;
+  }
+
+  // The first failed check of one (shape, trial) region; `after` selects the after-timing copy.
+  std::optional<std::pair<Status, std::string>> CheckRegion(int s, int t, bool after, const unsigned char* m,
+                                                            EvalResult& r) {
+    const ShapeLayout& l = layouts_[s];
+    const TrialInputs& in = Inputs(s, t);
+    const std::string& expected = reference_outputs_.at({s, t});
+    const std::string trial_text = after ? "re-check after timing" : fmt::format("trial {}", t);
+    for (std::size_t a = 0; a < task_.args.size(); ++a) {
+      const task::ArgSpec& arg = task_.args[a];
+      if (arg.role != task::ArgRole::kOutput) continue;
+      const std::int64_t off = after ? l.after_offset[a] : l.offset[a];
+      if (std::memcmp(m + off + l.bytes[a], canary_.data(), kCanaryBytes) != 0) {
+        return std::pair{Status::kRuntimeError,
+                         fmt::format("wrote past the end of output {} on shape {} ({})", arg.name,
+                                     task_.shapes[s].label, trial_text)};
+      }
+    }
+    for (std::size_t a = 0; a < task_.args.size() && !after; ++a) {
+      if (task_.args[a].role != task::ArgRole::kInput) continue;
+      if (auto mm = CompareInput(task_.args[a], l.dims[a], in.inputs[a], m + l.offset[a])) {
+        mm->shape_label = task_.shapes[s].label;
+        mm->trial = t;
+        r.mismatch = *mm;
+        return std::pair{Status::kWrongValue, DescribeMismatch(*mm)};
+      }
+    }
+    std::size_t expected_at = 0;
+    for (std::size_t a = 0; a < task_.args.size(); ++a) {
+      const task::ArgSpec& arg = task_.args[a];
+      if (arg.role != task::ArgRole::kOutput) continue;
+      const auto* e = reinterpret_cast<const unsigned char*>(expected.data()) + expected_at;
+      expected_at += l.bytes[a];
+      const std::int64_t off = after ? l.after_offset[a] : l.offset[a];
+      if (auto mm = CompareOutput(arg, l.dims[a], e, m + off, task_.tolerance, in.int_poison)) {
+        mm->shape_label = task_.shapes[s].label;
+        mm->trial = after ? -1 : t;
+        r.mismatch = *mm;
+        return std::pair{Status::kWrongValue, DescribeMismatch(*mm)};
+      }
+    }
+    return std::nullopt;
+  }
+
+  void MeasureInto(const fs::path& binary, EvalResult& r) {
+    const auto correctness_start = Clock::now();
+    auto fail = [&](Status status, std::string message) {
+      r.status = status;
+      r.message = std::move(message);
+    };
+    if (auto ref = EnsureReference(); !ref.ok()) {
+      // Not the candidate's fault, but a verdict still has to say why nothing was measured.
+      return fail(Status::kRuntimeError, ref.error().message.substr(0, ref.error().message.find('\n')));
+    }
+    const double reference_ms = MsSince(correctness_start);
+
+    const int nshapes = static_cast<int>(task_.shapes.size());
+    RunPlan plan;
+    std::map<std::pair<int, int>, const TrialInputs*> wanted;
+    for (int s = 0; s < nshapes; ++s) {
+      for (int t = 0; t < task_.correctness_trials; ++t) {
+        plan.correct.push_back({s, t});
+        wanted[{s, t}] = &Inputs(s, t);
+      }
+    }
+    for (int s = 0; s < nshapes; ++s) plan.timing.push_back({s, true});
+    const double inputs_ms = MsSince(correctness_start) - reference_ms;
+    const auto data_start = Clock::now();
+    auto data = DataSet::Create(DataParentDir(options_.work_dir), task_, layouts_, wanted, canary_);
+    const double data_ms = MsSince(data_start);
+    if (!data.ok()) return fail(Status::kRuntimeError, "could not create the data files: " + data.error().message);
+    const auto child_start = Clock::now();
+    auto run = RunRunner(binary, **data, plan, TimeoutSeconds());
+    if (!run.ok()) return fail(Status::kRuntimeError, "could not start the runner: " + run.error().message);
+    const double child_ms = MsSince(child_start);
+    const RunnerReport& rep = run->report;
+    r.phases.kernel_ms = rep.kernel_ms;
+    r.log = Tail(run->result.stderr_text, kLogCapBytes);
+
+    Status status;
+    const std::string failure = ChildFailure(*run, &status);
+    if (!failure.empty()) return fail(status, failure);
+
+    // Correctness: every (shape, trial), then the after-timing copy of trial 0.
+    const auto check_start = Clock::now();
+    for (const auto& c : plan.correct) {
+      if (auto bad = CheckRegion(c.shape, c.trial, false, (*data)->Map(c.shape, c.trial), r)) {
+        return fail(bad->first, bad->second);
+      }
+    }
+    for (int s = 0; s < nshapes; ++s) {
+      if (auto bad = CheckRegion(s, 0, true, (*data)->Map(s, 0), r)) return fail(bad->first, bad->second);
+    }
+    core::LogDebug("measure {}: reference {:.1f} ms, inputs {:.1f} ms, data files {:.1f} ms, child {:.1f} ms "
+                   "(kernel {:.1f}, flush {:.1f}, runner correctness {:.1f}, runner timing {:.1f}), checks {:.1f} ms",
+                   task_.name, reference_ms, inputs_ms, data_ms, child_ms, rep.kernel_ms, rep.flush_ms,
+                   rep.correctness_ms, rep.timing_ms, MsSince(check_start));
+    // The child's own split of its wall time apportions the process start-up to correctness.
+    r.phases.correctness_ms = reference_ms + std::max(0.0, child_ms - rep.timing_ms);
+    r.phases.timing_ms = rep.timing_ms;
+
+    double log_speedup = 0, log_median = 0;
+    for (int s = 0; s < nshapes; ++s) {
+      auto it = rep.trial_ms.find(s);
+      if (it == rep.trial_ms.end()) return fail(Status::kRuntimeError, "the runner reported no timing for shape " + task_.shapes[s].label);
+      const SampleStats st = Summarize(it->second);
+      ShapeTiming tm;
+      tm.shape_label = task_.shapes[s].label;
+      tm.trials = static_cast<int>(it->second.size());
+      tm.median_ms = st.median;
+      tm.min_ms = st.min;
+      tm.cv = st.cv;
+      tm.reference_median_ms = reference_median_ms_.at(s);
+      // A kernel faster than the clock resolution still gets a finite speedup.
+      tm.speedup = tm.reference_median_ms / std::max(st.median, 1e-6);
+      log_speedup += std::log(tm.speedup);
+      log_median += std::log(std::max(st.median, 1e-6));
+      r.timings.push_back(tm);
+    }
+    r.speedup = std::exp(log_speedup / nshapes);
+    r.median_ms = std::exp(log_median / nshapes);
+    r.status = Status::kPassed;
+    r.message = fmt::format("correct on {} shapes x {} trials; speedup {:.3g}x", nshapes, task_.correctness_trials,
+                            r.speedup);
+  }
+
+  const task::Task task_;  // a copy: the caller's Task may not outlive the evaluator
+  EvaluatorOptions options_;
+  CpuToolchain toolchain_;
+  CpuBuilder builder_;
+  std::vector<ShapeLayout> layouts_;
+  std::string candidate_runner_;
+  std::string candidate_signature_;
+  std::string machine_;
+  std::string frozen_template_;
+  std::string canary_;
+  std::uint64_t largest_buffer_bytes_ = 0;
+  fs::path reference_binary_;
+
+  std::mutex mu_;  // guards everything below (Measure is serialized)
+  std::map<std::pair<int, int>, TrialInputs> inputs_;
+  std::map<std::pair<int, int>, std::string> reference_outputs_;
+  std::map<int, double> reference_median_ms_;
+  bool reference_ready_ = false;
+};
+
+}  // namespace
+
+core::Expected<std::unique_ptr<Evaluator>> MakeEvaluator(const task::Task& task, EvaluatorOptions options) {
+  if (task.backend != task::Backend::kCpu) {
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("backend '{}' is not yet supported in this build (only cpu); see `kfoundry devices`",
+                                       task::BackendName(task.backend)));
+  }
+  if (task.shapes.empty() || task.correctness_trials < 1) {
+    return core::MakeError(core::ErrorCode::kValidation, fmt::format("task {} has no shapes or no correctness trials", task.name));
+  }
+  KF_TRY(CpuToolchain toolchain, DetectCpuToolchain());
+  if (options.cache_dir.empty()) options.cache_dir = core::DefaultCacheDir();
+  if (options.work_dir.empty()) options.work_dir = fs::temp_directory_path() / "kfoundry-work";
+  std::vector<ShapeLayout> layouts;
+  for (const auto& shape : task.shapes) {
+    KF_TRY(ShapeLayout l, MakeShapeLayout(task, shape));
+    layouts.push_back(std::move(l));
+  }
+  auto evaluator = std::make_unique<CpuEvaluator>(task, std::move(options), toolchain, std::move(layouts));
+  KF_TRY_VOID(evaluator->BuildReference());
+  return std::unique_ptr<Evaluator>(std::move(evaluator));
+}
+
+std::vector<ToolchainInfo> DetectToolchains() {
+  std::vector<ToolchainInfo> out;
+  ToolchainInfo cpu{"cpu"};
+  if (auto tc = DetectCpuToolchain(); tc.ok()) {
+    cpu.available = true;
+    cpu.compiler = tc->compiler;
+    cpu.version = tc->version;
+    cpu.note = fmt::format("{}, {} hardware threads, {}", CpuModel(), std::thread::hardware_concurrency(), tc->march);
+  } else {
+    cpu.note = tc.error().message;
+  }
+  out.push_back(cpu);
+  auto not_yet = [&](std::string backend, std::vector<std::string> tools, std::vector<std::string> libraries) {
+    ToolchainInfo info{std::move(backend)};
+    std::vector<std::string> seen;
+    for (const auto& t : tools) {
+      const std::string p = FindInPath(t);
+      if (p.empty()) continue;
+      if (info.compiler.empty()) info.compiler = p;
+      seen.push_back(t);
+    }
+    for (const auto& lib : libraries) {
+      for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/cuda/lib64"}) {
+        if (fs::exists(fs::path(dir) / lib)) {
+          seen.push_back((fs::path(dir) / lib).string());
+          break;
+        }
+      }
+    }
+    std::string found;
+    for (const auto& s : seen) found += (found.empty() ? "" : ", ") + s;
+    info.note = seen.empty() ? "not yet supported in this build; no toolchain found"
+                             : "not yet supported in this build; found " + found;
+    out.push_back(info);
+  };
+  not_yet("cuda", {"nvcc", "nvidia-smi"}, {});
+  not_yet("opencl", {"clinfo"}, {"libOpenCL.so.1", "libOpenCL.so"});
+  not_yet("sycl", {"icpx", "acpp"}, {});
+  return out;
+}
+
+}  // namespace kf::eval

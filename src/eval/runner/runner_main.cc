@@ -1,0 +1,296 @@
+// kfoundry runner: the trusted host program around one entry function (the candidate's or the
+// reference's). It is compiled by the cpu backend together with a generated shim that defines
+// kf_call_entry(); it never links kfoundry itself.
+//
+// Protocol (see eval/harness.h for the parent side):
+//   argv[1] plan file, argv[2] data directory holding d<shape>_<trial>.bin files.
+//   env KF_RESULT_FD: the private result channel; KF_NONCE: this run's completion nonce. Both
+//   are read, wiped from the environment block and unset before any kernel code runs.
+//   Channel records, one per line:
+//     P c <shape> <trial> | P w <shape> | P t <shape> | P a <shape>    progress
+//     C <shape> <trial> <ms>        one correctness call
+//     W <shape> <ms>                all warm-up calls of a shape
+//     T <shape> <n> <ms>...         the timed trials of a shape
+//     (timing items name the outputs' after-timing region: its poison refills the outputs before
+//     every call, and with write_after the last call's outputs are copied back into it)
+//     D <nonce> <flush_ms> <correctness_ms> <timing_ms>   completion marker (last line)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+void kf_call_entry(void* const* buffers, const double* scalars);
+
+namespace {
+
+using KfClock = std::chrono::steady_clock;
+
+int kf_channel = -1;
+std::string kf_nonce;
+
+double KfMs(KfClock::time_point a, KfClock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+void KfEmit(const std::string& line) {
+  const char* p = line.data();
+  std::size_t n = line.size();
+  while (n > 0) {
+    ssize_t w = ::write(kf_channel, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) _exit(3);
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+std::string KfFormat(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+[[noreturn]] void KfDie(const std::string& why) {
+  std::fprintf(stderr, "kfoundry runner: %s\n", why.c_str());
+  _exit(2);
+}
+
+enum KfRole { kKfInput = 0, kKfOutput = 1, kKfScalar = 2 };
+
+struct KfPlan {
+  int nargs = 0;
+  std::vector<int> role;
+  int warmup = 0, min_trials = 1, max_trials = 1, flush = 0;
+  double max_seconds = 0;
+  std::vector<std::vector<double>> scalars;          // [shape][arg]
+  std::vector<std::vector<std::uint64_t>> bytes;     // [shape][arg]
+  struct Correct { int shape, trial; std::uint64_t size; std::vector<std::int64_t> offset; };
+  struct Timing { int shape, write_after; std::uint64_t size; std::vector<std::int64_t> offset, after; };
+  std::vector<Correct> correct;
+  std::vector<Timing> timing;
+};
+
+KfPlan KfReadPlan(const char* path) {
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) KfDie(std::string("cannot open plan ") + path);
+  KfPlan p;
+  char magic[16] = {0};
+  auto need = [&](int got, int want) { if (got != want) KfDie("malformed plan"); };
+  need(std::fscanf(f, "%15s", magic), 1);
+  if (std::strcmp(magic, "KFPLAN1") != 0) KfDie("plan has the wrong version");
+  need(std::fscanf(f, "%d", &p.nargs), 1);
+  p.role.resize(p.nargs);
+  for (int& r : p.role) need(std::fscanf(f, "%d", &r), 1);
+  need(std::fscanf(f, "%d %d %d %lf %d", &p.warmup, &p.min_trials, &p.max_trials, &p.max_seconds, &p.flush), 5);
+  int nshapes = 0;
+  need(std::fscanf(f, "%d", &nshapes), 1);
+  p.scalars.assign(nshapes, std::vector<double>(p.nargs));
+  p.bytes.assign(nshapes, std::vector<std::uint64_t>(p.nargs));
+  for (int s = 0; s < nshapes; ++s) {
+    for (double& v : p.scalars[s]) need(std::fscanf(f, "%lf", &v), 1);
+    for (std::uint64_t& b : p.bytes[s]) need(std::fscanf(f, "%lu", &b), 1);
+  }
+  int n = 0;
+  need(std::fscanf(f, "%d", &n), 1);
+  for (int i = 0; i < n; ++i) {
+    KfPlan::Correct c;
+    need(std::fscanf(f, "%d %d %lu", &c.shape, &c.trial, &c.size), 3);
+    c.offset.resize(p.nargs);
+    for (auto& o : c.offset) need(std::fscanf(f, "%ld", &o), 1);
+    p.correct.push_back(c);
+  }
+  need(std::fscanf(f, "%d", &n), 1);
+  for (int i = 0; i < n; ++i) {
+    KfPlan::Timing t;
+    need(std::fscanf(f, "%d %d %lu", &t.shape, &t.write_after, &t.size), 3);
+    t.offset.resize(p.nargs);
+    t.after.resize(p.nargs);
+    for (auto& o : t.offset) need(std::fscanf(f, "%ld", &o), 1);
+    for (auto& o : t.after) need(std::fscanf(f, "%ld", &o), 1);
+    p.timing.push_back(t);
+  }
+  std::fclose(f);
+  return p;
+}
+
+unsigned char* KfMap(const std::string& path, std::uint64_t size) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) KfDie("cannot open data file " + path);
+  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) KfDie("cannot map data file " + path);
+  return static_cast<unsigned char*>(m);
+}
+
+// Evicts a buffer from every cache level so each timed call starts cold.
+std::vector<unsigned char> kf_scratch;
+
+std::size_t KfLastLevelCacheBytes() {
+  std::size_t best = 0;
+  for (int i = 0; i < 8; ++i) {
+    std::string p = KfFormat("/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    FILE* f = std::fopen(p.c_str(), "r");
+    if (f == nullptr) continue;
+    unsigned long v = 0;
+    char unit = 0;
+    if (std::fscanf(f, "%lu%c", &v, &unit) >= 1) {
+      std::size_t b = v * (unit == 'K' ? 1024UL : unit == 'M' ? 1024UL * 1024 : 1UL);
+      if (b > best) best = b;
+    }
+    std::fclose(f);
+  }
+  return best > 0 ? best : 64UL << 20;
+}
+
+void KfFlush(const std::vector<std::pair<unsigned char*, std::size_t>>& buffers) {
+#if defined(__x86_64__) || defined(__i386__)
+  for (const auto& [p, n] : buffers) {
+    for (std::size_t i = 0; i < n; i += 64) {
+#if defined(__CLFLUSHOPT__)
+      _mm_clflushopt(p + i);
+#else
+      _mm_clflush(p + i);
+#endif
+    }
+  }
+  _mm_mfence();
+#else
+  (void)buffers;
+  if (kf_scratch.empty()) kf_scratch.resize(2 * KfLastLevelCacheBytes());
+  for (std::size_t i = 0; i < kf_scratch.size(); i += 64) kf_scratch[i] = static_cast<unsigned char>(kf_scratch[i] + 1);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Take the channel and the nonce before any kernel code can look at the environment; the
+  // value is wiped in place too, because /proc/self/environ would still show it after unsetenv.
+  char* fd_text = std::getenv("KF_RESULT_FD");
+  char* nonce_text = std::getenv("KF_NONCE");
+  if (fd_text == nullptr || nonce_text == nullptr || argc != 3) KfDie("must be started by kfoundry");
+  kf_channel = std::atoi(fd_text);
+  kf_nonce = nonce_text;
+  std::memset(nonce_text, 0, std::strlen(nonce_text));
+  std::memset(fd_text, 0, std::strlen(fd_text));
+  ::unsetenv("KF_NONCE");
+  ::unsetenv("KF_RESULT_FD");
+  if (kf_channel < 3 || ::fcntl(kf_channel, F_GETFD) < 0) KfDie("the result channel is not open");
+  ::fcntl(kf_channel, F_SETFD, FD_CLOEXEC);
+
+  const KfPlan plan = KfReadPlan(argv[1]);
+  const std::string dir = argv[2];
+  auto data_path = [&](int shape, int trial) { return dir + KfFormat("/d%d_%d.bin", shape, trial); };
+  std::vector<void*> ptr(plan.nargs, nullptr);
+  std::vector<double> scalars(plan.nargs, 0.0);
+
+  // Correctness: every (shape, trial) on its own fresh inputs, pointers straight into the
+  // shared mapping so the parent sees outputs and any write to inputs.
+  // The previous call's mapping stays alive until the next one exists, so consecutive calls
+  // never see the same addresses (a kernel keyed on pointers cannot replay a result).
+  const auto correctness_start = KfClock::now();
+  std::pair<unsigned char*, std::uint64_t> previous{nullptr, 0};
+  for (const auto& c : plan.correct) {
+    KfEmit(KfFormat("P c %d %d\n", c.shape, c.trial));
+    unsigned char* m = KfMap(data_path(c.shape, c.trial), c.size);
+    for (int a = 0; a < plan.nargs; ++a) {
+      ptr[a] = c.offset[a] >= 0 ? m + c.offset[a] : nullptr;
+      scalars[a] = plan.scalars[c.shape][a];
+    }
+    const auto t0 = KfClock::now();
+    kf_call_entry(ptr.data(), scalars.data());
+    const auto t1 = KfClock::now();
+    KfEmit(KfFormat("C %d %d %.9g\n", c.shape, c.trial, KfMs(t0, t1)));
+    if (previous.first != nullptr) ::munmap(previous.first, previous.second);
+    previous = {m, c.size};
+  }
+  if (previous.first != nullptr) ::munmap(previous.first, previous.second);
+  const auto timing_start = KfClock::now();
+
+  // Timing: private aligned buffers filled from trial 0, outputs re-poisoned before every call
+  // (so skipping work is visible), caches flushed outside the timed region.
+  double flush_ms = 0;
+  for (const auto& t : plan.timing) {
+    KfEmit(KfFormat("P w %d\n", t.shape));
+    unsigned char* m = KfMap(data_path(t.shape, 0), t.size);
+    std::vector<std::pair<unsigned char*, std::size_t>> buffers;
+    std::vector<std::pair<unsigned char*, std::size_t>> outputs;  // (buffer, poison source)
+    std::vector<unsigned char*> owned;
+    for (int a = 0; a < plan.nargs; ++a) {
+      scalars[a] = plan.scalars[t.shape][a];
+      ptr[a] = nullptr;
+      if (plan.role[a] == kKfScalar) continue;
+      const std::size_t n = plan.bytes[t.shape][a];
+      auto* b = static_cast<unsigned char*>(std::aligned_alloc(64, (n + 63) / 64 * 64 + 64));
+      if (b == nullptr) KfDie("out of memory for timing buffers");
+      owned.push_back(b);
+      if (plan.role[a] == kKfInput) std::memcpy(b, m + t.offset[a], n);
+      if (plan.role[a] == kKfOutput) outputs.push_back({b, static_cast<std::size_t>(a)});
+      buffers.push_back({b, n});
+      ptr[a] = b;
+    }
+    auto repoison = [&] {
+      for (const auto& [b, a] : outputs) std::memcpy(b, m + t.after[a], plan.bytes[t.shape][a]);
+    };
+    double warm_ms = 0;
+    for (int w = 0; w < plan.warmup; ++w) {
+      repoison();
+      const auto t0 = KfClock::now();
+      kf_call_entry(ptr.data(), scalars.data());
+      warm_ms += KfMs(t0, KfClock::now());
+    }
+    KfEmit(KfFormat("W %d %.9g\n", t.shape, warm_ms));
+    KfEmit(KfFormat("P t %d\n", t.shape));
+    std::vector<double> times;
+    const auto shape_start = KfClock::now();
+    while (static_cast<int>(times.size()) < plan.max_trials) {
+      if (static_cast<int>(times.size()) >= plan.min_trials &&
+          KfMs(shape_start, KfClock::now()) >= plan.max_seconds * 1000.0) {
+        break;
+      }
+      repoison();
+      if (plan.flush != 0) {
+        const auto f0 = KfClock::now();
+        KfFlush(buffers);
+        flush_ms += KfMs(f0, KfClock::now());
+      }
+      const auto t0 = KfClock::now();
+      kf_call_entry(ptr.data(), scalars.data());
+      const auto t1 = KfClock::now();
+      times.push_back(KfMs(t0, t1));
+    }
+    if (t.write_after != 0) {
+      KfEmit(KfFormat("P a %d\n", t.shape));
+      for (const auto& [b, a] : outputs) std::memcpy(m + t.after[a], b, plan.bytes[t.shape][a]);
+    }
+    std::string rec = KfFormat("T %d %zu", t.shape, times.size());
+    for (double v : times) rec += KfFormat(" %.9g", v);
+    KfEmit(rec + "\n");
+    for (unsigned char* b : owned) std::free(b);
+    ::munmap(m, t.size);
+  }
+  const auto end = KfClock::now();
+  KfEmit(KfFormat("D %s %.9g %.9g %.9g\n", kf_nonce.c_str(), flush_ms, KfMs(correctness_start, timing_start),
+                  KfMs(timing_start, end)));
+  std::fflush(stdout);
+  // No exit handlers: nothing the kernel registered may run after the completion marker.
+  _exit(0);
+}

@@ -1,0 +1,7 @@
+#include <cstdint>
+
+void vec_scale(const float* x, float* y, int32_t n) {
+  volatile float* nowhere = nullptr;
+  for (int32_t i = 0; i < n; ++i) y[i] = 2.5f * x[i];
+  nowhere[12345] = y[0];
+}

@@ -1,0 +1,6 @@
+#include <cstdint>
+
+void vec_scale(const float* x, float* y, int32_t n) {
+  for (int32_t i = 0; i < n; ++i) y[i] = 2.5f * x[i];
+  for (int32_t i = n; i < n + 4; ++i) y[i] = 0.0f;
+}

@@ -1,0 +1,174 @@
+// Data-driven evaluator cases: every folder tests/cases/<name>/ (except _tasks) holds a
+// candidate.cpp and an expected.yaml {task, status, message_contains?, min_speedup?}; the
+// candidate goes through the real cpu evaluator (real g++, real sandboxed runner) and must get
+// exactly that status. Plus the cache contract: a re-evaluation compiles nothing and the
+// reference runs once per task, even across evaluator instances.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "eval/evaluator.h"
+#include "task/task.h"
+
+namespace kf::eval {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kCasesDir = fs::path(KF_SOURCE_DIR) / "tests" / "cases";
+
+std::vector<std::string> ListCases() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(kCasesDir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && name.front() != '_') names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+EvaluatorOptions Options(const fs::path& cache_dir) {
+  EvaluatorOptions o;
+  o.cache_dir = cache_dir;
+  o.work_dir = fs::path(KF_BINARY_DIR) / "eval-cases-work";
+  return o;
+}
+
+// One task and evaluator per task directory, shared by the cases of one process.
+struct LoadedTask {
+  task::Task task;
+  std::unique_ptr<Evaluator> evaluator;
+};
+
+LoadedTask& TaskFor(const fs::path& dir) {
+  static std::map<fs::path, std::unique_ptr<LoadedTask>> tasks;
+  const fs::path key = fs::weakly_canonical(dir);
+  auto& slot = tasks[key];
+  if (!slot) {
+    auto task = task::LoadTask(key);
+    EXPECT_TRUE(task.ok()) << task.error().ToString();
+    if (!task.ok()) std::abort();
+    slot = std::make_unique<LoadedTask>();
+    slot->task = std::move(*task);
+    auto ev = MakeEvaluator(slot->task, Options(fs::path(KF_BINARY_DIR) / "eval-cases-cache"));
+    EXPECT_TRUE(ev.ok()) << ev.error().ToString();
+    if (!ev.ok()) std::abort();
+    slot->evaluator = std::move(*ev);
+  }
+  return *slot;
+}
+
+class EvalCase : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EvalCase, GetsTheExpectedVerdict) {
+  const fs::path dir = kCasesDir / GetParam();
+  const YAML::Node expected = YAML::LoadFile((dir / "expected.yaml").string());
+  ASSERT_TRUE(expected["task"] && expected["status"]) << dir << "/expected.yaml needs task and status";
+  auto source = core::ReadFile(dir / "candidate.cpp");
+  ASSERT_TRUE(source.ok()) << source.error().ToString();
+  LoadedTask& t = TaskFor(dir / expected["task"].as<std::string>());
+
+  const EvalResult r = t.evaluator->Evaluate(*source);
+  std::cout << "  verdict: " << StatusName(r.status) << ": " << r.message << "\n";
+
+  EXPECT_EQ(StatusName(r.status), expected["status"].as<std::string>())
+      << "message: " << r.message << "\nlog:\n" << r.log;
+  if (expected["message_contains"]) {
+    EXPECT_NE(r.message.find(expected["message_contains"].as<std::string>()), std::string::npos)
+        << "message: " << r.message;
+  }
+  if (expected["min_speedup"]) EXPECT_GT(r.speedup, expected["min_speedup"].as<double>()) << r.message;
+  if (r.status == Status::kPassed) {
+    EXPECT_EQ(r.timings.size(), t.task.shapes.size());
+    EXPECT_GT(r.phases.kernel_ms, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, EvalCase, ::testing::ValuesIn(ListCases()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Files under dir with their modification times: a changed map means something was (re)written.
+std::map<std::string, fs::file_time_type> Snapshot(const fs::path& dir) {
+  std::map<std::string, fs::file_time_type> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) files[e.path().string()] = e.last_write_time();
+  }
+  return files;
+}
+
+TEST(EvaluatorCache, ReevaluationCompilesNothingAndTheReferenceRunsOnce) {
+  auto cache = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "eval-cache-test", "c-");
+  ASSERT_TRUE(cache.ok());
+  auto task = task::LoadTask(kCasesDir / "_tasks" / "vec_scale");
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  auto source = core::ReadFile(kCasesDir / "correct" / "candidate.cpp");
+  ASSERT_TRUE(source.ok());
+
+  auto first = MakeEvaluator(*task, Options(*cache));
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  EXPECT_TRUE(Snapshot(*cache / "reference").empty()) << "the reference must not run before the first Measure";
+  const EvalResult cold = (*first)->Evaluate(*source);
+  ASSERT_EQ(cold.status, Status::kPassed) << cold.message;
+  EXPECT_FALSE(cold.phases.compile_cached);
+  const auto after_first = Snapshot(*cache / "reference");
+  // Outputs for 2 shapes x 2 trials plus one baseline per shape.
+  EXPECT_EQ(after_first.size(), 6u);
+
+  const EvalResult warm = (*first)->Evaluate(*source);
+  ASSERT_EQ(warm.status, Status::kPassed) << warm.message;
+  EXPECT_TRUE(warm.phases.compile_cached);
+  EXPECT_LT(warm.phases.compile_ms, 20.0);
+  EXPECT_EQ(Snapshot(*cache / "reference"), after_first);
+
+  // A new evaluator on the same cache (a second `kfoundry eval`) reuses builds and reference.
+  auto second = MakeEvaluator(*task, Options(*cache));
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  const EvalResult again = (*second)->Evaluate(*source);
+  ASSERT_EQ(again.status, Status::kPassed) << again.message;
+  EXPECT_TRUE(again.phases.compile_cached);
+  EXPECT_EQ(Snapshot(*cache / "reference"), after_first);
+  EXPECT_DOUBLE_EQ(again.timings[0].reference_median_ms, cold.timings[0].reference_median_ms);
+  fs::remove_all(*cache);
+}
+
+TEST(EvaluatorSetup, ReferenceThatDoesNotCompileIsAValidationError) {
+  auto dir = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "eval-cache-test", "badref-");
+  ASSERT_TRUE(dir.ok());
+  const fs::path src = kCasesDir / "_tasks" / "vec_scale";
+  fs::copy_file(src / "task.yaml", *dir / "task.yaml");
+  ASSERT_TRUE(core::WriteFileAtomic(*dir / "reference.cpp",
+                                    "#include <cstdint>\nvoid vec_scale_reference(const float* x, float* y, int32_t n) "
+                                    "{ y[0] = x[0] * n }\n")
+                  .ok());
+  auto task = task::LoadTask(*dir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  auto ev = MakeEvaluator(*task, Options(*dir / "cache"));
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.error().code, core::ErrorCode::kValidation);
+  EXPECT_NE(ev.error().message.find("reference.cpp:2"), std::string::npos) << ev.error().message;
+  fs::remove_all(*dir);
+}
+
+TEST(DetectToolchains, ListsTheCpuCompilerAndTheOtherBackends) {
+  const auto infos = DetectToolchains();
+  ASSERT_GE(infos.size(), 4u);
+  EXPECT_EQ(infos[0].backend, "cpu");
+  EXPECT_TRUE(infos[0].available) << infos[0].note;
+  EXPECT_NE(infos[0].version.find("g++"), std::string::npos) << infos[0].version;
+  for (std::size_t i = 1; i < infos.size(); ++i) {
+    EXPECT_FALSE(infos[i].available);
+    EXPECT_NE(infos[i].note.find("not yet supported"), std::string::npos) << infos[i].backend;
+  }
+}
+
+}  // namespace
+}  // namespace kf::eval
