@@ -202,7 +202,9 @@ TEST_F(EndToEnd, KilledRunResumesWithoutLosingOrRepeatingEvaluations) {
   std::map<std::int64_t, std::string> before;  // candidate -> stored evaluation
   {
     auto db = OpenDb();
-    for (const auto& c : *db->Candidates(1)) {
+    auto rows = db->Candidates(1);
+    ASSERT_TRUE(rows.ok());
+    for (const auto& c : *rows) {
       auto evals = db->Evaluations(c.id);
       if (!evals->empty()) before[c.id] = evals->front().result_json;
     }

@@ -106,12 +106,16 @@ class RunTest : public ::testing::Test {
     RunDeps deps;
     auto store = store::OpenStore(options_.run_dir / kDbFileName);
     EXPECT_TRUE(store.ok());
-    deps.store = std::move(*store);
+    deps.store = std::move(store).value();
     deps.evaluator.reset(evaluator);
     deps.llm.reset(llm);
     return deps;
   }
-  std::unique_ptr<store::Store> Reopen() { return std::move(*store::OpenStore(options_.run_dir / kDbFileName)); }
+  std::unique_ptr<store::Store> Reopen() {
+    auto s = store::OpenStore(options_.run_dir / kDbFileName);
+    EXPECT_TRUE(s.ok());
+    return std::move(s).value();
+  }
 
   fs::path dir_;
   task::Task task_;
@@ -259,7 +263,10 @@ TEST_F(RunTest, ResumeReevaluatesOnlyPendingCandidatesAndKeepsCounting) {
   EXPECT_EQ(summary->iterations, 2);
   EXPECT_DOUBLE_EQ(summary->best_speedup, 5.0);
   auto store = Reopen();
-  for (const auto& c : *store->Candidates(1)) EXPECT_EQ(store->Evaluations(c.id)->size(), 1u) << "candidate " << c.id;
+  auto rows = store->Candidates(1);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  for (const auto& c : *rows) EXPECT_EQ(store->Evaluations(c.id)->size(), 1u) << "candidate " << c.id;
 }
 
 }  // namespace
