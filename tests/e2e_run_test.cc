@@ -235,8 +235,9 @@ TEST_F(EndToEnd, KilledRunResumesWithoutLosingOrRepeatingEvaluations) {
 
 TEST_F(EndToEnd, NoLlmConfiguredEvaluatesTheSeedAndSaysHowToConnect) {
   core::SubprocessSpec spec;
+  // A relative run directory: children work in their own directories, so paths must be made absolute.
   spec.argv = {std::string(KF_BINARY_DIR) + "/kfoundry", "run", std::string(KF_SOURCE_DIR) + "/tests/e2e/slow_scale",
-               "--run-dir", run_dir_.string()};
+               "--run-dir", "run"};
   spec.working_dir = dir_;
   spec.inherit_env = false;
   spec.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"HOME", dir_.string()}, {"KF_CACHE_DIR", (dir_ / "cache").string()}};

@@ -170,6 +170,7 @@ int CmdRun(const RunArgs& a) {
                   kExitUsage);
     }
   }
+  options.run_dir = fs::absolute(options.run_dir);
   std::error_code ec;
   fs::create_directories(options.run_dir, ec);
   if (ec) return Fail({core::ErrorCode::kIo, fmt::format("cannot create {}: {}", options.run_dir.string(), ec.message())}, kExitUsage);

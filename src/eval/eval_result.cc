@@ -212,6 +212,7 @@ core::Json PhasesToJson(const PhaseTimes& p) {
       {"correctness_ms", NumberToJson(p.correctness_ms)},
       {"timing_ms", NumberToJson(p.timing_ms)},
       {"kernel_ms", NumberToJson(p.kernel_ms)},
+      {"flush_ms", NumberToJson(p.flush_ms)},
       {"total_ms", NumberToJson(p.total_ms)},
   };
 }
@@ -225,6 +226,7 @@ PhaseTimes PhasesFromJson(const core::Json& j, std::optional<core::Error>* error
   p.correctness_ms = in.Number("correctness_ms");
   p.timing_ms = in.Number("timing_ms");
   p.kernel_ms = in.Number("kernel_ms");
+  p.flush_ms = in.Number("flush_ms");
   p.total_ms = in.Number("total_ms");
   return p;
 }

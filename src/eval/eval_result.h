@@ -63,6 +63,7 @@ struct PhaseTimes {
   double correctness_ms = 0;  // wall time of the correctness phase, reference included
   double timing_ms = 0;       // wall time of the timing phase
   double kernel_ms = 0;       // sum of the candidate's own measured calls (all phases)
+  double flush_ms = 0;        // evicting the kernel's buffers from cache before timed trials
   double total_ms = 0;        // wall time of the whole evaluation
 };
 

@@ -27,7 +27,7 @@ EvalResult PassedResult() {
   r.speedup = std::sqrt(12.0);
   r.median_ms = std::sqrt(1.25 * 0.5);
   r.phases = {.static_ms = 0.4, .compile_ms = 812.5, .compile_cached = true, .correctness_ms = 120.25,
-              .timing_ms = 900.5, .kernel_ms = 60.125, .total_ms = 1833.75};
+              .timing_ms = 900.5, .kernel_ms = 60.125, .flush_ms = 12.5, .total_ms = 1833.75};
   r.code_hash = std::string(64, 'a');
   return r;
 }
@@ -157,6 +157,7 @@ void ExpectSame(const EvalResult& a, const EvalResult& b) {
   EXPECT_EQ(a.phases.correctness_ms, b.phases.correctness_ms);
   EXPECT_EQ(a.phases.timing_ms, b.phases.timing_ms);
   EXPECT_EQ(a.phases.kernel_ms, b.phases.kernel_ms);
+  EXPECT_EQ(a.phases.flush_ms, b.phases.flush_ms);
   EXPECT_EQ(a.phases.total_ms, b.phases.total_ms);
   ASSERT_EQ(a.mismatch.has_value(), b.mismatch.has_value());
   if (a.mismatch) {

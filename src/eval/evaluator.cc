@@ -414,6 +414,7 @@ class CpuEvaluator final : public Evaluator {
     const double child_ms = MsSince(child_start);
     const RunnerReport& rep = run->report;
     r.phases.kernel_ms = rep.kernel_ms;
+    r.phases.flush_ms = rep.flush_ms;
     r.log = Tail(run->result.stderr_text, kLogCapBytes);
 
     Status status;
@@ -497,6 +498,9 @@ core::Expected<std::unique_ptr<Evaluator>> MakeEvaluator(const task::Task& task,
   KF_TRY(CpuToolchain toolchain, DetectCpuToolchain());
   if (options.cache_dir.empty()) options.cache_dir = core::DefaultCacheDir();
   if (options.work_dir.empty()) options.work_dir = fs::temp_directory_path() / "kfoundry-work";
+  // Children chdir into their scratch directories: every path handed to them must be absolute.
+  options.cache_dir = fs::absolute(options.cache_dir);
+  options.work_dir = fs::absolute(options.work_dir);
   std::vector<ShapeLayout> layouts;
   for (const auto& shape : task.shapes) {
     KF_TRY(ShapeLayout l, MakeShapeLayout(task, shape));
