@@ -333,8 +333,8 @@ constexpr std::string_view kThreadReason =
     "entry function instead";
 constexpr std::string_view kProcessReason = "kernels must not create, signal or replace processes";
 constexpr std::string_view kSystemReason =
-    "kernels must not use inline assembly, system calls, dynamic loading, signals, memory mapping or file and "
-    "descriptor I/O; compute on the buffers you are given";
+    "kernels must not use inline assembly, system calls, dynamic loading, signals, memory mapping, the "
+    "environment or file and descriptor I/O; compute on the buffers you are given";
 constexpr std::string_view kHarnessReason =
     "this belongs to, or could replace, the harness (kf_/KF_ names, main, extern \"C\", constructors, weak or "
     "aliased symbols); define only the entry function and your own helpers";
@@ -367,7 +367,10 @@ const std::vector<Vocabulary>& HostVocabulary() {
         "pread64", "dup(", "dup2", "dup3", "fcntl", "ioctl", "socket(", "unlink", "unlinkat", "tmpfile", "mkstemp",
         "ifstream", "ofstream", "fstream", "filebuf", "filesystem", "<fstream>", "<filesystem>", "<unistd.h>",
         "<fcntl.h>", "<sys/syscall.h>", "<dlfcn.h>", "<sys/mman.h>", "<csignal>", "<signal.h>", "<sys/ioctl.h>",
-        "<sys/resource.h>", "<sys/prctl.h>", "<sys/ptrace.h>", "<sys/socket.h>"}},
+        "<sys/resource.h>", "<sys/prctl.h>", "<sys/ptrace.h>", "<sys/socket.h>", "dprintf", "vdprintf", "writev",
+        "readv", "pwritev", "pwritev2", "preadv", "send(", "sendto", "sendmsg", "sendfile", "splice", "vmsplice",
+        "tee(", "copy_file_range", "process_vm_writev", "process_vm_readv", "getenv", "secure_getenv", "environ",
+        "__environ", "setenv", "unsetenv", "putenv", "clearenv", "__libc_*", "<sys/uio.h>", "<sys/sendfile.h>"}},
       {"harness_symbol", kHarnessReason, {"kf_*", "KF_*", "kf::"}},
   };
   return kHost;

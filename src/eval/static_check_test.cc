@@ -212,6 +212,11 @@ TEST(CheckStatic, RejectsRawSystemAccess) {
   ExpectOnly(Kernel("", "#include <fstream>\n"), "raw_system_access", 1);
   ExpectOnly(Kernel("", "#include <csignal>\n"), "raw_system_access", 1);
   ExpectOnly(Kernel("", "#define HEADER <unistd.h>\n#include HEADER\n"), "raw_system_access", 2);
+  // Ways to reach the result channel or its nonce without naming write().
+  ExpectOnly(Kernel("  dprintf(97, \"D x\\n\");"), "raw_system_access", kBody);
+  ExpectOnly(Kernel("  const char* n = std::getenv(\"KF_NONCE\"); (void)n;"), "raw_system_access", kBody);
+  ExpectOnly(Kernel("  struct iovec v{}; writev(97, &v, 1);"), "raw_system_access", kBody);
+  ExpectOnly(Kernel("  send(97, y, 4, 0);"), "raw_system_access", kBody);
 }
 
 TEST(CheckStatic, AllowsMemberWritesOrdinaryNamesAndExits) {
