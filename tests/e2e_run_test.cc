@@ -233,6 +233,35 @@ TEST_F(EndToEnd, KilledRunResumesWithoutLosingOrRepeatingEvaluations) {
   EXPECT_TRUE(fs::exists(run_dir_ / "best.cpp"));
 }
 
+TEST_F(EndToEnd, CtrlCStopsPromptlyWithEverythingSavedAndResumes) {
+  ScriptedServer server({Fenced(kCorrectSlowish)}, 2500);  // slow replies: Ctrl-C lands mid-request
+  std::vector<std::string> args = {"timeout", "--preserve-status", "-s", "INT", "6",
+                                   std::string(KF_BINARY_DIR) + "/kfoundry"};
+  for (const std::string& a : StartArgs(4)) args.push_back(a);
+  core::SubprocessSpec spec = Kfoundry({}, server);
+  spec.argv = args;
+  auto r = core::RunSandboxed(spec);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, core::SubprocessResult::Outcome::kExited);
+  EXPECT_EQ(r->exit_code, 130) << r->stdout_text << r->stderr_text;
+  EXPECT_LT(r->wall_time.count(), 6000 + 3000) << "an in-flight LLM request must not delay the stop";
+  EXPECT_NE(r->stdout_text.find("kfoundry run --resume"), std::string::npos) << r->stdout_text;
+  {
+    auto db = OpenDb();
+    EXPECT_EQ(db->LoadRun()->state, "interrupted");
+    auto rows = db->Candidates(1);
+    ASSERT_TRUE(rows.ok());
+    ASSERT_GE(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].status, "passed") << "the seed's verdict was saved";
+  }
+  auto second = core::RunSandboxed(Kfoundry({"run", "--resume", run_dir_.string()}, server));
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(second->Succeeded()) << second->stdout_text << second->stderr_text;
+  auto db = OpenDb();
+  EXPECT_EQ(db->LlmCalls(1)->size(), 4u);
+  EXPECT_EQ(db->LoadRun()->state, "finished");
+}
+
 TEST_F(EndToEnd, NoLlmConfiguredEvaluatesTheSeedAndSaysHowToConnect) {
   core::SubprocessSpec spec;
   // A relative run directory: children work in their own directories, so paths must be made absolute.

@@ -171,9 +171,13 @@ Run::~Run() {
   if (s_) s_->FinishInFlight();
 }
 
+namespace {
+/// The state both a new and a resumed run start from.
+std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, task::Task task, RunDeps deps);
+}  // namespace
+
 Expected<std::unique_ptr<Run>> Run::Start(RunOptions options, task::Task task, RunDeps deps) {
   KF_CHECK(deps.store && deps.evaluator) << "a run needs a store and an evaluator";
-  auto state = std::make_unique<State>();
   store::RunRow row;
   row.name = options.run_dir.filename().string();
   row.task_dir = task.dir.string();
@@ -182,14 +186,8 @@ Expected<std::unique_ptr<Run>> Run::Start(RunOptions options, task::Task task, R
   row.strategy = options.strategy;
   row.config_json = options.ToJson().dump();
   row.state = "running";
-  KF_TRY(state->run_id, deps.store->CreateRun(row));
-  state->options = std::move(options);
-  state->task = std::move(task);
-  state->store = std::move(deps.store);
-  state->evaluator = std::move(deps.evaluator);
-  state->llm = std::move(deps.llm);
-  state->executor = exec::MakeLocalExecutor(*state->evaluator, state->options.compile_workers);
-  return std::unique_ptr<Run>(new Run(std::move(state)));
+  KF_TRY(std::int64_t run_id, deps.store->CreateRun(row));
+  return std::unique_ptr<Run>(new Run(MakeState(run_id, std::move(options), std::move(task), std::move(deps))));
 }
 
 Expected<std::unique_ptr<Run>> Run::Resume(task::Task task, RunDeps deps, std::optional<int> max_iterations,
@@ -204,18 +202,25 @@ Expected<std::unique_ptr<Run>> Run::Resume(task::Task task, RunDeps deps, std::o
   }
   if (max_iterations) options.max_iterations = *max_iterations;
   if (max_cost_usd) options.max_cost_usd = *max_cost_usd;
-  auto state = std::make_unique<State>();
-  state->run_id = row.id;
+  auto state = MakeState(row.id, std::move(options), std::move(task), std::move(deps));
+  KF_TRY_VOID(state->store->SetRunState(state->run_id, "running"));
+  KF_TRY_VOID(state->RestoreFromStore());
+  return std::unique_ptr<Run>(new Run(std::move(state)));
+}
+
+namespace {
+std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, task::Task task, RunDeps deps) {
+  auto state = std::make_unique<Run::State>();
+  state->run_id = run_id;
   state->options = std::move(options);
   state->task = std::move(task);
   state->store = std::move(deps.store);
   state->evaluator = std::move(deps.evaluator);
   state->llm = std::move(deps.llm);
   state->executor = exec::MakeLocalExecutor(*state->evaluator, state->options.compile_workers);
-  KF_TRY_VOID(state->store->SetRunState(state->run_id, "running"));
-  KF_TRY_VOID(state->RestoreFromStore());
-  return std::unique_ptr<Run>(new Run(std::move(state)));
+  return state;
 }
+}  // namespace
 
 Expected<RunSummary> Run::Execute(const std::atomic<bool>* stop) {
   State& s = *s_;

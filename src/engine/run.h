@@ -79,11 +79,12 @@ class Run {
                                                      std::optional<double> max_cost_usd);
   ~Run();
 
+  struct State;  // the loop's state and stages, private to run.cc
+
   /// Runs until a budget is spent or `stop` becomes true. Safe to call once.
   core::Expected<RunSummary> Execute(const std::atomic<bool>* stop = nullptr);
 
  private:
-  struct State;
   explicit Run(std::unique_ptr<State> state);
   std::unique_ptr<State> s_;
 };
