@@ -115,13 +115,14 @@ TEST(EvaluatorCache, ReevaluationCompilesNothingAndTheReferenceRunsOnce) {
 
   auto first = MakeEvaluator(*task, Options(*cache));
   ASSERT_TRUE(first.ok()) << first.error().ToString();
-  EXPECT_TRUE(Snapshot(*cache / "reference").empty()) << "the reference must not run before the first Measure";
+  // The reference runs once, when the evaluator is made: outputs for 2 shapes x 2 trials plus
+  // one baseline per shape.
+  const auto after_first = Snapshot(*cache / "reference");
+  EXPECT_EQ(after_first.size(), 6u);
   const EvalResult cold = (*first)->Evaluate(*source);
   ASSERT_EQ(cold.status, Status::kPassed) << cold.message;
   EXPECT_FALSE(cold.phases.compile_cached);
-  const auto after_first = Snapshot(*cache / "reference");
-  // Outputs for 2 shapes x 2 trials plus one baseline per shape.
-  EXPECT_EQ(after_first.size(), 6u);
+  EXPECT_EQ(Snapshot(*cache / "reference"), after_first);
 
   const EvalResult warm = (*first)->Evaluate(*source);
   ASSERT_EQ(warm.status, Status::kPassed) << warm.message;
@@ -155,6 +156,24 @@ TEST(EvaluatorSetup, ReferenceThatDoesNotCompileIsAValidationError) {
   ASSERT_FALSE(ev.ok());
   EXPECT_EQ(ev.error().code, core::ErrorCode::kValidation);
   EXPECT_NE(ev.error().message.find("reference.cpp:2"), std::string::npos) << ev.error().message;
+  fs::remove_all(*dir);
+}
+
+TEST(EvaluatorSetup, ReferenceThatCrashesIsAValidationError) {
+  auto dir = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "eval-cache-test", "crashref-");
+  ASSERT_TRUE(dir.ok());
+  const fs::path src = kCasesDir / "_tasks" / "vec_scale";
+  fs::copy_file(src / "task.yaml", *dir / "task.yaml");
+  ASSERT_TRUE(core::WriteFileAtomic(*dir / "reference.cpp",
+                                    "#include <cstdint>\nvoid vec_scale_reference(const float* x, float* y, int32_t n) "
+                                    "{ float* p = nullptr; for (int32_t i = 0; i < n; ++i) p[i] = x[i]; (void)y; }\n")
+                  .ok());
+  auto task = task::LoadTask(*dir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  auto ev = MakeEvaluator(*task, Options(*dir / "cache"));
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.error().code, core::ErrorCode::kValidation);
+  EXPECT_NE(ev.error().message.find("SIGSEGV"), std::string::npos) << ev.error().message;
   fs::remove_all(*dir);
 }
 

@@ -110,6 +110,8 @@ class CpuEvaluator final : public Evaluator {
     for (const auto& l : layouts_) largest_buffer_bytes_ = std::max(largest_buffer_bytes_, l.buffer_bytes);
   }
 
+  core::Expected<void> PrepareReference() { return EnsureReference(); }
+
   core::Expected<void> BuildReference() {
     const std::string name = task_.entry + "_reference";
     KF_TRY(BuildOutcome ref, builder_.Build(RunnerSource(task_, name), task_.reference_source,
@@ -508,6 +510,9 @@ core::Expected<std::unique_ptr<Evaluator>> MakeEvaluator(const task::Task& task,
   }
   auto evaluator = std::make_unique<CpuEvaluator>(task, std::move(options), toolchain, std::move(layouts));
   KF_TRY_VOID(evaluator->BuildReference());
+  // A reference that crashes is the task's fault, not a candidate's: find out before any
+  // candidate is judged (its outputs are cached, so this is cheap after the first time).
+  KF_TRY_VOID(evaluator->PrepareReference());
   return std::unique_ptr<Evaluator>(std::move(evaluator));
 }
 
