@@ -380,9 +380,28 @@ const std::vector<Vocabulary>& HostVocabulary() {
 /// own here (cuda: cudaStreamCreate, cudaDeviceReset, ...; sycl and opencl: queue creation).
 const std::vector<Vocabulary>& BackendVocabulary(task::Backend backend) {
   static const std::vector<Vocabulary> kNone;
+  static const std::vector<Vocabulary> kCuda = {
+      {"escapes_timing",
+       "all device work must run on the default stream inside the entry call; create no streams, graphs or "
+       "events, do not change device state, and leave synchronization to the harness",
+       {"cudaStreamCreate", "cudaStreamCreateWithFlags", "cudaStreamCreateWithPriority", "cudaStreamPerThread",
+        "cudaStreamNonBlocking", "cudaGraphCreate", "cudaGraphLaunch", "cudaGraphInstantiate", "cudaStreamBeginCapture",
+        "cudaEventCreate", "cudaEventCreateWithFlags", "cudaEventRecord", "cudaEventElapsedTime", "cudaLaunchHostFunc",
+        "cudaStreamAddCallback", "cudaDeviceReset", "cudaSetDevice", "cudaDeviceSetLimit", "cudaDeviceSetCacheConfig",
+        "cudaSetDeviceFlags", "cudaCtxResetPersistingL2Cache", "cudaProfilerStart", "cudaProfilerStop", "cuCtx*",
+        "cuStream*", "cuGraph*", "cuEvent*", "cuLaunchHostFunc", "cuInit", "cuDevicePrimaryCtx*", "clock64",
+        "__globaltimer", "globaltimer", "cudaMallocManaged", "cudaMallocHost",
+        "cudaHostAlloc", "cudaHostRegister", "cudaIpc*", "<cuda_profiler_api.h>"}},
+      {"library_fallback",
+       "the kernel must be your own code: vendor libraries (cuBLAS, cuDNN, cuFFT, CUTLASS, Thrust, CUB device-wide "
+       "algorithms) are not allowed unless the task's instructions say so",
+       {"cublas*", "cublasLt*", "cudnn*", "cufft*", "cusparse*", "curand*", "cusolver*", "<cublas_v2.h>",
+        "<cublasLt.h>", "<cudnn.h>", "<cufft.h>", "<cusparse.h>", "<cusolverDn.h>", "thrust::", "cutlass::",
+        "DeviceReduce", "DeviceScan", "DeviceRadixSort", "DeviceSegmentedReduce", "DeviceSelect", "DeviceHistogram"}},
+  };
   switch (backend) {
+    case task::Backend::kCuda: return kCuda;
     case task::Backend::kCpu:
-    case task::Backend::kCuda:
     case task::Backend::kSycl:
     case task::Backend::kOpenCl:
     case task::Backend::kTorch: return kNone;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
@@ -370,6 +372,27 @@ TEST(CheckStatic, SkipsTheCppVocabularyForTorchTasks) {
   std::string python = "import time\nimport torch\nclass ModelNew(torch.nn.Module):\n    def forward(self, x):\n"
                        "        t = time.time()  # system(\n        return x\n";
   EXPECT_TRUE(CheckStatic(SoftmaxTask(task::Backend::kTorch), python).empty());
+}
+
+
+TEST(CheckStatic, CudaRejectsStreamsEventsAndDeviceStateChanges) {
+  const task::Task t = SoftmaxTask(task::Backend::kCuda);
+  auto rules = [&](const std::string& body) {
+    std::set<std::string> out;
+    for (const auto& f : CheckStatic(t, Kernel(body))) out.insert(f.rule);
+    return out;
+  };
+  EXPECT_EQ(rules("  cudaStream_t s; cudaStreamCreate(&s);"), std::set<std::string>{"escapes_timing"});
+  EXPECT_EQ(rules("  cudaDeviceReset();"), std::set<std::string>{"escapes_timing"});
+  EXPECT_EQ(rules("  long long t0 = clock64(); (void)t0;"), std::set<std::string>{"escapes_timing"});
+  EXPECT_EQ(rules("  cublasSgemm(h, 0, 0, rows, cols, 1, 0, x, 1, x, 1, 0, y, 1);"), std::set<std::string>{"library_fallback"});
+  EXPECT_EQ(rules("  thrust::transform(x, x + rows, y, op);"), std::set<std::string>{"library_fallback"});
+  // Block-level CUB and launches on the default stream are fine, and so are the words in comments.
+  EXPECT_TRUE(rules("  // no cudaStreamCreate here\n  using R = cub::BlockReduce<float, 256>; k<<<1, 256>>>(x, y, rows);").empty());
+}
+
+TEST(CheckStatic, CpuTasksDoNotUseTheCudaVocabulary) {
+  EXPECT_TRUE(Check(Kernel("  int cudaStreamCreate = 0; (void)cudaStreamCreate;")).empty());
 }
 
 }  // namespace
