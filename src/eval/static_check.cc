@@ -399,11 +399,20 @@ const std::vector<Vocabulary>& BackendVocabulary(task::Backend backend) {
         "<cublasLt.h>", "<cudnn.h>", "<cufft.h>", "<cusparse.h>", "<cusolverDn.h>", "thrust::", "cutlass::",
         "DeviceReduce", "DeviceScan", "DeviceRadixSort", "DeviceSegmentedReduce", "DeviceSelect", "DeviceHistogram"}},
   };
+  static const std::vector<Vocabulary> kOpenCl = {
+      {"escapes_timing",
+       "enqueue all work on the queue you are given and let the harness wait for it: create no contexts or queues, "
+       "no user events or callbacks, and do not finish or wait on the queue yourself",
+       {"clCreateCommandQueue*", "clCreateContext*", "clReleaseCommandQueue", "clRetainCommandQueue",
+        "clReleaseContext", "clRetainContext", "clSetEventCallback", "clEnqueueNativeKernel", "clCreateUserEvent",
+        "clGetEventProfilingInfo", "clEnqueueMarker*", "clEnqueueBarrier*", "clFinish", "clWaitForEvents",
+        "clSetCommandQueueProperty"}},
+  };
   switch (backend) {
     case task::Backend::kCuda: return kCuda;
+    case task::Backend::kOpenCl: return kOpenCl;
     case task::Backend::kCpu:
     case task::Backend::kSycl:
-    case task::Backend::kOpenCl:
     case task::Backend::kTorch: return kNone;
   }
   return kNone;

@@ -391,6 +391,18 @@ TEST(CheckStatic, CudaRejectsStreamsEventsAndDeviceStateChanges) {
   EXPECT_TRUE(rules("  // no cudaStreamCreate here\n  using R = cub::BlockReduce<float, 256>; k<<<1, 256>>>(x, y, rows);").empty());
 }
 
+TEST(CheckStatic, OpenClRejectsOwnQueuesAndWaiting) {
+  const task::Task t = SoftmaxTask(task::Backend::kOpenCl);
+  auto rules = [&](const std::string& body) {
+    std::set<std::string> out;
+    for (const auto& f : CheckStatic(t, Kernel(body))) out.insert(f.rule);
+    return out;
+  };
+  EXPECT_EQ(rules("  auto q = clCreateCommandQueueWithProperties(c, d, nullptr, &e);"), std::set<std::string>{"escapes_timing"});
+  EXPECT_EQ(rules("  clFinish(queue);"), std::set<std::string>{"escapes_timing"});
+  EXPECT_TRUE(rules("  clEnqueueNDRangeKernel(queue, k, 1, nullptr, &n, nullptr, 0, nullptr, nullptr);").empty());
+}
+
 TEST(CheckStatic, CpuTasksDoNotUseTheCudaVocabulary) {
   EXPECT_TRUE(Check(Kernel("  int cudaStreamCreate = 0; (void)cudaStreamCreate;")).empty());
 }
