@@ -14,7 +14,11 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "engine/run.h"
+#include "eval/ceilings.h"
 #include "eval/evaluator.h"
+#ifdef KF_HAVE_OPENCL
+#include "eval/opencl_platform.h"
+#endif
 #include "llm/llm_client.h"
 #include "store/store.h"
 #include "task/task.h"
@@ -222,9 +226,27 @@ int CmdRun(const RunArgs& a) {
 // ---- kfoundry devices ----------------------------------------------------------------------
 
 int CmdDevices() {
+  std::cout << "toolchains:\n";
   for (const eval::ToolchainInfo& t : eval::DetectToolchains()) {
-    std::cout << fmt::format("{:<8} {:<13} {}{}\n", t.backend, t.available ? "available" : "not available",
+    std::cout << fmt::format("  {:<8} {:<13} {}{}\n", t.backend, t.available ? "available" : "not available",
                              t.available ? t.compiler + " " + t.version : "", t.note.empty() ? "" : "  (" + t.note + ")");
+  }
+#ifdef KF_HAVE_OPENCL
+  std::cout << "opencl devices:\n";
+  if (auto devices = eval::ListOpenClDevices(); !devices.ok()) {
+    std::cout << "  none: " << devices.error().message << "\n";
+  } else if (devices->empty()) {
+    std::cout << "  none found (set KF_OPENCL_VENDOR_LIB or KF_OPENCL_VENDORS; see docs/opencl.md)\n";
+  } else {
+    for (const auto& d : *devices) std::cout << "  " << eval::DescribeOpenClDevice(d) << "\n";
+  }
+#endif
+  std::cout << "measured ceilings (cached; measured on first use of a device):\n";
+  auto ceilings = eval::CachedCeilings(core::DefaultCacheDir());
+  if (ceilings.empty()) std::cout << "  none yet\n";
+  for (const auto& c : ceilings) {
+    std::cout << fmt::format("  {}: copy {:.0f} GB/s, compute {:.0f} GFLOP/s ({}; measured {})\n", c.device_name,
+                             c.copy_gbps, c.flops_gflops, c.method, c.measured_at);
   }
   return kExitOk;
 }

@@ -410,10 +410,9 @@ void Run::State::HandleEvalDone(EvalDone done) {
   auto it = candidates.find(done.candidate_id);
   KF_CHECK(it != candidates.end()) << "result for unknown candidate " << done.candidate_id;
   CandidateInfo& c = it->second;
-  // A child killed by Ctrl-C has no verdict; the candidate stays pending and --resume redoes it.
-  if (StopRequested() && (done.result.status == eval::Status::kRuntimeError || done.result.status == eval::Status::kTimeout)) {
-    return;
-  }
+  // Ctrl-C kills compilers and runners, which turns any stage into a failure; only a pass is
+  // trusted then. The candidate stays pending and --resume evaluates it again.
+  if (StopRequested() && done.result.status != eval::Status::kPassed) return;
   store::EvaluationRow row;
   row.candidate_id = c.id;
   row.status = std::string(eval::StatusName(done.result.status));

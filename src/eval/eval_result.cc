@@ -91,6 +91,12 @@ class FieldReader {
     return 0;
   }
 
+  /// Like Number, but a missing field reads as 0 (fields added after results were stored).
+  double OptionalNumber(std::string_view key) {
+    if (*error_ || !object_.is_object() || !object_.contains(key)) return 0;
+    return Number(key);
+  }
+
   std::int64_t Integer(std::string_view key) {
     const core::Json* v = Find(key);
     if (v == nullptr) return 0;
@@ -188,6 +194,10 @@ core::Json TimingToJson(const ShapeTiming& t) {
       {"cv", NumberToJson(t.cv)},
       {"reference_median_ms", NumberToJson(t.reference_median_ms)},
       {"speedup", NumberToJson(t.speedup)},
+      {"achieved_gbps", NumberToJson(t.achieved_gbps)},
+      {"achieved_gflops", NumberToJson(t.achieved_gflops)},
+      {"bandwidth_fraction", NumberToJson(t.bandwidth_fraction)},
+      {"compute_fraction", NumberToJson(t.compute_fraction)},
   };
 }
 
@@ -201,6 +211,10 @@ ShapeTiming TimingFromJson(const core::Json& j, std::string path, std::optional<
   t.cv = in.Number("cv");
   t.reference_median_ms = in.Number("reference_median_ms");
   t.speedup = in.Number("speedup");
+  t.achieved_gbps = in.OptionalNumber("achieved_gbps");
+  t.achieved_gflops = in.OptionalNumber("achieved_gflops");
+  t.bandwidth_fraction = in.OptionalNumber("bandwidth_fraction");
+  t.compute_fraction = in.OptionalNumber("compute_fraction");
   return t;
 }
 
@@ -384,15 +398,30 @@ std::string SpeedupSummary(const EvalResult& r) {
                      r.timings.size() == 1 ? "" : "s");
 }
 
+/// "-" for a throughput that was not computed (0).
+std::string FormatRate(double v) { return v > 0 ? fmt::format("{:.4g}", v) : "-"; }
+std::string FormatPercent(double fraction) { return fraction > 0 ? fmt::format("{:.1f}%", fraction * 100) : "-"; }
+
 std::string TimingTable(const std::vector<ShapeTiming>& timings) {
   std::size_t width = 5;
-  for (const auto& t : timings) width = std::max(width, t.shape_label.size());
-  std::string out = fmt::format("  {:<{}}  {:>10}  {:>10}  {:>6}  {:>12}  {:>8}\n", "shape", width, "median ms", "min ms",
-                                "cv", "reference ms", "speedup");
+  bool throughput = false;  // the "% of peak" columns appear once the plausibility stage ran
   for (const auto& t : timings) {
-    out += fmt::format("  {:<{}}  {:>10}  {:>10}  {:>5.1f}%  {:>12}  {:>7.2f}x\n", t.shape_label, width,
+    width = std::max(width, t.shape_label.size());
+    throughput = throughput || t.achieved_gbps > 0 || t.achieved_gflops > 0;
+  }
+  std::string out = fmt::format("  {:<{}}  {:>10}  {:>10}  {:>6}  {:>12}  {:>8}", "shape", width, "median ms", "min ms",
+                                "cv", "reference ms", "speedup");
+  if (throughput) out += fmt::format("  {:>9}  {:>8}  {:>9}  {:>9}", "GB/s", "% peak", "GFLOP/s", "% peak");
+  out += "\n";
+  for (const auto& t : timings) {
+    out += fmt::format("  {:<{}}  {:>10}  {:>10}  {:>5.1f}%  {:>12}  {:>7.2f}x", t.shape_label, width,
                        FormatMs(t.median_ms), FormatMs(t.min_ms), t.cv * 100, FormatMs(t.reference_median_ms),
                        t.speedup);
+    if (throughput) {
+      out += fmt::format("  {:>9}  {:>8}  {:>9}  {:>9}", FormatRate(t.achieved_gbps), FormatPercent(t.bandwidth_fraction),
+                         FormatRate(t.achieved_gflops), FormatPercent(t.compute_fraction));
+    }
+    out += "\n";
   }
   return out;
 }

@@ -54,6 +54,11 @@ struct ShapeTiming {
   double median_ms = 0, min_ms = 0, cv = 0;  // cv = stddev / mean
   double reference_median_ms = 0;
   double speedup = 0;  // reference_median_ms / median_ms
+  /// Throughput from the plausibility stage (eval/plausibility.h): bytes and FLOPs per call
+  /// over median_ms, and their fractions of the device's measured ceilings. 0 = not computed
+  /// (no ceilings, or the task gives no `flops`). Optional in JSON (older results lack them).
+  double achieved_gbps = 0, achieved_gflops = 0;
+  double bandwidth_fraction = 0, compute_fraction = 0;
 };
 
 struct PhaseTimes {

@@ -20,7 +20,8 @@ EvalResult PassedResult() {
   r.message = "all 2 shapes correct";
   r.timings = {
       {.shape_label = "rows=4096,cols=1024", .trials = 40, .median_ms = 1.25, .min_ms = 1.2, .cv = 0.021,
-       .reference_median_ms = 5.0, .speedup = 4.0},
+       .reference_median_ms = 5.0, .speedup = 4.0, .achieved_gbps = 26.8, .achieved_gflops = 16.75,
+       .bandwidth_fraction = 0.4125, .compute_fraction = 0.0625},
       {.shape_label = "rows=1000,cols=3001", .trials = 25, .median_ms = 0.5, .min_ms = 0.49, .cv = 0.05,
        .reference_median_ms = 1.5, .speedup = 3.0},
   };
@@ -150,6 +151,10 @@ void ExpectSame(const EvalResult& a, const EvalResult& b) {
     EXPECT_EQ(a.timings[i].cv, b.timings[i].cv);
     EXPECT_EQ(a.timings[i].reference_median_ms, b.timings[i].reference_median_ms);
     EXPECT_EQ(a.timings[i].speedup, b.timings[i].speedup);
+    EXPECT_EQ(a.timings[i].achieved_gbps, b.timings[i].achieved_gbps);
+    EXPECT_EQ(a.timings[i].achieved_gflops, b.timings[i].achieved_gflops);
+    EXPECT_EQ(a.timings[i].bandwidth_fraction, b.timings[i].bandwidth_fraction);
+    EXPECT_EQ(a.timings[i].compute_fraction, b.timings[i].compute_fraction);
   }
   EXPECT_EQ(a.phases.static_ms, b.phases.static_ms);
   EXPECT_EQ(a.phases.compile_ms, b.phases.compile_ms);
@@ -212,6 +217,23 @@ TEST(EvalResultJson, NamesTheMissingField) {
     EXPECT_EQ(back.error().code, core::ErrorCode::kParse);
     EXPECT_TRUE(Contains(back.error().message, "missing field " + c.named)) << back.error().message;
   }
+}
+
+TEST(EvalResultJson, ReadsResultsStoredBeforeThroughputFieldsExisted) {
+  core::Json j = PassedResult().ToJson();
+  for (const char* key : {"achieved_gbps", "achieved_gflops", "bandwidth_fraction", "compute_fraction"}) {
+    j["timings"][0].erase(key);
+  }
+  auto back = EvalResult::FromJson(j);
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->timings[0].achieved_gbps, 0);
+  EXPECT_EQ(back->timings[0].compute_fraction, 0);
+  EXPECT_EQ(back->timings[0].median_ms, 1.25);
+
+  j["timings"][1]["achieved_gbps"] = "lots";
+  back = EvalResult::FromJson(j);
+  ASSERT_FALSE(back.ok());
+  EXPECT_TRUE(Contains(back.error().message, "'timings[1].achieved_gbps' is a string")) << back.error().message;
 }
 
 TEST(EvalResultJson, NamesAFieldOfTheWrongType) {
@@ -299,9 +321,18 @@ TEST(FeedbackText, ShowsTheTailOfARuntimeErrorsStderr) {
 TEST(FeedbackText, ShowsPerShapeTimingsAndTheGeomeanForPassed) {
   std::string text = FeedbackText(PassedResult());
   for (const char* part : {"status: passed", "speedup 3.46x (geomean over 2 shapes)", "rows=4096,cols=1024",
-                           "rows=1000,cols=3001", "1.250", "5.000", "0.49", "4.00x", "3.00x", "2.1%"}) {
+                           "rows=1000,cols=3001", "1.250", "5.000", "0.49", "4.00x", "3.00x", "2.1%", "% peak",
+                           "41.2%"}) {
     EXPECT_TRUE(Contains(text, part)) << "missing '" << part << "' in:\n" << text;
   }
+}
+
+TEST(FeedbackText, LeavesOutThroughputColumnsUntilTheyAreMeasured) {
+  EvalResult r = PassedResult();
+  for (ShapeTiming& t : r.timings) t.achieved_gbps = t.achieved_gflops = t.bandwidth_fraction = t.compute_fraction = 0;
+  std::string text = FeedbackText(r);
+  EXPECT_FALSE(Contains(text, "% peak")) << text;
+  EXPECT_TRUE(Contains(text, "4.00x")) << text;
 }
 
 TEST(FeedbackText, NeverExceedsTheBudgetAndNeverSplitsACharacter) {
@@ -329,6 +360,8 @@ TEST(HumanVerdict, PassedShowsSpeedupTableAndPhaseTimes) {
   EXPECT_EQ(text.rfind("PASSED  speedup 3.46x (geomean over 2 shapes)\n", 0), 0u) << text;
   EXPECT_TRUE(Contains(text, "rows=1000,cols=3001")) << text;
   EXPECT_TRUE(Contains(text, "reference ms")) << text;
+  EXPECT_TRUE(Contains(text, "GB/s")) << text;
+  EXPECT_TRUE(Contains(text, "26.8     41.2%      16.75       6.2%")) << text;
   EXPECT_TRUE(Contains(text, "static 0.4 ms | compile 812.5 ms (cached) | correctness 120.2 ms | "
                              "timing 900.5 ms | total 1833.8 ms"))
       << text;

@@ -1,6 +1,10 @@
-// The cpu evaluator: static checks, cached compile, then one sandboxed runner child per
-// Measure whose outputs the parent checks itself against cached reference outputs.
+// The evaluator of every compiled backend: static checks, cached compile (a Builder per
+// toolchain), then one sandboxed runner child per Measure whose outputs the parent checks
+// itself against cached reference outputs. Nothing here depends on the backend beyond the
+// builder: data files, checks, the reference cache and timing statistics are shared.
 #include "eval/evaluator.h"
+#include "eval/ceilings.h"
+#include "eval/plausibility.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -19,7 +23,9 @@
 #include "core/log.h"
 #include "core/subprocess.h"
 #include "eval/compare.h"
+#include "eval/builder.h"
 #include "eval/cpu_backend.h"
+#include "eval/cuda_backend.h"
 #include "eval/data_set.h"
 #include "eval/harness.h"
 #include "eval/input_gen.h"
@@ -86,17 +92,25 @@ std::string DescribeMismatch(const Mismatch& m) {
   return s;
 }
 
-class CpuEvaluator final : public Evaluator {
+// The last "kfoundry runner: <why>" line the runner printed before giving up, or "".
+std::string RunnerComplaint(const std::string& stderr_text) {
+  constexpr std::string_view kPrefix = "kfoundry runner: ";
+  const auto at = stderr_text.rfind(kPrefix);
+  if (at == std::string::npos) return "";
+  const auto begin = at + kPrefix.size();
+  return Trim(stderr_text.substr(begin, stderr_text.find('\n', begin) - begin));
+}
+
+class TaskEvaluator final : public Evaluator {
  public:
-  CpuEvaluator(const task::Task& task, EvaluatorOptions options, CpuToolchain toolchain,
-               std::vector<ShapeLayout> layouts)
+  TaskEvaluator(const task::Task& task, EvaluatorOptions options, Toolchain toolchain,
+                std::vector<ShapeLayout> layouts, std::vector<ShapeWork> work, std::optional<DeviceCeilings> ceilings)
       : task_(task),
         options_(std::move(options)),
-        toolchain_(toolchain),
-        builder_(toolchain, options_.cache_dir, options_.work_dir, options_.cancel),
+        builder_(MakeBuilder(std::move(toolchain), task_, options_.cache_dir, options_.work_dir, options_.cancel)),
         layouts_(std::move(layouts)),
-        candidate_runner_(RunnerSource(task_, task_.entry)),
-        candidate_signature_(task::EntrySignature(task_, task_.entry)),
+        work_(std::move(work)),
+        ceilings_(std::move(ceilings)),
         machine_(MachineId()) {
     for (const auto& seed : task_.seeds) {
       if (prompt::HasEvolveBlocks(seed.source)) {
@@ -113,9 +127,8 @@ class CpuEvaluator final : public Evaluator {
   core::Expected<void> PrepareReference() { return EnsureReference(); }
 
   core::Expected<void> BuildReference() {
-    const std::string name = task_.entry + "_reference";
-    KF_TRY(BuildOutcome ref, builder_.Build(RunnerSource(task_, name), task_.reference_source,
-                                            task::EntrySignature(task_, name), "reference.cpp"));
+    KF_TRY(BuildOutcome ref, builder_->Build(task_.entry + "_reference", task_.reference_source,
+                                             fs::path(task_.reference_file).filename().string()));
     if (!ref.ok) {
       return core::MakeError(core::ErrorCode::kValidation,
                              fmt::format("the reference {} does not build: {}\n{}",
@@ -144,7 +157,7 @@ class CpuEvaluator final : public Evaluator {
     }
 
     // Stage 2: compile (or find the cached binary).
-    auto build = builder_.Build(candidate_runner_, source, candidate_signature_, "candidate.cpp");
+    auto build = builder_->Build(task_.entry, source, builder_->SourceFileName());
     if (!build.ok()) {
       r.status = Status::kCompileError;
       r.message = "could not build: " + build.error().message;
@@ -200,7 +213,7 @@ class CpuEvaluator final : public Evaluator {
   std::string CacheKey(std::string_view what, int s, int t) const {
     core::Sha256 h;
     h.Field(what).Field(task_.content_hash).Field(std::to_string(options_.seed)).Field(task_.shapes[s].label);
-    h.Field(std::to_string(t)).Field(toolchain_.id).Field(kHarnessVersion);
+    h.Field(std::to_string(t)).Field(builder_->ToolchainId()).Field(kHarnessVersion);
     if (what == "timing") {
       const task::TimingSpec& ts = task_.timing;
       h.Field(machine_).Field(fmt::format("{} {} {} {} {}", ts.warmup, ts.min_trials, ts.max_trials,
@@ -227,11 +240,13 @@ class CpuEvaluator final : public Evaluator {
     core::SubprocessSpec spec;
     spec.argv = {binary.string(), plan_path, data.dir().string()};
     spec.working_dir = scratch;
-    spec.env = {{"KF_RESULT_FD", std::to_string(kResultChannelFd)}, {"KF_NONCE", nonce}, {"MALLOC_ARENA_MAX", "2"}};
+    spec.env = builder_->RunnerEnv();
+    spec.env.push_back({"KF_RESULT_FD", std::to_string(kResultChannelFd)});
+    spec.env.push_back({"KF_NONCE", nonce});
     spec.channel_fd = kResultChannelFd;
     spec.cancel = options_.cancel;
     spec.limits.wall_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
-    spec.limits.address_space_bytes = MemoryLimitBytes();
+    spec.limits.address_space_bytes = builder_->LimitsAddressSpace() ? MemoryLimitBytes() : 0;
     spec.limits.file_size_bytes = kRunnerFileSizeBytes;
     auto run = core::RunSandboxed(spec);
     if (!options_.keep_work_dirs) {
@@ -254,9 +269,10 @@ class CpuEvaluator final : public Evaluator {
       return fmt::format("timed out after {:g} s during {}", TimeoutSeconds(), where);
     }
     if (res.outcome == core::SubprocessResult::Outcome::kCancelled) return fmt::format("cancelled during {}", where);
-    const bool out_of_memory = res.stderr_text.find("bad_alloc") != std::string::npos ||
-                               res.stderr_text.find("Cannot allocate") != std::string::npos ||
-                               res.stderr_text.find("out of memory") != std::string::npos;
+    const bool out_of_memory = builder_->LimitsAddressSpace() &&
+                               (res.stderr_text.find("bad_alloc") != std::string::npos ||
+                                res.stderr_text.find("Cannot allocate") != std::string::npos ||
+                                res.stderr_text.find("out of memory") != std::string::npos);
     const std::string memory_note =
         out_of_memory ? fmt::format(": out of memory, the kernel allocated beyond the memory limit of {} MiB",
                                     MemoryLimitBytes() >> 20)
@@ -264,7 +280,12 @@ class CpuEvaluator final : public Evaluator {
     if (res.outcome == core::SubprocessResult::Outcome::kSignaled) {
       return fmt::format("{} during {}{}", res.Describe(), where, memory_note);
     }
-    if (res.exit_code != 0) return fmt::format("{} during {}{}", res.Describe(), where, memory_note);
+    if (res.exit_code != 0) {
+      // A runner that gave up says why (a device error: "CUDA error: an illegal memory access ...").
+      const std::string complaint = RunnerComplaint(res.stderr_text);
+      if (!complaint.empty()) return fmt::format("{} during {}", complaint, where);
+      return fmt::format("{} during {}{}", res.Describe(), where, memory_note);
+    }
     if (!c.report.protocol_error.empty()) {
       return fmt::format("the harness result channel was tampered with during {}: {}", where, c.report.protocol_error);
     }
@@ -461,6 +482,12 @@ class CpuEvaluator final : public Evaluator {
     }
     r.speedup = std::exp(log_speedup / nshapes);
     r.median_ms = std::exp(log_median / nshapes);
+    // Stage 5: a time faster than the device can physically move the bytes or do the math is a
+    // measurement the candidate fooled, never a result.
+    if (ceilings_) {
+      PlausibilityVerdict v = ApplyPlausibility(task_, work_, *ceilings_, r.timings);
+      if (!v.plausible) return fail(Status::kImplausible, v.message);
+    }
     r.status = Status::kPassed;
     r.message = fmt::format("correct on {} shapes x {} trials; speedup {:.3g}x", nshapes, task_.correctness_trials,
                             r.speedup);
@@ -468,11 +495,10 @@ class CpuEvaluator final : public Evaluator {
 
   const task::Task task_;  // a copy: the caller's Task may not outlive the evaluator
   EvaluatorOptions options_;
-  CpuToolchain toolchain_;
-  CpuBuilder builder_;
+  std::unique_ptr<Builder> builder_;  // builds for task_, declared before it is used
   std::vector<ShapeLayout> layouts_;
-  std::string candidate_runner_;
-  std::string candidate_signature_;
+  std::vector<ShapeWork> work_;                // bytes and flops per call, per shape
+  std::optional<DeviceCeilings> ceilings_;     // absent: the plausibility stage is off
   std::string machine_;
   std::string frozen_template_;
   std::string canary_;
@@ -486,18 +512,28 @@ class CpuEvaluator final : public Evaluator {
   bool reference_ready_ = false;
 };
 
+// The toolchain of a backend; only the backend a task names is ever detected, so a machine
+// without nvcc evaluates cpu tasks as before.
+core::Expected<Toolchain> DetectToolchain(task::Backend backend) {
+  switch (backend) {
+    case task::Backend::kCpu: return DetectCpuToolchain();
+    case task::Backend::kCuda: return DetectCudaToolchain();
+    case task::Backend::kSycl:
+    case task::Backend::kOpenCl:
+    case task::Backend::kTorch: break;
+  }
+  return core::MakeError(core::ErrorCode::kToolchain,
+                         fmt::format("backend '{}' is not in this build yet (cpu and cuda are); see `kfoundry devices`",
+                                     task::BackendName(backend)));
+}
+
 }  // namespace
 
 core::Expected<std::unique_ptr<Evaluator>> MakeEvaluator(const task::Task& task, EvaluatorOptions options) {
-  if (task.backend != task::Backend::kCpu) {
-    return core::MakeError(core::ErrorCode::kToolchain,
-                           fmt::format("backend '{}' is not yet supported in this build (only cpu); see `kfoundry devices`",
-                                       task::BackendName(task.backend)));
-  }
   if (task.shapes.empty() || task.correctness_trials < 1) {
     return core::MakeError(core::ErrorCode::kValidation, fmt::format("task {} has no shapes or no correctness trials", task.name));
   }
-  KF_TRY(CpuToolchain toolchain, DetectCpuToolchain());
+  KF_TRY(Toolchain toolchain, DetectToolchain(task.backend));
   if (options.cache_dir.empty()) options.cache_dir = core::DefaultCacheDir();
   if (options.work_dir.empty()) options.work_dir = fs::temp_directory_path() / "kfoundry-work";
   // Children chdir into their scratch directories: every path handed to them must be absolute.
@@ -508,7 +544,16 @@ core::Expected<std::unique_ptr<Evaluator>> MakeEvaluator(const task::Task& task,
     KF_TRY(ShapeLayout l, MakeShapeLayout(task, shape));
     layouts.push_back(std::move(l));
   }
-  auto evaluator = std::make_unique<CpuEvaluator>(task, std::move(options), toolchain, std::move(layouts));
+  KF_TRY(std::vector<ShapeWork> work, WorkPerShape(task));
+  // Measured once per device and cached; measured before any compile competes for the machine.
+  std::optional<DeviceCeilings> ceilings;
+  if (auto c = CeilingsFor(task.backend, options.cache_dir); c.ok()) {
+    ceilings = std::move(c).value();
+  } else {
+    core::LogWarn("plausibility check off: {}", c.error().message);
+  }
+  auto evaluator = std::make_unique<TaskEvaluator>(task, std::move(options), std::move(toolchain), std::move(layouts),
+                                                   std::move(work), std::move(ceilings));
   KF_TRY_VOID(evaluator->BuildReference());
   // A reference that crashes is the task's fault, not a candidate's: find out before any
   // candidate is judged (its outputs are cached, so this is cheap after the first time).
@@ -523,11 +568,22 @@ std::vector<ToolchainInfo> DetectToolchains() {
     cpu.available = true;
     cpu.compiler = tc->compiler;
     cpu.version = tc->version;
-    cpu.note = fmt::format("{}, {} hardware threads, {}", CpuModel(), std::thread::hardware_concurrency(), tc->march);
+    cpu.note = fmt::format("{}, {} hardware threads, {}", CpuModel(), std::thread::hardware_concurrency(), tc->target);
   } else {
     cpu.note = tc.error().message;
   }
   out.push_back(cpu);
+  ToolchainInfo cuda{"cuda"};
+  if (auto tc = DetectCudaToolchain(); tc.ok()) {
+    cuda.available = true;
+    cuda.compiler = tc->compiler;
+    cuda.version = tc->version;
+    cuda.note = tc->target;
+  } else {
+    cuda.compiler = FindInPath("nvcc");
+    cuda.note = tc.error().message;
+  }
+  out.push_back(cuda);
   auto not_yet = [&](std::string backend, std::vector<std::string> tools, std::vector<std::string> libraries) {
     ToolchainInfo info{std::move(backend)};
     std::vector<std::string> seen;
@@ -551,7 +607,6 @@ std::vector<ToolchainInfo> DetectToolchains() {
                              : "not yet supported in this build; found " + found;
     out.push_back(info);
   };
-  not_yet("cuda", {"nvcc", "nvidia-smi"}, {});
   not_yet("opencl", {"clinfo"}, {"libOpenCL.so.1", "libOpenCL.so"});
   not_yet("sycl", {"icpx", "acpp"}, {});
   return out;

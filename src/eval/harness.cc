@@ -41,14 +41,16 @@ std::string RunnerSource(const task::Task& task, std::string_view function_name)
   }
   // The prototype is declared with C++ linkage, so a definition with any other signature
   // leaves this symbol undefined and the link fails.
+  const char* device = task.backend == task::Backend::kCuda ? detail::kRunnerDeviceCudaSource
+                                                             : detail::kRunnerDeviceCpuSource;
   return fmt::format(
-      "{}\n"
+      "{}\n{}\n"
       "// ---- generated shim for task '{}' ----\n"
       "{};\n"
       "void kf_call_entry(void* const* b, const double* s) {{\n"
       "  {}(\n      {});\n"
       "}}\n",
-      detail::kRunnerMainSource, task.name, task::EntrySignature(task, function_name), function_name, call);
+      detail::kRunnerMainSource, device, task.name, task::EntrySignature(task, function_name), function_name, call);
 }
 
 core::Expected<ShapeLayout> MakeShapeLayout(const task::Task& task, const task::Shape& shape) {

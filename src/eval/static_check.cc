@@ -327,6 +327,9 @@ struct Vocabulary {
   std::vector<std::string_view> patterns;
 };
 
+/// Inline assembly: banned on the host; cuda candidates need inline PTX (mma, wgmma, cp.async),
+/// so there only its text is checked (CheckCudaInlineAsm).
+constexpr std::string_view kInlineAsmRule = "inline_asm";
 constexpr std::string_view kClockReason = "kernels must not read clocks or timers: the harness does all timing";
 constexpr std::string_view kThreadReason =
     "threads outside OpenMP can outlive the timed call; parallelize with '#pragma omp parallel for' inside the "
@@ -361,7 +364,7 @@ const std::vector<Vocabulary>& HostVocabulary() {
         "setpgid", "setpgrp", "kill(", "killpg", "tgkill", "raise(", "std::raise", "<spawn.h>"}},
       {"raw_system_access",
        kSystemReason,
-       {"asm", "__asm", "__asm__", "syscall", "dlopen", "dlmopen", "dlsym", "dlvsym", "ptrace", "prctl", "setrlimit",
+       {"syscall", "dlopen", "dlmopen", "dlsym", "dlvsym", "ptrace", "prctl", "setrlimit",
         "prlimit", "signal(", "std::signal", "sigaction", "mprotect", "mmap", "mmap64", "munmap", "mremap", "open(",
         "open64", "openat", "fopen", "freopen", "fdopen", "creat(", "write(", "read(", "pwrite", "pwrite64", "pread",
         "pread64", "dup(", "dup2", "dup3", "fcntl", "ioctl", "socket(", "unlink", "unlinkat", "tmpfile", "mkstemp",
@@ -372,6 +375,7 @@ const std::vector<Vocabulary>& HostVocabulary() {
         "tee(", "copy_file_range", "process_vm_writev", "process_vm_readv", "getenv", "secure_getenv", "environ",
         "__environ", "setenv", "unsetenv", "putenv", "clearenv", "__libc_*", "<sys/uio.h>", "<sys/sendfile.h>"}},
       {"harness_symbol", kHarnessReason, {"kf_*", "KF_*", "kf::"}},
+      {kInlineAsmRule, kSystemReason, {"asm", "__asm", "__asm__"}},
   };
   return kHost;
 }
@@ -464,6 +468,7 @@ std::vector<Pattern> PatternsFor(task::Backend backend) {
   std::vector<Pattern> patterns;
   for (const auto* table : {&HostVocabulary(), &BackendVocabulary(backend)}) {
     for (const Vocabulary& v : *table) {
+      if (backend == task::Backend::kCuda && v.rule == kInlineAsmRule) continue;
       for (std::string_view text : v.patterns) patterns.push_back(ParsePattern(text, v));
     }
   }
@@ -671,6 +676,39 @@ void CheckHarnessTricks(const std::vector<Token>& tokens, Findings& findings) {
 
 std::string StripCommentsAndStrings(std::string_view code) { return Stripper(code).Run(); }
 
+/// `a##b` can assemble any banned name out of harmless pieces, so pasting is not allowed.
+void CheckTokenPasting(std::string_view stripped, Findings& findings) {
+  int line = 1;
+  for (std::size_t i = 0; i + 1 < stripped.size(); ++i) {
+    if (stripped[i] == '\n') ++line;
+    if (stripped[i] == '#' && stripped[i + 1] == '#') {
+      findings.Add("token_pasting", line, "##",
+                   "token pasting (##) can build names the checks would reject; write identifiers out in full");
+      return;
+    }
+  }
+}
+
+/// Inline PTX is allowed in cuda candidates, but not instructions that reach the system or the
+/// clocks. The asm text lives in string literals, which the stripped code blanks, so this looks
+/// at the raw source once the code uses asm at all (a comment naming them trips it too).
+void CheckCudaInlineAsm(std::string_view code, const std::vector<Token>& tokens, Findings& findings) {
+  bool uses_asm = std::any_of(tokens.begin(), tokens.end(), [](const Token& t) {
+    return t.text == "asm" || t.text == "__asm" || t.text == "__asm__";
+  });
+  if (!uses_asm) return;
+  static const std::vector<std::string_view> kBanned = {"syscall", "sysenter", "int $0x80", "int 0x80", "rdtsc",
+                                                         "%clock", "%globaltimer", "globaltimer", "rdpmc"};
+  for (std::string_view bad : kBanned) {
+    std::size_t at = code.find(bad);
+    if (at == std::string_view::npos) continue;
+    int line = 1 + static_cast<int>(std::count(code.begin(), code.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+    findings.Add(std::string(kInlineAsmRule), line, std::string(bad),
+                 fmt::format("inline assembly may not use '{}': no system calls or clock reads; PTX for the "
+                             "computation itself (mma, wgmma, cp.async, ldmatrix) is fine", bad));
+  }
+}
+
 std::vector<StaticFinding> CheckStatic(const task::Task& task, std::string_view code, std::string_view frozen_template) {
   Findings findings;
   if (!frozen_template.empty() && prompt::HasEvolveBlocks(frozen_template)) {
@@ -687,6 +725,8 @@ std::vector<StaticFinding> CheckStatic(const task::Task& task, std::string_view 
   CheckIncludes(stripped, patterns, findings);
   CheckNames(tokens, patterns, findings);
   CheckHarnessTricks(tokens, findings);
+  CheckTokenPasting(stripped, findings);
+  if (task.backend == task::Backend::kCuda) CheckCudaInlineAsm(code, tokens, findings);
 
   if (!task.entry.empty()) {
     std::string reference = task.entry + "_reference";

@@ -200,8 +200,8 @@ TEST(CheckStatic, AllowsProcessWordsAsVariablesAndMembers) {
 }
 
 TEST(CheckStatic, RejectsRawSystemAccess) {
-  ExpectOnly(Kernel("  asm volatile(\"nop\");"), "raw_system_access", kBody);
-  ExpectOnly(Kernel("  __asm__(\"rdtsc\");"), "raw_system_access", kBody);
+  ExpectOnly(Kernel("  asm volatile(\"nop\");"), "inline_asm", kBody);
+  ExpectOnly(Kernel("  __asm__(\"rdtsc\");"), "inline_asm", kBody);
   ExpectOnly(Kernel("  syscall(1, 3, \"x\", 1);"), "raw_system_access", kBody);
   ExpectOnly(Kernel("  ::write(3, y, 4);"), "raw_system_access", kBody);
   ExpectOnly(Kernel("  write(3, y, 4);"), "raw_system_access", kBody);
@@ -389,6 +389,21 @@ TEST(CheckStatic, CudaRejectsStreamsEventsAndDeviceStateChanges) {
   EXPECT_EQ(rules("  thrust::transform(x, x + rows, y, op);"), std::set<std::string>{"library_fallback"});
   // Block-level CUB and launches on the default stream are fine, and so are the words in comments.
   EXPECT_TRUE(rules("  // no cudaStreamCreate here\n  using R = cub::BlockReduce<float, 256>; k<<<1, 256>>>(x, y, rows);").empty());
+}
+
+TEST(CheckStatic, CudaAllowsInlinePtxForComputationButNotClocksOrSyscalls) {
+  const task::Task t = SoftmaxTask(task::Backend::kCuda);
+  EXPECT_TRUE(CheckStatic(t, Kernel("  asm volatile(\"mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0}, {%1}, {%2}, {%3};\" : \"+f\"(a));")).empty());
+  auto f = CheckStatic(t, Kernel("  unsigned long long t; asm volatile(\"mov.u64 %0, %%globaltimer;\" : \"=l\"(t));"));
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].rule, "inline_asm");
+  EXPECT_EQ(f[0].line, kBody);
+  EXPECT_EQ(CheckStatic(t, Kernel("  asm(\"syscall\");")).size(), 1u);
+}
+
+TEST(CheckStatic, RejectsTokenPastingThatCouldAssembleBannedNames) {
+  ExpectOnly(Kernel("  PASTE(cudaStream, Create)(&s);", "#define PASTE(a, b) a##b\n"), "token_pasting", 1);
+  EXPECT_TRUE(Check(Kernel("  // a##b in a comment\n  const char* s = \"##\"; (void)s;")).empty());
 }
 
 TEST(CheckStatic, OpenClRejectsOwnQueuesAndWaiting) {

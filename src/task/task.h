@@ -99,6 +99,14 @@ struct Task {
   int correctness_trials = 3;    // fresh inputs per trial, per shape
   double timeout_seconds = 60;   // wall-clock limit for one run of the harness
   std::uint64_t memory_limit_bytes = 0;  // 0: derived from the buffer sizes
+  /// Work per call of the entry, as dimension expressions over the integer scalars (the same
+  /// grammar as shapes), for the plausibility check. `flops`: arithmetic operations (an FMA
+  /// counts 2); empty means unknown, and no FLOP/s check is done. `bytes`: the minimum bytes a
+  /// correct kernel must move; empty means the sum of all input and output buffers.
+  /// Validated against every shape at load time (non-negative, no overflow).
+  std::string flops;
+  std::string bytes;
+  SourceLoc flops_loc, bytes_loc;  // where they were set, for messages
   /// SHA-256 over task.yaml, the reference and the seeds; keys caches of reference results.
   std::string content_hash;
 

@@ -373,7 +373,8 @@ class Loader {
   void ReadTop(const YAML::Node& root) {
     Fields f(problems_, root, "task.yaml",
              {"name", "description", "backend", "entry", "args", "shapes", "tolerance", "reference", "seeds",
-              "instructions", "targets", "timing", "correctness_trials", "timeout", "memory_limit_mb"});
+              "instructions", "targets", "timing", "correctness_trials", "timeout", "memory_limit_mb", "flops",
+              "bytes"});
     task_.dir = dir_;
     if (auto n = f.Require("name")) ReadName(*n);
     if (auto n = f.Get("description")) task_.description = ReadString(problems_, *n, "description").value_or("");
@@ -390,6 +391,8 @@ class Loader {
     if (auto n = f.Require("args")) args_ok = ReadArgs(*n);
     if (backend_ok && !CheckBackendParamNames()) args_ok = false;
     if (auto n = f.Require("shapes", " (a list of problem sizes, e.g. [{n: 1024}])")) ReadShapes(*n);
+    if (auto n = f.Get("flops")) ReadWorkExpr(*n, "flops", task_.flops, task_.flops_loc);
+    if (auto n = f.Get("bytes")) ReadWorkExpr(*n, "bytes", task_.bytes, task_.bytes_loc);
     if (auto n = f.Get("tolerance")) ReadTolerance(*n);
     std::optional<YAML::Node> reference_node = f.Require("reference", " (the file with the reference implementation)");
     if (reference_node) ReadReference(*reference_node, backend_ok && entry_ok, args_ok);
@@ -685,27 +688,66 @@ class Loader {
       ArgNodes& nodes = arg_nodes_[i];
       for (std::size_t d = 0; d < nodes.dim_names.size(); ++d) {
         for (const std::string& name : nodes.dim_names[d]) {
-          const ArgSpec* target = task_.FindArg(name);
           const std::string& dim = task_.args[i].shape[d];
           std::string subject = dim == name
                                     ? fmt::format("dimension '{}' of '{}'", dim, task_.args[i].name)
                                     : fmt::format("'{}' in dimension '{}' of '{}'", name, dim, task_.args[i].name);
-          if (target == nullptr) {
-            problems_.Add(nodes.dims[d],
-                          fmt::format("{} is not a scalar arg{}", subject, DidYouMean(name, scalar_names)));
-          } else if (target->role != ArgRole::kScalar) {
-            problems_.Add(nodes.dims[d], fmt::format("{} is an {}; dimensions may use only scalar args", subject,
-                                                     RoleName(target->role)));
-          } else if (DTypeIsFloat(target->dtype)) {
-            problems_.Add(nodes.dims[d], fmt::format("{} is a scalar of dtype {}; dimensions need i32 or i64 scalars",
-                                                     subject, DTypeName(target->dtype)));
-          } else {
-            continue;
-          }
+          if (CheckIntegerScalar(nodes.dims[d], name, subject, "dimensions", scalar_names)) continue;
           nodes.dims_ok = false;
         }
       }
     }
+  }
+
+  // Reports (at node) a name in an expression that is not an integer scalar arg; returns
+  // whether it is one. `subject` names the use, `users` who may use only integer scalars.
+  bool CheckIntegerScalar(const YAML::Node& node, const std::string& name, const std::string& subject,
+                          std::string_view users, const std::vector<std::string_view>& scalar_names) {
+    const ArgSpec* target = task_.FindArg(name);
+    if (target == nullptr) {
+      problems_.Add(node, fmt::format("{} is not a scalar arg{}", subject, DidYouMean(name, scalar_names)));
+    } else if (target->role != ArgRole::kScalar) {
+      problems_.Add(node,
+                    fmt::format("{} is an {}; {} may use only scalar args", subject, RoleName(target->role), users));
+    } else if (DTypeIsFloat(target->dtype)) {
+      problems_.Add(node, fmt::format("{} is a scalar of dtype {}; {} need i32 or i64 scalars", subject,
+                                      DTypeName(target->dtype), users));
+    } else {
+      return true;
+    }
+    return false;
+  }
+
+  // `flops` or `bytes`: an expression over the integer scalars, evaluated for every shape so a
+  // mistake shows at load time rather than after a candidate was timed.
+  void ReadWorkExpr(const YAML::Node& node, std::string_view key, std::string& out, SourceLoc& loc) {
+    auto text = ReadString(problems_, node, key);
+    if (!text) return;
+    auto names = DimExprNames(*text);
+    if (!names.ok()) {
+      problems_.Add(node, fmt::format("in {}: {}", key, names.error().message));
+      return;
+    }
+    if (task_.args.empty()) return;  // already reported; every name would be reported again
+    std::vector<std::string_view> scalar_names = ScalarNames();
+    bool names_ok = true;
+    for (const std::string& name : *names) {
+      std::string subject = fmt::format("'{}' in {} '{}'", name, key, *text);
+      names_ok = CheckIntegerScalar(node, name, subject, std::string(key), scalar_names) && names_ok;
+    }
+    if (!names_ok) return;
+    for (std::size_t i = 0; i < task_.shapes.size(); ++i) {
+      if (!shape_complete_[i]) continue;
+      auto value = EvalDimExpr(*text, task_.shapes[i].scalars);
+      if (!value.ok()) {
+        problems_.Add(node, fmt::format("{} for shape {}: {}", key, task_.shapes[i].label, value.error().message));
+      } else if (*value < 0) {
+        problems_.Add(node, fmt::format("{} '{}' is {} for shape {}; it must be >= 0", key, *text, *value,
+                                        task_.shapes[i].label));
+      }
+    }
+    out = *text;
+    loc = {std::string(kTaskFile), node.Mark().line + 1, node.Mark().column + 1};
   }
 
   void ReadShapes(const YAML::Node& node) {
@@ -744,6 +786,7 @@ class Loader {
         CheckShapeDims(item, shape);
       }
       task_.shapes.push_back(std::move(shape));
+      shape_complete_.push_back(complete);
     }
   }
 
@@ -951,6 +994,7 @@ class Loader {
   Problems problems_;
   Task task_;
   std::vector<ArgNodes> arg_nodes_;  // parallel to task_.args
+  std::vector<bool> shape_complete_;  // parallel to task_.shapes: every scalar has a valid value
 };
 
 }  // namespace

@@ -204,6 +204,77 @@ TEST(LoadTask, ReadsOptionalSettings) {
   EXPECT_EQ(task->targets, (std::vector<std::string>{"xeon", "h100"}));
 }
 
+TEST(LoadTask, ReadsFlopsAndBytesExpressions) {
+  fs::path dir = WriteTask(MinimalYaml("flops: 2 * n\nbytes: 8 * n + 4096\n"), {{"reference.cpp", kMinimalReference}});
+  auto task = LoadTask(dir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  EXPECT_EQ(task->flops, "2 * n");
+  EXPECT_EQ(task->bytes, "8 * n + 4096");
+  EXPECT_EQ(task->flops_loc.line, 11);
+  EXPECT_EQ(task->bytes_loc.line, 12);
+
+  auto defaults = LoadTask(WriteTask(MinimalYaml(), {{"reference.cpp", kMinimalReference}}));
+  ASSERT_TRUE(defaults.ok()) << defaults.error().ToString();
+  EXPECT_TRUE(defaults->flops.empty());
+  EXPECT_TRUE(defaults->bytes.empty());
+}
+
+TEST(LoadTask, ReportsBadFlopsAndBytesAtTheirLines) {
+  fs::path dir = WriteTask(
+      "name: scale\nbackend: cpu\nentry: scale\n"
+      "args:\n"
+      "  - {name: x, role: input, dtype: f32, shape: [n]}\n"
+      "  - {name: y, role: output, dtype: f32, shape: [n]}\n"
+      "  - {name: n, role: scalar, dtype: i32}\n"
+      "  - {name: alpha, role: scalar, dtype: f32, value: 2}\n"
+      "shapes:\n"
+      "  - {n: 16}\n"
+      "  - {n: 2000000000}\n"
+      "reference: reference.cpp\n"
+      "flops: 2 * (n + \n"                           // line 13: syntax
+      "bytes: nn * 4\n"                              // line 14: unknown name
+      "timing: {warmup: 1}\n",
+      {{"reference.cpp", kMinimalReference}});
+  auto task = LoadTask(dir);
+  ASSERT_FALSE(task.ok());
+  std::vector<std::string> lines = ProblemLines(task.error());
+  EXPECT_EQ(lines.size(), 2u) << task.error().message;
+  EXPECT_TRUE(HasProblem(lines, dir, 13, 8, "in flops: dimension '2 * (n +' ends where")) << task.error().message;
+  EXPECT_TRUE(HasProblem(lines, dir, 14, 8, "'nn' in bytes 'nn * 4' is not a scalar arg (did you mean 'n'?)"))
+      << task.error().message;
+
+  fs::path dir2 = WriteTask(
+      "name: scale\nbackend: cpu\nentry: scale\n"
+      "args:\n"
+      "  - {name: x, role: input, dtype: f32, shape: [n]}\n"
+      "  - {name: y, role: output, dtype: f32, shape: [n]}\n"
+      "  - {name: n, role: scalar, dtype: i64}\n"
+      "  - {name: alpha, role: scalar, dtype: f32, value: 2}\n"
+      "shapes:\n"
+      "  - {n: 16}\n"
+      "  - {n: 3000000000}\n"
+      "reference: reference.cpp\n"
+      "flops: n * n * n * n\n"          // line 13: overflows 64 bits on the second shape only
+      "bytes: alpha * n\n"              // line 14: a float scalar
+      "timing: {warmup: 1}\n",
+      {{"reference.cpp", "#include <cstdint>\nvoid scale_reference(const float*, float*, int64_t, float) {}\n"}});
+  auto task2 = LoadTask(dir2);
+  ASSERT_FALSE(task2.ok());
+  std::vector<std::string> lines2 = ProblemLines(task2.error());
+  EXPECT_EQ(lines2.size(), 2u) << task2.error().message;
+  EXPECT_TRUE(HasProblem(lines2, dir2, 13, 8, "flops for shape n=3000000000,alpha=2: dimension 'n * n * n * n' overflows"))
+      << task2.error().message;
+  EXPECT_TRUE(HasProblem(lines2, dir2, 14, 8, "'alpha' in bytes 'alpha * n' is a scalar of dtype f32; bytes need i32"))
+      << task2.error().message;
+}
+
+TEST(LoadTask, AcceptsWorkBeyond32Bits) {
+  fs::path dir = WriteTask(MinimalYaml("flops: 2 * n * n * n * 1000000\n"), {{"reference.cpp", kMinimalReference}});
+  auto task = LoadTask(dir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  EXPECT_EQ(*EvalDimExpr(task->flops, task->shapes[0].scalars), 2LL * 16 * 16 * 16 * 1000000);
+}
+
 TEST(LoadTask, ReportsNegativeDimensionAtTheShape) {
   fs::path dir = WriteTask(
       "name: scale\nbackend: cpu\nentry: scale\n"

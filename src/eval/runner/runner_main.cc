@@ -1,6 +1,7 @@
 // kfoundry runner: the trusted host program around one entry function (the candidate's or the
-// reference's). It is compiled by the cpu backend together with a generated shim that defines
-// kf_call_entry(); it never links kfoundry itself.
+// reference's). The builder compiles this file followed by the backend's device fragment
+// (device_cpu.cc, device_cuda.cu: the KfDevice* functions below) and a generated shim that
+// defines kf_call_entry(); it never links kfoundry itself.
 //
 // Protocol (see eval/harness.h for the parent side):
 //   argv[1] plan file, argv[2] data directory holding d<shape>_<trial>.bin files.
@@ -14,6 +15,8 @@
 //     (timing items name the outputs' after-timing region: its poison refills the outputs before
 //     every call, and with write_after the last call's outputs are copied back into it)
 //     D <nonce> <flush_ms> <correctness_ms> <timing_ms>   completion marker (last line)
+//   A runner that gives up (bad plan, device error) prints "kfoundry runner: <why>" on stderr
+//   and exits with status 2; the parent quotes that line.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -29,11 +32,27 @@
 #include <string>
 #include <utility>
 #include <vector>
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 
 void kf_call_entry(void* const* buffers, const double* scalars);
+
+// The device API, one definition per backend. Buffers handed to the entry are "device"
+// buffers: on cpu the host memory itself, on a GPU copies the runner moves explicitly.
+void KfDeviceInit();
+// A device copy of a whole data file mapping (inputs, poisoned outputs and their guards), so
+// offsets inside it are the same as on the host; cpu returns `host` itself.
+void* KfDeviceMirror(unsigned char* host, std::size_t bytes);
+// Copies a mirror back over the host mapping (outputs, guards and inputs alike) so the parent's
+// checks see what the kernel did; then frees it. cpu: nothing to do.
+void KfDeviceWriteBack(unsigned char* host, void* mirror, std::size_t bytes);
+void KfDeviceFreeMirror(void* mirror);
+void* KfDeviceAlloc(std::size_t bytes);
+void KfDeviceFree(void* buffer);
+void KfDeviceUpload(void* buffer, const void* host, std::size_t bytes);
+void KfDeviceDownload(void* host, const void* buffer, std::size_t bytes);
+// Evicts the buffers (or the whole last-level cache) so the next call starts cold.
+void KfDeviceFlush(const std::vector<std::pair<void*, std::size_t>>& buffers);
+// One complete call of the entry (all its work finished and checked); its time in ms.
+double KfDeviceCall(void* const* buffers, const double* scalars);
 
 namespace {
 
@@ -139,46 +158,6 @@ unsigned char* KfMap(const std::string& path, std::uint64_t size) {
   return static_cast<unsigned char*>(m);
 }
 
-// Evicts a buffer from every cache level so each timed call starts cold.
-std::vector<unsigned char> kf_scratch;
-
-std::size_t KfLastLevelCacheBytes() {
-  std::size_t best = 0;
-  for (int i = 0; i < 8; ++i) {
-    std::string p = KfFormat("/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
-    FILE* f = std::fopen(p.c_str(), "r");
-    if (f == nullptr) continue;
-    unsigned long v = 0;
-    char unit = 0;
-    if (std::fscanf(f, "%lu%c", &v, &unit) >= 1) {
-      std::size_t b = v * (unit == 'K' ? 1024UL : unit == 'M' ? 1024UL * 1024 : 1UL);
-      if (b > best) best = b;
-    }
-    std::fclose(f);
-  }
-  return best > 0 ? best : 64UL << 20;
-}
-
-void KfFlush(const std::vector<std::pair<unsigned char*, std::size_t>>& buffers) {
-#if defined(__x86_64__) || defined(__i386__)
-  for (const auto& [p, n] : buffers) {
-    for (std::size_t i = 0; i < n; i += 64) {
-#if defined(__CLFLUSHOPT__)
-      _mm_clflushopt(p + i);
-#else
-      _mm_clflush(p + i);
-#endif
-    }
-  }
-  _mm_mfence();
-#else
-  (void)buffers;
-  if (kf_scratch.empty()) kf_scratch.resize(2 * KfLastLevelCacheBytes());
-  for (std::size_t i = 0; i < kf_scratch.size(); i += 64) kf_scratch[i] = static_cast<unsigned char>(kf_scratch[i] + 1);
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-#endif
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,65 +176,68 @@ int main(int argc, char** argv) {
   ::fcntl(kf_channel, F_SETFD, FD_CLOEXEC);
 
   const KfPlan plan = KfReadPlan(argv[1]);
+  KfDeviceInit();
   const std::string dir = argv[2];
   auto data_path = [&](int shape, int trial) { return dir + KfFormat("/d%d_%d.bin", shape, trial); };
   std::vector<void*> ptr(plan.nargs, nullptr);
   std::vector<double> scalars(plan.nargs, 0.0);
 
-  // Correctness: every (shape, trial) on its own fresh inputs, pointers straight into the
-  // shared mapping so the parent sees outputs and any write to inputs.
-  // The previous call's mapping stays alive until the next one exists, so consecutive calls
-  // never see the same addresses (a kernel keyed on pointers cannot replay a result).
+  // Correctness: every (shape, trial) on its own fresh inputs, in a device mirror of the
+  // shared mapping that is copied back whole, so the parent sees outputs, guards and any write
+  // to inputs. The previous call's mapping and mirror stay alive until the next ones exist, so
+  // consecutive calls never see the same addresses (a kernel keyed on pointers cannot replay a
+  // result).
   const auto correctness_start = KfClock::now();
-  std::pair<unsigned char*, std::uint64_t> previous{nullptr, 0};
+  struct Region { unsigned char* host; void* mirror; std::uint64_t size; };
+  Region previous{nullptr, nullptr, 0};
+  auto release = [](const Region& r) {
+    if (r.host == nullptr) return;
+    KfDeviceFreeMirror(r.mirror);
+    ::munmap(r.host, r.size);
+  };
   for (const auto& c : plan.correct) {
     KfEmit(KfFormat("P c %d %d\n", c.shape, c.trial));
     unsigned char* m = KfMap(data_path(c.shape, c.trial), c.size);
+    auto* d = static_cast<unsigned char*>(KfDeviceMirror(m, c.size));
     for (int a = 0; a < plan.nargs; ++a) {
-      ptr[a] = c.offset[a] >= 0 ? m + c.offset[a] : nullptr;
+      ptr[a] = c.offset[a] >= 0 ? d + c.offset[a] : nullptr;
       scalars[a] = plan.scalars[c.shape][a];
     }
-    const auto t0 = KfClock::now();
-    kf_call_entry(ptr.data(), scalars.data());
-    const auto t1 = KfClock::now();
-    KfEmit(KfFormat("C %d %d %.9g\n", c.shape, c.trial, KfMs(t0, t1)));
-    if (previous.first != nullptr) ::munmap(previous.first, previous.second);
-    previous = {m, c.size};
+    const double ms = KfDeviceCall(ptr.data(), scalars.data());
+    KfDeviceWriteBack(m, d, c.size);
+    KfEmit(KfFormat("C %d %d %.9g\n", c.shape, c.trial, ms));
+    release(previous);
+    previous = {m, d, c.size};
   }
-  if (previous.first != nullptr) ::munmap(previous.first, previous.second);
+  release(previous);
   const auto timing_start = KfClock::now();
 
-  // Timing: private aligned buffers filled from trial 0, outputs re-poisoned before every call
+  // Timing: private device buffers filled from trial 0, outputs re-poisoned before every call
   // (so skipping work is visible), caches flushed outside the timed region.
   double flush_ms = 0;
   for (const auto& t : plan.timing) {
     KfEmit(KfFormat("P w %d\n", t.shape));
     unsigned char* m = KfMap(data_path(t.shape, 0), t.size);
-    std::vector<std::pair<unsigned char*, std::size_t>> buffers;
-    std::vector<std::pair<unsigned char*, std::size_t>> outputs;  // (buffer, poison source)
-    std::vector<unsigned char*> owned;
+    std::vector<std::pair<void*, std::size_t>> buffers;
+    std::vector<std::pair<void*, std::size_t>> outputs;  // (buffer, arg whose after-region poisons it)
     for (int a = 0; a < plan.nargs; ++a) {
       scalars[a] = plan.scalars[t.shape][a];
       ptr[a] = nullptr;
       if (plan.role[a] == kKfScalar) continue;
       const std::size_t n = plan.bytes[t.shape][a];
-      auto* b = static_cast<unsigned char*>(std::aligned_alloc(64, (n + 63) / 64 * 64 + 64));
-      if (b == nullptr) KfDie("out of memory for timing buffers");
-      owned.push_back(b);
-      if (plan.role[a] == kKfInput) std::memcpy(b, m + t.offset[a], n);
+      void* b = KfDeviceAlloc(n);
+      if (plan.role[a] == kKfInput) KfDeviceUpload(b, m + t.offset[a], n);
       if (plan.role[a] == kKfOutput) outputs.push_back({b, static_cast<std::size_t>(a)});
       buffers.push_back({b, n});
       ptr[a] = b;
     }
     auto repoison = [&] {
-      for (const auto& [b, a] : outputs) std::memcpy(b, m + t.after[a], plan.bytes[t.shape][a]);
+      for (const auto& [b, a] : outputs) KfDeviceUpload(b, m + t.after[a], plan.bytes[t.shape][a]);
     };
     double warm_ms = 0;
     for (int w = 0; w < plan.warmup; ++w) {
       repoison();
-      const auto t0 = KfClock::now();
-      kf_call_entry(ptr.data(), scalars.data());
-      warm_ms += KfMs(t0, KfClock::now());
+      warm_ms += KfDeviceCall(ptr.data(), scalars.data());
     }
     KfEmit(KfFormat("W %d %.9g\n", t.shape, warm_ms));
     KfEmit(KfFormat("P t %d\n", t.shape));
@@ -269,22 +251,19 @@ int main(int argc, char** argv) {
       repoison();
       if (plan.flush != 0) {
         const auto f0 = KfClock::now();
-        KfFlush(buffers);
+        KfDeviceFlush(buffers);
         flush_ms += KfMs(f0, KfClock::now());
       }
-      const auto t0 = KfClock::now();
-      kf_call_entry(ptr.data(), scalars.data());
-      const auto t1 = KfClock::now();
-      times.push_back(KfMs(t0, t1));
+      times.push_back(KfDeviceCall(ptr.data(), scalars.data()));
     }
     if (t.write_after != 0) {
       KfEmit(KfFormat("P a %d\n", t.shape));
-      for (const auto& [b, a] : outputs) std::memcpy(m + t.after[a], b, plan.bytes[t.shape][a]);
+      for (const auto& [b, a] : outputs) KfDeviceDownload(m + t.after[a], b, plan.bytes[t.shape][a]);
     }
     std::string rec = KfFormat("T %d %zu", t.shape, times.size());
     for (double v : times) rec += KfFormat(" %.9g", v);
     KfEmit(rec + "\n");
-    for (unsigned char* b : owned) std::free(b);
+    for (const auto& [b, n] : buffers) KfDeviceFree(b);
     ::munmap(m, t.size);
   }
   const auto end = KfClock::now();

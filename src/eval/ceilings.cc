@@ -1,0 +1,474 @@
+// Device ceilings: probe programs embedded as text, built with the backend's toolchain, run
+// sandboxed, their one-line JSON report cached per device.
+#include "eval/ceilings.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/subprocess.h"
+#include "eval/builder.h"
+#include "eval/cpu_backend.h"
+#include "eval/cuda_backend.h"
+
+namespace kf::eval {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Part of every cache key: a changed probe measures again.
+constexpr std::string_view kProbeVersion = "kf-ceilings-2";
+constexpr std::chrono::seconds kProbeTimeout{120};
+
+// The cpu probe. Buffers of 256 MiB are far beyond any last-level cache; first touch happens
+// on the thread that later copies the same range (static schedule), so pages are local. The
+// FMA loop keeps kAccs independent vector chains per thread, enough to cover FMA latency on
+// every port; -ffp-contract=fast makes a*x+b one FMA.
+constexpr std::string_view kCpuProbeSource = R"PROBE(
+#include <omp.h>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+typedef float Vec __attribute__((vector_size(kVecBytes)));
+constexpr int kLanes = kVecBytes / 4;
+constexpr int kAccs = 12;
+
+static double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+static double CopyGbps(std::size_t bytes, int reps) {
+  const std::size_t n = bytes / sizeof(double);
+  double* src = static_cast<double*>(std::aligned_alloc(4096, bytes));
+  double* dst = static_cast<double*>(std::aligned_alloc(4096, bytes));
+  if (src == nullptr || dst == nullptr) { std::fprintf(stderr, "cannot allocate 2 x %zu bytes\n", bytes); std::exit(1); }
+#pragma omp parallel for schedule(static)
+  for (std::size_t i = 0; i < n; ++i) { src[i] = static_cast<double>(i); dst[i] = 0; }
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = Now();
+#pragma omp parallel for schedule(static)
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+    best = std::max(best, 2.0 * static_cast<double>(bytes) / (Now() - t0) / 1e9);
+  }
+  if (dst[n - 1] != src[n - 1] || dst[n / 2] != src[n / 2]) { std::fprintf(stderr, "copy check failed\n"); std::exit(1); }
+  std::free(src);
+  std::free(dst);
+  return best;
+}
+
+// Each thread times short repetitions of its own chains and keeps its best; the ceiling is the
+// sum of the threads' best rates. A neighbour process that takes a core for a while (the probe
+// may share the machine with compiles) then costs some repetitions, not the measurement.
+static double FmaGflops(long iters, int reps, float seed, std::vector<float>& sink) {
+  std::vector<double> gflops(sink.size());
+#pragma omp parallel
+  {
+    const int me = omp_get_thread_num();
+    Vec acc[kAccs];
+    const Vec a = Vec{} + 0.9999999f, b = Vec{} + seed;
+#pragma GCC unroll 16
+    for (int k = 0; k < kAccs; ++k) acc[k] = Vec{} + (seed + static_cast<float>(k + me));
+    double best = 1e30;
+    for (int r = 0; r < reps; ++r) {
+      const double t0 = Now();
+      for (long i = 0; i < iters; ++i) {
+#pragma GCC unroll 16
+        for (int k = 0; k < kAccs; ++k) acc[k] = acc[k] * a + b;
+      }
+      asm volatile("" : : "g"(&acc) : "memory");  // the work stays between the two clock reads
+      best = std::min(best, Now() - t0);
+    }
+    gflops[me] = 2.0 * kLanes * kAccs * static_cast<double>(iters) / std::max(best, 1e-9) / 1e9;
+    Vec s = Vec{};
+    for (int k = 0; k < kAccs; ++k) s += acc[k];
+    float total = 0;
+    for (int l = 0; l < kLanes; ++l) total += s[l];
+    sink[me] = total;
+  }
+  double sum = 0;
+  for (double g : gflops) sum += g;
+  return sum;
+}
+
+int main(int argc, char** argv) {
+  const float seed = argc > 5 ? 2e-7f : 1e-7f;  // opaque to the compiler
+  const int threads = omp_get_max_threads();
+  std::vector<float> sink(threads);
+  const double copy_gbps = CopyGbps(std::size_t{256} << 20, 8);
+  // Calibrate (this also wakes every thread and core), then repetitions of about 2 ms each.
+  long iters = 1 << 12;
+  const double per_thread = FmaGflops(iters, 3, seed, sink) / threads;
+  iters = std::max(1L, static_cast<long>(0.002 * per_thread * 1e9 / (2.0 * kLanes * kAccs)));
+  const double flops_gflops = FmaGflops(iters, 50, seed, sink);
+  float check = 0;
+  for (float s : sink) check += s;
+  std::printf("{\"copy_gbps\": %.6g, \"flops_gflops\": %.6g, \"threads\": %d, \"vector_bits\": %d, \"check\": %g}\n",
+              copy_gbps, flops_gflops, threads, kVecBytes * 8, static_cast<double>(check));
+  return 0;
+}
+)PROBE";
+
+// The cuda probe. `--identify` only names the device (fast, for the cache key); otherwise it
+// measures. Every CUDA call is checked; a failure prints what failed and exits 1.
+constexpr std::string_view kCudaProbeSource = R"PROBE(
+#include <cuda_runtime.h>
+#include <cstdio>
+#include <cstring>
+#include <algorithm>
+
+#define CHECK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+  std::fprintf(stderr, "%s failed: %s\n", #x, cudaGetErrorString(e_)); return 1; } } while (0)
+
+constexpr int kAccs = 8;
+
+__global__ void FmaKernel(float* out, float a, float b, long iters) {
+  float acc[kAccs];
+#pragma unroll
+  for (int k = 0; k < kAccs; ++k) acc[k] = threadIdx.x * 1e-3f + k;
+#pragma unroll 16
+  for (long i = 0; i < iters; ++i) {
+#pragma unroll
+    for (int k = 0; k < kAccs; ++k) acc[k] = fmaf(acc[k], a, b);
+  }
+  float s = 0;
+#pragma unroll
+  for (int k = 0; k < kAccs; ++k) s += acc[k];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+
+int main(int argc, char** argv) {
+  cudaDeviceProp p;
+  CHECK(cudaGetDeviceProperties(&p, 0));
+  char uuid[64];
+  const unsigned char* u = reinterpret_cast<const unsigned char*>(p.uuid.bytes);
+  std::snprintf(uuid, sizeof uuid, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+  char bus[32];
+  std::snprintf(bus, sizeof bus, "%04x:%02x:%02x.0", p.pciDomainID, p.pciBusID, p.pciDeviceID);
+  for (char* c = p.name; *c; ++c) if (*c == '"' || *c == '\\') *c = ' ';
+  if (argc > 1 && std::strcmp(argv[1], "--identify") == 0) {
+    std::printf("{\"name\": \"%s\", \"uuid\": \"%s\", \"pci_bus_id\": \"%s\"}\n", p.name, uuid, bus);
+    return 0;
+  }
+  cudaEvent_t start, stop;
+  CHECK(cudaEventCreate(&start));
+  CHECK(cudaEventCreate(&stop));
+  float ms = 0;
+
+  std::size_t free_bytes = 0, total_bytes = 0;
+  CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  std::size_t bytes = std::min<std::size_t>(std::size_t{1} << 30, (free_bytes / 4) & ~std::size_t{0xFFFFF});
+  char *src = nullptr, *dst = nullptr;
+  CHECK(cudaMalloc(&src, bytes));
+  CHECK(cudaMalloc(&dst, bytes));
+  CHECK(cudaMemset(src, 1, bytes));
+  CHECK(cudaMemset(dst, 0, bytes));
+  CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+  double copy_gbps = 0;
+  for (int r = 0; r < 8; ++r) {
+    CHECK(cudaEventRecord(start));
+    CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+    CHECK(cudaEventRecord(stop));
+    CHECK(cudaEventSynchronize(stop));
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    copy_gbps = std::max(copy_gbps, 2.0 * bytes / (ms * 1e-3) / 1e9);
+  }
+  CHECK(cudaFree(src));
+  CHECK(cudaFree(dst));
+
+  const int threads = 256;
+  const int blocks = p.multiProcessorCount * std::max(1, p.maxThreadsPerMultiProcessor / threads);
+  float* out = nullptr;
+  CHECK(cudaMalloc(&out, sizeof(float) * threads * blocks));
+  const float a = argc > 5 ? 0.5f : 0.9999999f, b = 1e-7f;  // opaque to the compiler
+  long iters = 1 << 12;
+  for (int calibrate = 0; calibrate < 2; ++calibrate) {
+    CHECK(cudaEventRecord(start));
+    FmaKernel<<<blocks, threads>>>(out, a, b, iters);
+    CHECK(cudaGetLastError());
+    CHECK(cudaEventRecord(stop));
+    CHECK(cudaEventSynchronize(stop));
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    iters = std::max(16L, static_cast<long>(iters * 50.0 / std::max(ms, 1e-3f)));  // about 50 ms a run
+  }
+  float best_ms = 1e30f;
+  for (int r = 0; r < 4; ++r) {
+    CHECK(cudaEventRecord(start));
+    FmaKernel<<<blocks, threads>>>(out, a, b, iters);
+    CHECK(cudaGetLastError());
+    CHECK(cudaEventRecord(stop));
+    CHECK(cudaEventSynchronize(stop));
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    best_ms = std::min(best_ms, ms);
+  }
+  float check = 0;
+  CHECK(cudaMemcpy(&check, out, sizeof check, cudaMemcpyDeviceToHost));
+  CHECK(cudaFree(out));
+  const double flops = 2.0 * kAccs * static_cast<double>(iters) * threads * blocks;
+  std::printf("{\"name\": \"%s\", \"uuid\": \"%s\", \"pci_bus_id\": \"%s\", \"copy_gbps\": %.6g, \"copy_bytes\": %zu, "
+              "\"flops_gflops\": %.6g, \"sms\": %d, \"check\": %g}\n",
+              p.name, uuid, bus, copy_gbps, bytes, flops / (best_ms * 1e-3) / 1e9, p.multiProcessorCount,
+              static_cast<double>(check));
+  return 0;
+}
+)PROBE";
+
+// Serializes measurements in this process: two probes at once would each see half the machine.
+std::mutex& MeasureMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+std::string NowIso8601() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return Trim(line.substr(colon + 1));
+    }
+  }
+  return "unknown cpu";
+}
+
+// What a probe run needs: the toolchain that builds it, its flags, how its child is limited.
+struct Probe {
+  std::string_view source;
+  Toolchain toolchain;
+  std::vector<std::string> extra_flags;
+};
+
+// The probe binary, built once per (source, toolchain) under cache_dir/ceilings/probe-<key>/.
+core::Expected<fs::path> BuildProbe(const Probe& probe, const fs::path& cache_dir) {
+  core::Sha256 key;
+  key.Field(kProbeVersion).Field(probe.source).Field(probe.toolchain.id);
+  for (const auto& f : probe.extra_flags) key.Field(f);
+  const fs::path dir = cache_dir / "ceilings" / fmt::format("probe-{}-{}", probe.toolchain.backend, key.HexDigest().substr(0, 16));
+  const fs::path binary = dir / "probe";
+  if (fs::exists(binary)) return binary;
+  KF_TRY(fs::path tmp, core::MakeUniqueDir(cache_dir / "ceilings", "tmp-probe-"));
+  const std::string file = "probe" + probe.toolchain.source_extension;
+  KF_TRY_VOID(core::WriteFileAtomic(tmp / file, probe.source));
+  std::vector<std::string> argv = {probe.toolchain.compiler};
+  argv.insert(argv.end(), probe.toolchain.compile_flags.begin(), probe.toolchain.compile_flags.end());
+  argv.insert(argv.end(), probe.extra_flags.begin(), probe.extra_flags.end());
+  for (const std::string& f : {file, std::string("-o"), std::string("probe")}) argv.push_back(f);
+  argv.insert(argv.end(), probe.toolchain.link_flags.begin(), probe.toolchain.link_flags.end());
+  KF_TRY(core::SubprocessResult compile, RunTool(argv, tmp, nullptr, probe.toolchain.compile_timeout));
+  if (!compile.Succeeded()) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("the {} ceilings probe did not compile ({}): {}", probe.toolchain.backend,
+                                       compile.Describe(), Trim(compile.stdout_text + compile.stderr_text)));
+  }
+  std::error_code ec;
+  fs::rename(tmp, dir, ec);  // another process may have published the same probe first
+  if (ec) fs::remove_all(tmp, ec);
+  return binary;
+}
+
+// Runs the probe sandboxed and returns its report: the last line of stdout, a JSON object.
+core::Expected<core::Json> RunProbe(const Probe& probe, const fs::path& binary, std::vector<std::string> args) {
+  KF_TRY(fs::path scratch, core::MakeUniqueDir(fs::temp_directory_path() / "kfoundry-work", "probe-"));
+  core::SubprocessSpec spec;
+  spec.argv = {binary.string()};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.working_dir = scratch;
+  spec.env = probe.toolchain.runner_env;
+  spec.limits.wall_timeout = kProbeTimeout;
+  spec.limits.address_space_bytes = probe.toolchain.limits_address_space ? (16ULL << 30) : 0;
+  auto run = core::RunSandboxed(spec);
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  if (!run.ok()) return run.error();
+  const std::string what = fmt::format("the {} ceilings probe", probe.toolchain.backend);
+  if (!run->Succeeded()) {
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("{} {}: {}", what, run->Describe(), Trim(run->stderr_text + run->stdout_text)));
+  }
+  std::string out = Trim(run->stdout_text);
+  const auto last_line = out.rfind('\n');
+  if (last_line != std::string::npos) out = out.substr(last_line + 1);
+  KF_TRY(core::Json report, core::ParseJson(out, what));
+  for (const char* key : {"copy_gbps", "flops_gflops"}) {
+    if (report.contains(key) && report[key].is_number() && report[key].get<double>() > 0) continue;
+    return core::MakeError(core::ErrorCode::kToolchain, fmt::format("{} reported no positive '{}': {}", what, key, out));
+  }
+  return report;
+}
+
+// The cached ceilings of device_id, or nullopt when there are none (or they do not parse).
+std::optional<DeviceCeilings> ReadCached(const fs::path& cache_dir, const std::string& device_id) {
+  const fs::path file = CeilingsCacheFile(cache_dir, device_id);
+  if (!fs::exists(file)) return std::nullopt;
+  auto text = core::ReadFile(file);
+  if (!text.ok()) return std::nullopt;
+  auto json = core::ParseJson(*text, file.string());
+  auto ceilings = json.ok() ? DeviceCeilings::FromJson(*json) : core::Expected<DeviceCeilings>(json.error());
+  if (!ceilings.ok() || ceilings->device_id != device_id) {
+    core::LogWarn("ignoring the ceilings cache {}: {}; measuring again", file.string(),
+                  ceilings.ok() ? "it is for another device" : ceilings.error().message);
+    return std::nullopt;
+  }
+  return std::move(ceilings).value();
+}
+
+// The cached ceilings of the device, or a fresh measurement by `measure`, then cached.
+template <class Measure>
+core::Expected<DeviceCeilings> CachedOrMeasured(const fs::path& cache_dir, const std::string& device_id,
+                                                Measure measure) {
+  std::lock_guard<std::mutex> lock(MeasureMutex());
+  if (auto cached = ReadCached(cache_dir, device_id)) return *cached;
+  KF_TRY(DeviceCeilings ceilings, measure());
+  ceilings.device_id = device_id;
+  ceilings.measured_at = NowIso8601();
+  KF_TRY_VOID(core::WriteFileAtomic(CeilingsCacheFile(cache_dir, device_id), ceilings.ToJson().dump(2) + "\n"));
+  core::LogInfo("measured {} ceilings: copy {:.4g} GB/s, {:.4g} GFLOP/s ({})", ceilings.device_name,
+                ceilings.copy_gbps, ceilings.flops_gflops, ceilings.method);
+  return ceilings;
+}
+
+}  // namespace
+
+core::Json DeviceCeilings::ToJson() const {
+  return {{"backend", backend},        {"device_id", device_id}, {"device_name", device_name},
+          {"copy_gbps", copy_gbps},    {"flops_gflops", flops_gflops}, {"method", method},
+          {"measured_at", measured_at}};
+}
+
+core::Expected<DeviceCeilings> DeviceCeilings::FromJson(const core::Json& j) {
+  if (!j.is_object()) return core::MakeError(core::ErrorCode::kParse, "device ceilings: expected a JSON object");
+  DeviceCeilings c;
+  for (auto [key, field] : {std::pair{"backend", &DeviceCeilings::backend}, std::pair{"device_id", &DeviceCeilings::device_id},
+                            std::pair{"device_name", &DeviceCeilings::device_name}, std::pair{"method", &DeviceCeilings::method},
+                            std::pair{"measured_at", &DeviceCeilings::measured_at}}) {
+    if (!j.contains(key) || !j[key].is_string()) {
+      return core::MakeError(core::ErrorCode::kParse, fmt::format("device ceilings: field '{}' must be a string", key));
+    }
+    c.*field = j[key].get<std::string>();
+  }
+  for (auto [key, field] : {std::pair{"copy_gbps", &DeviceCeilings::copy_gbps},
+                            std::pair{"flops_gflops", &DeviceCeilings::flops_gflops}}) {
+    if (!j.contains(key) || !j[key].is_number() || !(j[key].get<double>() > 0)) {
+      return core::MakeError(core::ErrorCode::kParse,
+                             fmt::format("device ceilings: field '{}' must be a positive number", key));
+    }
+    c.*field = j[key].get<double>();
+  }
+  return c;
+}
+
+fs::path CeilingsCacheFile(const fs::path& cache_dir, const std::string& device_id) {
+  core::Sha256 key;
+  key.Field(kProbeVersion).Field(device_id);
+  return cache_dir / "ceilings" / (key.HexDigest().substr(0, 32) + ".json");
+}
+
+core::Expected<DeviceCeilings> CpuCeilings(const fs::path& cache_dir) {
+  const std::string model = CpuModel();
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  const std::string device_id = fmt::format("cpu|{}|{} threads", model, threads);
+  return CachedOrMeasured(cache_dir, device_id, [&]() -> core::Expected<DeviceCeilings> {
+    KF_TRY(Toolchain toolchain, DetectCpuToolchain());
+    Probe probe{kCpuProbeSource, std::move(toolchain), {"-ffp-contract=fast"}};
+    KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
+    KF_TRY(core::Json report, RunProbe(probe, binary, {}));
+    DeviceCeilings c;
+    c.backend = "cpu";
+    c.device_name = model;
+    c.copy_gbps = report["copy_gbps"].get<double>();
+    c.flops_gflops = report["flops_gflops"].get<double>();
+    c.method = fmt::format(
+        "OpenMP copy of 2 x 256 MiB, best of 8, read+write bytes; f32 FMA chains, 12 x {}-bit vectors per thread, "
+        "sum over {} threads of each one's best of 50",
+        report.value("vector_bits", 0), report.value("threads", 0));
+    return c;
+  });
+}
+
+core::Expected<DeviceCeilings> CudaCeilings(const fs::path& cache_dir) {
+  KF_TRY(Toolchain toolchain, DetectCudaToolchain());
+  std::vector<std::string> arch_flags = toolchain.source_flags ? toolchain.source_flags(kCudaProbeSource)
+                                                               : std::vector<std::string>{};
+  Probe probe{kCudaProbeSource, std::move(toolchain), std::move(arch_flags)};
+  KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
+  KF_TRY(core::Json id, RunProbe(probe, binary, {"--identify"}));
+  const std::string name = id.value("name", "unknown GPU");
+  const std::string device_id =
+      fmt::format("cuda|{}|{}|{}", name, id.value("uuid", "no uuid"), id.value("pci_bus_id", "no bus id"));
+  return CachedOrMeasured(cache_dir, device_id, [&]() -> core::Expected<DeviceCeilings> {
+    KF_TRY(core::Json report, RunProbe(probe, binary, {}));
+    DeviceCeilings c;
+    c.backend = "cuda";
+    c.device_name = name;
+    c.copy_gbps = report["copy_gbps"].get<double>();
+    c.flops_gflops = report["flops_gflops"].get<double>();
+    c.method = fmt::format(
+        "cudaMemcpy device-to-device of {} MiB, best of 8, read+write bytes; f32 FMA kernel on {} SMs, best of 4",
+        report.value("copy_bytes", std::uint64_t{0}) >> 20, report.value("sms", 0));
+    return c;
+  });
+}
+
+core::Expected<DeviceCeilings> CeilingsFor(task::Backend backend, const fs::path& cache_dir) {
+  switch (backend) {
+    case task::Backend::kCpu: return CpuCeilings(cache_dir);
+    case task::Backend::kCuda: return CudaCeilings(cache_dir);
+    default:
+      return core::MakeError(core::ErrorCode::kToolchain,
+                             fmt::format("no ceilings probe for backend '{}' yet; the plausibility check is skipped",
+                                         task::BackendName(backend)));
+  }
+}
+
+std::vector<DeviceCeilings> CachedCeilings(const fs::path& cache_dir) {
+  std::vector<DeviceCeilings> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(cache_dir / "ceilings", ec)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".json") continue;
+    auto text = core::ReadFile(entry.path());
+    auto json = text.ok() ? core::ParseJson(*text, entry.path().string()) : core::Expected<core::Json>(text.error());
+    auto ceilings = json.ok() ? DeviceCeilings::FromJson(*json) : core::Expected<DeviceCeilings>(json.error());
+    if (!ceilings.ok()) {
+      core::LogWarn("skipping {}: {}", entry.path().string(), ceilings.error().message);
+      continue;
+    }
+    out.push_back(std::move(ceilings).value());
+  }
+  std::sort(out.begin(), out.end(), [](const DeviceCeilings& a, const DeviceCeilings& b) {
+    return std::tie(a.backend, a.device_id) < std::tie(b.backend, b.device_id);
+  });
+  return out;
+}
+
+}  // namespace kf::eval
