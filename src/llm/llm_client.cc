@@ -362,11 +362,12 @@ class HttpLlmClient final : public LlmClient {
       core::LogWarn("{}; retrying in {} ms (attempt {} of {})", failure.error.message, delay.count(), attempt + 1,
                     config_.max_retries + 1);
       // Sleep in slices so a cancel is honoured during a long Retry-After.
-      for (Milliseconds left = delay; left.count() > 0 && !Cancelled(config_);) {
+      Milliseconds left = delay;
+      do {
         Milliseconds slice = config_.cancel != nullptr ? std::min(left, Milliseconds(100)) : left;
         sleep_(slice);
         left -= slice;
-      }
+      } while (left.count() > 0 && !Cancelled(config_));
       if (Cancelled(config_)) return core::MakeError(ErrorCode::kCancelled, Where() + ": cancelled");
     }
   }
