@@ -10,8 +10,10 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "core/fs.h"
+#include "core/subprocess.h"
 #include "core/log.h"
 #include "engine/run.h"
 #include "eval/ceilings.h"
@@ -225,6 +227,24 @@ int CmdRun(const RunArgs& a) {
 
 // ---- kfoundry devices ----------------------------------------------------------------------
 
+/// One line per NVIDIA GPU from nvidia-smi: index, name, memory, compute capability, driver.
+std::string ListNvidiaGpus() {
+  core::SubprocessSpec spec;
+  spec.argv = {"nvidia-smi", "--query-gpu=index,name,memory.total,compute_cap,driver_version", "--format=csv,noheader"};
+  spec.working_dir = fs::temp_directory_path();
+  spec.limits.wall_timeout = std::chrono::seconds(20);
+  spec.limits.address_space_bytes = 0;
+  auto r = core::RunSandboxed(spec);
+  if (!r.ok()) return "  none: nvidia-smi not found\n";
+  if (!r->Succeeded()) return "  none: nvidia-smi " + r->Describe() + "\n";
+  std::string out;
+  std::istringstream lines(r->stdout_text);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) out += "  " + line + "  (index, name, memory, compute capability, driver)\n";
+  }
+  return out.empty() ? "  none\n" : out;
+}
+
 int CmdDevices() {
   std::cout << "toolchains:\n";
   for (const eval::ToolchainInfo& t : eval::DetectToolchains()) {
@@ -241,11 +261,13 @@ int CmdDevices() {
     for (const auto& d : *devices) std::cout << "  " << eval::DescribeOpenClDevice(d) << "\n";
   }
 #endif
+  std::cout << "gpus:\n" << ListNvidiaGpus();
   std::cout << "measured ceilings (cached; measured on first use of a device):\n";
   auto ceilings = eval::CachedCeilings(core::DefaultCacheDir());
   if (ceilings.empty()) std::cout << "  none yet\n";
   for (const auto& c : ceilings) {
-    std::cout << fmt::format("  {}: copy {:.0f} GB/s, compute {:.0f} GFLOP/s ({}; measured {})\n", c.device_name,
+    std::cout << fmt::format("  {}{}: copy {:.0f} GB/s, compute {:.0f} GFLOP/s ({}; measured {})\n", c.device_name,
+                             c.compute_units > 0 ? fmt::format(" ({} {})", c.compute_units, c.backend == "cuda" ? "SMs" : "threads") : "",
                              c.copy_gbps, c.flops_gflops, c.method, c.measured_at);
   }
   return kExitOk;

@@ -366,7 +366,7 @@ core::Expected<DeviceCeilings> CachedOrMeasured(const fs::path& cache_dir, const
 core::Json DeviceCeilings::ToJson() const {
   return {{"backend", backend},        {"device_id", device_id}, {"device_name", device_name},
           {"copy_gbps", copy_gbps},    {"flops_gflops", flops_gflops}, {"method", method},
-          {"measured_at", measured_at}};
+          {"measured_at", measured_at}, {"compute_units", compute_units}};
 }
 
 core::Expected<DeviceCeilings> DeviceCeilings::FromJson(const core::Json& j) {
@@ -388,6 +388,8 @@ core::Expected<DeviceCeilings> DeviceCeilings::FromJson(const core::Json& j) {
     }
     c.*field = j[key].get<double>();
   }
+  // Optional: caches written before the field existed stay valid.
+  if (j.contains("compute_units") && j["compute_units"].is_number_integer()) c.compute_units = j["compute_units"].get<int>();
   return c;
 }
 
@@ -411,6 +413,7 @@ core::Expected<DeviceCeilings> CpuCeilings(const fs::path& cache_dir) {
     c.device_name = model;
     c.copy_gbps = report["copy_gbps"].get<double>();
     c.flops_gflops = report["flops_gflops"].get<double>();
+    c.compute_units = report.value("threads", 0);
     c.method = fmt::format(
         "OpenMP copy of 2 x 256 MiB, best of 8, read+write bytes; f32 FMA chains, 12 x {}-bit vectors per thread, "
         "sum over {} threads of each one's best of 50",
@@ -436,6 +439,7 @@ core::Expected<DeviceCeilings> CudaCeilings(const fs::path& cache_dir) {
     c.device_name = name;
     c.copy_gbps = report["copy_gbps"].get<double>();
     c.flops_gflops = report["flops_gflops"].get<double>();
+    c.compute_units = report.value("sms", 0);
     c.method = fmt::format(
         "cudaMemcpy device-to-device of {} MiB, best of 8, read+write bytes; f32 FMA kernel on {} SMs, best of 4",
         report.value("copy_bytes", std::uint64_t{0}) >> 20, report.value("sms", 0));

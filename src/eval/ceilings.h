@@ -31,6 +31,7 @@ struct DeviceCeilings {
   std::string device_name;  // "AMD EPYC 9654 96-Core Processor", "NVIDIA H100 80GB HBM3"
   double copy_gbps = 0;     // GB/s (1e9 bytes), bytes read + bytes written
   double flops_gflops = 0;  // GFLOP/s (1e9), f32 FMA = 2 FLOPs
+  int compute_units = 0;    // SMs of a GPU, hardware threads of a CPU; 0 when unknown
   std::string method;       // how it was measured, one line
   std::string measured_at;  // ISO 8601 UTC, "2025-01-31T12:00:00Z"
 

@@ -36,7 +36,7 @@ core::Expected<Toolchain> DetectCpuToolchain() {
         if (line.find("-march=") == std::string::npos) continue;
         std::istringstream words(line);
         std::string w;
-        while (words >> w) tc.target += (tc.target.empty() ? "" : " ") + w;
+        while (words >> w) tc.target += w;  // "-march=" and "znver3" are separate words
         break;
       }
       tc.compile_flags = {"-std=c++20", "-O3", "-march=native", "-fopenmp"};
