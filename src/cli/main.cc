@@ -60,8 +60,10 @@ int Fail(const core::Error& e, int code) {
 }
 
 eval::EvaluatorOptions MakeEvaluatorOptions(std::optional<double> timeout, std::optional<std::uint64_t> seed,
-                                            fs::path work_dir) {
+                                            fs::path work_dir, bool profile, bool sanitize) {
   eval::EvaluatorOptions o;
+  o.profile = profile;
+  o.sanitize = sanitize;
   o.cache_dir = core::DefaultCacheDir();
   o.work_dir = std::move(work_dir);
   o.timeout_seconds = timeout;
@@ -77,6 +79,8 @@ struct EvalArgs {
   bool json = false;
   std::optional<double> timeout;
   std::optional<std::uint64_t> seed;
+  bool profile = false;
+  bool sanitize = false;
 };
 
 int CmdEval(const EvalArgs& a) {
@@ -84,7 +88,7 @@ int CmdEval(const EvalArgs& a) {
   if (!task.ok()) return Fail(task.error(), kExitUsage);
   auto source = core::ReadFile(a.kernel);
   if (!source.ok()) return Fail(source.error(), kExitUsage);
-  auto evaluator = eval::MakeEvaluator(*task, MakeEvaluatorOptions(a.timeout, a.seed, fs::temp_directory_path() / "kfoundry-work"));
+  auto evaluator = eval::MakeEvaluator(*task, MakeEvaluatorOptions(a.timeout, a.seed, fs::temp_directory_path() / "kfoundry-work", a.profile, a.sanitize));
   if (!evaluator.ok()) return Fail(evaluator.error(), kExitUsage);
   eval::EvalResult r = (*evaluator)->Evaluate(*source);
   if (a.json) {
@@ -110,6 +114,8 @@ struct RunArgs {
   std::optional<std::uint64_t> seed;
   std::optional<double> timeout;
   double temperature = 0.7;
+  bool profile = false;
+  bool sanitize = false;
 };
 
 /// The model to use: --model, else KF_MODEL, else a default for whichever API is configured;
@@ -169,6 +175,8 @@ int CmdRun(const RunArgs& a) {
     options.compile_workers = a.jobs;
     options.temperature = a.temperature;
     options.timeout_seconds = a.timeout;
+    options.profile = a.profile;
+    options.sanitize = a.sanitize;
     if (a.seed) options.seed = *a.seed;
     if (options.strategy != "refine") {
       return Fail({core::ErrorCode::kInvalidArgument,
@@ -185,7 +193,8 @@ int CmdRun(const RunArgs& a) {
   auto store = store::OpenStore(options.run_dir / engine::kDbFileName);
   if (!store.ok()) return Fail(store.error(), kExitUsage);
   deps.store = std::move(*store);
-  auto evaluator = eval::MakeEvaluator(*task, MakeEvaluatorOptions(options.timeout_seconds, options.seed, options.run_dir / "work"));
+  auto evaluator = eval::MakeEvaluator(*task, MakeEvaluatorOptions(options.timeout_seconds, options.seed, options.run_dir / "work",
+                                                                   options.profile, options.sanitize));
   if (!evaluator.ok()) return Fail(evaluator.error(), kExitUsage);
   deps.evaluator = std::move(*evaluator);
   if (!options.model.empty()) {
@@ -287,6 +296,8 @@ int main(int argc, char** argv) {
   eval_cmd->add_flag("--json", eval_args.json, "Print the verdict as JSON");
   eval_cmd->add_option("--timeout", eval_args.timeout, "Wall-clock limit in seconds for each harness run");
   eval_cmd->add_option("--seed", eval_args.seed, "Seed for input generation");
+  eval_cmd->add_flag("--profile", eval_args.profile, "cuda: Nsight Compute metrics of a passing kernel");
+  eval_cmd->add_flag("--sanitize", eval_args.sanitize, "cuda: compute-sanitizer memcheck and racecheck; a finding fails");
   eval_cmd->footer("Exit status: 0 passed, 1 any failing verdict, 2 usage or task error.");
 
   RunArgs run_args;
@@ -303,6 +314,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--temperature", run_args.temperature, "Sampling temperature");
   run_cmd->add_option("--seed", run_args.seed, "Seed for input generation");
   run_cmd->add_option("--timeout", run_args.timeout, "Wall-clock limit in seconds for each harness run");
+  run_cmd->add_flag("--profile", run_args.profile, "cuda: Nsight Compute metrics of passing kernels, fed into the next prompt");
+  run_cmd->add_flag("--sanitize", run_args.sanitize, "cuda: compute-sanitizer on passing kernels; a finding fails them");
   run_cmd->footer("Environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, KF_MODEL, KF_PRICES, KF_CACHE_DIR.");
 
   app.add_subcommand("devices", "List backends, toolchains and devices found on this machine");

@@ -33,6 +33,8 @@ core::Json RunOptions::ToJson() const {
             {"temperature", temperature},      {"max_tokens", max_tokens},
             {"seed", seed},                    {"history", history}};
   if (timeout_seconds) j["timeout_seconds"] = *timeout_seconds;
+  j["profile"] = profile;
+  j["sanitize"] = sanitize;
   return j;
 }
 
@@ -52,6 +54,8 @@ core::Expected<RunOptions> RunOptions::FromJson(const core::Json& j) {
     o.seed = j.at("seed").get<std::uint64_t>();
     o.history = j.at("history").get<int>();
     if (j.contains("timeout_seconds")) o.timeout_seconds = j.at("timeout_seconds").get<double>();
+    o.profile = j.value("profile", false);
+    o.sanitize = j.value("sanitize", false);
     return o;
   } catch (const Json::exception& e) {
     return core::MakeError(ErrorCode::kParse, fmt::format("stored run options are incomplete: {}", e.what()));

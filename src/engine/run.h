@@ -45,6 +45,9 @@ struct RunOptions {
   int history = 3;
   /// When set, each evaluation's child processes get this wall-clock limit.
   std::optional<double> timeout_seconds;
+  /// Nsight Compute metrics / compute-sanitizer for passing cuda candidates (EvaluatorOptions).
+  bool profile = false;
+  bool sanitize = false;
 
   core::Json ToJson() const;
   static core::Expected<RunOptions> FromJson(const core::Json& j);

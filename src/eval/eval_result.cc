@@ -500,6 +500,8 @@ double EvalResult::Fitness() const {
 core::Json EvalResult::ToJson() const {
   core::Json timings_json = core::Json::array();
   for (const auto& t : timings) timings_json.push_back(TimingToJson(t));
+  core::Json profile_json = core::Json::array();
+  for (const auto& k : profile) profile_json.push_back(k.ToJson());
   return {
       {"status", StatusName(status)},
       {"message", message},
@@ -510,6 +512,7 @@ core::Json EvalResult::ToJson() const {
       {"median_ms", NumberToJson(median_ms)},
       {"phases", PhasesToJson(phases)},
       {"code_hash", code_hash},
+      {"profile", std::move(profile_json)},
   };
 }
 
@@ -535,6 +538,14 @@ core::Expected<EvalResult> EvalResult::FromJson(const core::Json& j) {
   r.median_ms = in.Number("median_ms");
   if (const core::Json* p = in.Find("phases")) r.phases = PhasesFromJson(*p, &error);
   r.code_hash = in.String("code_hash");
+  // Optional: results stored before profiling existed have none.
+  if (j.is_object() && j.contains("profile") && j["profile"].is_array()) {
+    for (const auto& k : j["profile"]) {
+      auto kernel = KernelProfile::FromJson(k);
+      if (!kernel.ok()) return core::MakeError(core::ErrorCode::kParse, "eval result: field 'profile': " + kernel.error().message);
+      r.profile.push_back(std::move(kernel).value());
+    }
+  }
   if (error) return *error;
   return r;
 }
@@ -551,6 +562,7 @@ std::string FeedbackText(const EvalResult& r, std::size_t max_chars) {
     if (r.status == Status::kPassed) out += SpeedupSummary(r) + "\n";
     out += TimingTable(r.timings);
   }
+  if (!r.profile.empty()) out += ProfileFeedback(r.profile);
   if (!r.log.empty() && out.size() + 64 < max_chars) {
     std::string_view title = LogTitle(r.status);
     out += fmt::format("{}\n", title);
@@ -575,6 +587,7 @@ std::string HumanVerdict(const EvalResult& r) {
   if (!message_shown && !r.message.empty()) out += "  " + r.message + "\n";
   if (r.mismatch) out += MismatchDetails(*r.mismatch);
   if (!r.timings.empty()) out += TimingTable(r.timings);
+  if (!r.profile.empty()) out += ProfileFeedback(r.profile, 16);
   if (!r.log.empty() && r.status != Status::kPassed) {
     out += fmt::format("{}\n", LogTitle(r.status));
     out += LogExcerpt(r, kTerminalLogChars);

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "eval/profile.h"
 
 namespace kf::eval {
 
@@ -82,6 +83,8 @@ struct EvalResult {
   double median_ms = 0;       // geometric mean over shapes of the candidate's medians
   PhaseTimes phases;
   std::string code_hash;      // sha256 of the source
+  /// Nsight Compute metrics of one call, per kernel launch (--profile, cuda, passed only).
+  std::vector<KernelProfile> profile;
 
   /// status level + speedup for passed candidates, status level otherwise.
   double Fitness() const;

@@ -189,6 +189,37 @@ TEST(EvalResultJson, RoundTripsEveryFieldOfAPassedResult) {
   ExpectSame(r, *back);
 }
 
+TEST(EvalResultJson, RoundTripsTheProfileAndShowsItInFeedback) {
+  EvalResult r = PassedResult();
+  KernelProfile k;
+  k.kernel_name = "softmax_kernel(const float*, float*, int, int)";
+  k.duration_us = 41.5;
+  k.dram_throughput_pct = 82;
+  k.compute_throughput_pct = 12;
+  k.achieved_occupancy_pct = 64;
+  k.registers_per_thread = 40;
+  k.shared_memory_bytes = 8192;
+  k.block_size = "(256, 1, 1)";
+  k.grid_size = "(4096, 1, 1)";
+  r.profile = {k};
+  auto back = EvalResult::FromJson(core::Json::parse(r.ToJson().dump()));
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  ASSERT_EQ(back->profile.size(), 1u);
+  EXPECT_EQ(back->profile[0].kernel_name, k.kernel_name);
+  EXPECT_EQ(back->profile[0].shared_memory_bytes, 8192);
+  const std::string feedback = FeedbackText(*back);
+  EXPECT_NE(feedback.find("softmax_kernel"), std::string::npos) << feedback;
+  EXPECT_NE(feedback.find("memory-bound"), std::string::npos) << feedback;
+}
+
+TEST(EvalResultJson, ResultsStoredWithoutAProfileStillLoad) {
+  core::Json j = PassedResult().ToJson();
+  j.erase("profile");
+  auto back = EvalResult::FromJson(j);
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_TRUE(back->profile.empty());
+}
+
 TEST(EvalResultJson, RoundTripsAMismatchWithNanAndInfinity) {
   EvalResult r = WrongValueResult();
   auto back = EvalResult::FromJson(core::Json::parse(r.ToJson().dump()));

@@ -37,6 +37,11 @@ struct EvaluatorOptions {
   bool keep_work_dirs = false;
   /// Set to abort in-flight children (Ctrl-C).
   const std::atomic<bool>* cancel = nullptr;
+  /// cuda: run passing candidates once under Nsight Compute and keep per-launch metrics.
+  bool profile = false;
+  /// cuda: run passing candidates under compute-sanitizer memcheck and racecheck; a finding
+  /// fails the candidate (runtime_error) with the report.
+  bool sanitize = false;
 };
 
 /// What Prepare hands to Measure. Opaque to callers apart from `result`.
