@@ -189,6 +189,16 @@ TEST(DetectToolchains, ListsTheCpuCompilerAndTheOtherBackends) {
       EXPECT_TRUE(infos[i].available || !infos[i].note.empty()) << "an unavailable cuda must say why";
       continue;
     }
+    // opencl depends on a platform (PoCL in CI); available means a chosen device is named.
+    if (infos[i].backend == "opencl") {
+      if (infos[i].available) {
+        EXPECT_NE(infos[i].note.find(" / "), std::string::npos) << "platform / device: " << infos[i].note;
+        EXPECT_NE(infos[i].note.find("driver"), std::string::npos) << infos[i].note;
+      } else {
+        EXPECT_NE(infos[i].note.find("OpenCL"), std::string::npos) << "an unavailable opencl must say why";
+      }
+      continue;
+    }
     EXPECT_FALSE(infos[i].available);
     EXPECT_NE(infos[i].note.find("not yet supported"), std::string::npos) << infos[i].backend;
   }

@@ -171,9 +171,9 @@ core::Expected<BuildOutcome> CompilingBuilder::Build(const std::string& function
     return finish(false, first.empty() ? fmt::format("{} does not compile ({})", file_name, compile.Describe()) : first,
                   log, true);
   }
-  std::vector<std::string> link_argv{toolchain_.compiler};
+  // Libraries after the objects: with --as-needed a library named first is dropped.
+  std::vector<std::string> link_argv{toolchain_.compiler, runner_object.string(), "candidate.o", "-o", "runner"};
   link_argv.insert(link_argv.end(), toolchain_.link_flags.begin(), toolchain_.link_flags.end());
-  link_argv.insert(link_argv.end(), {runner_object.string(), "candidate.o", "-o", "runner"});
   KF_TRY(auto link, RunTool(link_argv, tmp, cancel_, toolchain_.compile_timeout));
   const std::string link_log = relative(link.stdout_text + link.stderr_text);
   if (!log.empty() && !link_log.empty()) log += "\n";

@@ -8,7 +8,7 @@
 // such as the resolved -march or the GPU architecture, harness version, runner object); a cache
 // entry appears atomically (built in a temp dir, renamed into place), so concurrent builds of
 // the same key are safe. One implementation serves every compiled backend; a backend is a
-// `Toolchain` value (cpu_backend.h, cuda_backend.h). Internal to the eval module.
+// `Toolchain` value (cpu_backend.h, cuda_backend.h, opencl_backend.h). Internal to the eval module.
 #pragma once
 
 #include <atomic>
@@ -29,13 +29,13 @@ namespace kf::eval {
 
 /// Everything that decides how sources are compiled and how the runner is started.
 struct Toolchain {
-  std::string backend;   // "cpu", "cuda"
+  std::string backend;   // "cpu", "cuda", "opencl"
   std::string compiler;  // absolute path
   std::string version;   // first line of --version (nvcc: its release line)
   std::string target;    // what the code is generated for: resolved -march, "sm_90 (NVIDIA H200)"
   std::string id;        // everything that changes generated code, for cache keys
   std::vector<std::string> compile_flags;  // for the runner and for every translation unit
-  std::vector<std::string> link_flags;
+  std::vector<std::string> link_flags;       // after the objects
   std::string source_extension;            // ".cpp", ".cu"
   /// Flags one source needs on top of compile_flags (cuda: sm_90a for wgmma); may be unset.
   std::function<std::vector<std::string>(std::string_view source)> source_flags;

@@ -28,11 +28,17 @@ int RoleCode(task::ArgRole role) {
 }  // namespace
 
 std::string RunnerSource(const task::Task& task, std::string_view function_name) {
-  std::string call;
+  const bool opencl = task.backend == task::Backend::kOpenCl;
+  // OpenCL entries get the device layer's context and queue first and cl_mem handles for arrays.
+  std::string call = opencl ? "KfClContext(),\n      KfClQueue()" : "";
   for (std::size_t i = 0; i < task.args.size(); ++i) {
     const task::ArgSpec& a = task.args[i];
     const std::string ctype(task::DTypeCType(a.dtype));
     if (!call.empty()) call += ",\n      ";
+    if (opencl && a.role != task::ArgRole::kScalar) {
+      call += fmt::format("static_cast<cl_mem>(b[{}])", i);
+      continue;
+    }
     switch (a.role) {
       case task::ArgRole::kInput: call += fmt::format("static_cast<const {}*>(b[{}])", ctype, i); break;
       case task::ArgRole::kOutput: call += fmt::format("static_cast<{}*>(b[{}])", ctype, i); break;
@@ -41,8 +47,9 @@ std::string RunnerSource(const task::Task& task, std::string_view function_name)
   }
   // The prototype is declared with C++ linkage, so a definition with any other signature
   // leaves this symbol undefined and the link fails.
-  const char* device = task.backend == task::Backend::kCuda ? detail::kRunnerDeviceCudaSource
-                                                             : detail::kRunnerDeviceCpuSource;
+  const char* device = detail::kRunnerDeviceCpuSource;
+  if (task.backend == task::Backend::kCuda) device = detail::kRunnerDeviceCudaSource;
+  if (opencl) device = detail::kRunnerDeviceOpenClSource;
   return fmt::format(
       "{}\n{}\n"
       "// ---- generated shim for task '{}' ----\n"

@@ -20,14 +20,14 @@
 namespace kf::eval {
 
 /// Bumped whenever the runner or the layout changes; part of every cache key.
-inline constexpr std::string_view kHarnessVersion = "kf-runner-4";
-/// Bytes of guard pattern right after every output buffer.
+inline constexpr std::string_view kHarnessVersion = "kf-runner-5";
+/// Bytes of guard pattern right after every output buffer (kKfCanaryBytes in runner_main.cc).
 inline constexpr std::uint64_t kCanaryBytes = 256;
 /// The descriptor number of the result channel inside the child.
 inline constexpr int kResultChannelFd = 97;
 
 /// The runner's source for `function_name` (the candidate's entry, or entry+"_reference"): the
-/// generic main, the device fragment of task.backend (cpu or cuda) and the call shim.
+/// generic main, the device fragment of task.backend (cpu, cuda or opencl) and the call shim.
 std::string RunnerSource(const task::Task& task, std::string_view function_name);
 
 /// Where each buffer of one shape lives inside its data file. Every buffer starts 4096-aligned;

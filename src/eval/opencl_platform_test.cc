@@ -202,24 +202,45 @@ TEST(OpenClListingDeathTest, VendorLibraryFindsAPlatformTheVendorDirectoryLacks)
 
 // ---- the runner's device layer (src/eval/runner/device_opencl.cc), compiled and run for real
 
-/// A stand-in for the evaluator's runner and shim: a kernel y = 2 * x + s over n floats. Mode
-/// "overrun" also writes y[n]; mode "mutate" also writes x[0] = 42.
+/// A stand-in for runner_main.cc (its helpers, then the device layer, then a shim and a main):
+/// a kernel y = 2 * x + s over n floats, run on a mirror of one data region laid out like the
+/// harness's (x at 0, y at 4096, guard bytes after y). Mode "overrun" also writes y[n], mode
+/// "mutate" also writes x[0] = 42; mode "timing-overrun" runs on timing buffers, whose guard
+/// check ends the run.
 constexpr const char* kProbeSource = R"(
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#include <chrono>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <unistd.h>
+#include <utility>
 #include <vector>
-void kf_device_init(int nargs, const int* roles);
-void kf_device_upload(void* const* host, const unsigned long long* bytes);
-double kf_device_call(const double* scalars);
-void kf_device_download();
-void kf_device_flush();
+void kf_call_entry(void* const* buffers, const double* scalars);
+namespace {
+using KfClock = std::chrono::steady_clock;
+double KfMs(KfClock::time_point a, KfClock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+std::string KfFormat(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
+[[noreturn]] void KfDie(const std::string& why) {
+  std::fprintf(stderr, "kfoundry runner: %s\n", why.c_str());
+  _exit(2);
+}
+}  // namespace
+#include "device_opencl.cc"
 
 static const char* mode = "";
-void kf_call_opencl_entry(cl_context context, cl_command_queue queue, cl_mem* buffers, const double* scalars) {
+void kf_call_entry(void* const* b, const double* scalars) {
   static cl_kernel kernel = nullptr;
+  cl_context context = KfClContext();
   if (kernel == nullptr) {
     const char* src =
         "kernel void k(global const float* x, global float* y, float s, int n, int extra, int mutate) {"
@@ -232,35 +253,51 @@ void kf_call_opencl_entry(cl_context context, cl_command_queue queue, cl_mem* bu
     kernel = clCreateKernel(p, "k", nullptr);
   }
   float s = static_cast<float>(scalars[2]);
-  int n = static_cast<int>(scalars[3]), extra = std::strcmp(mode, "overrun") == 0, mutate = std::strcmp(mode, "mutate") == 0;
-  clSetKernelArg(kernel, 0, sizeof(cl_mem), &buffers[0]);
-  clSetKernelArg(kernel, 1, sizeof(cl_mem), &buffers[1]);
+  int n = static_cast<int>(scalars[3]);
+  int extra = std::strstr(mode, "overrun") != nullptr, mutate = std::strcmp(mode, "mutate") == 0;
+  cl_mem x = static_cast<cl_mem>(b[0]), y = static_cast<cl_mem>(b[1]);
+  clSetKernelArg(kernel, 0, sizeof(cl_mem), &x);
+  clSetKernelArg(kernel, 1, sizeof(cl_mem), &y);
   clSetKernelArg(kernel, 2, sizeof s, &s);
   clSetKernelArg(kernel, 3, sizeof n, &n);
   clSetKernelArg(kernel, 4, sizeof extra, &extra);
   clSetKernelArg(kernel, 5, sizeof mutate, &mutate);
   size_t global = 1024;
-  clEnqueueNDRangeKernel(queue, kernel, 1, nullptr, &global, nullptr, 0, nullptr, nullptr);
+  clEnqueueNDRangeKernel(KfClQueue(), kernel, 1, nullptr, &global, nullptr, 0, nullptr, nullptr);
 }
 
 int main(int argc, char** argv) {
   if (argc > 1) mode = argv[1];
   const int n = 1000;
-  const int roles[4] = {0, 1, 2, 2};
-  kf_device_init(4, roles);
+  const double scalars[4] = {0, 0, 0.5, n};
+  KfDeviceInit();
+  if (std::strcmp(mode, "timing-overrun") == 0) {
+    std::vector<float> x(n, 1.0f);
+    void* b[4] = {KfDeviceAlloc(n * 4), KfDeviceAlloc(n * 4), nullptr, nullptr};
+    KfDeviceUpload(b[0], x.data(), n * 4);
+    KfDeviceFlush({});
+    KfDeviceCall(b, scalars);
+    KfDeviceFree(b[1]);
+    KfDeviceFree(b[0]);
+    std::puts("timing buffers freed");
+    return 0;
+  }
   for (int round = 0; round < 2; ++round) {
-    std::vector<float> x(n), y(n, NAN);
+    std::vector<unsigned char> region(8192 + 256, 0xEE);
+    float* x = reinterpret_cast<float*>(region.data());
+    float* y = reinterpret_cast<float*>(region.data() + 4096);
     for (int i = 0; i < n; ++i) x[i] = static_cast<float>(i % 17) - 8.0f + round;
-    void* host[4] = {x.data(), y.data(), nullptr, nullptr};
-    const unsigned long long bytes[4] = {n * 4ULL, n * 4ULL, 0, 0};
-    const double scalars[4] = {0, 0, 0.5, n};
-    kf_device_upload(host, bytes);
-    kf_device_flush();
-    const double ms = kf_device_call(scalars);
-    kf_device_download();
+    for (int i = 0; i < n; ++i) y[i] = NAN;
+    void* mirror = KfDeviceMirror(region.data(), region.size());
+    void* b[4] = {KfDeviceView(mirror, 0, n * 4, 0), KfDeviceView(mirror, 4096, n * 4, 256), nullptr, nullptr};
+    KfDeviceFlush({});
+    const double ms = KfDeviceCall(b, scalars);
+    KfDeviceWriteBack(region.data(), mirror, region.size());
+    KfDeviceFreeMirror(mirror);
     int bad = 0;
     for (int i = 0; i < n; ++i) bad += y[i] != 2.0f * (static_cast<float>(i % 17) - 8.0f + round) + 0.5f;
-    std::printf("round %d: %d wrong, x[0]=%g, %.3f ms\n", round, bad, x[0], ms);
+    const bool guard_intact = region[4096 + n * 4] == 0xEE;
+    std::printf("round %d: %d wrong, x[0]=%g, guard %s, %.3f ms\n", round, bad, x[0], guard_intact ? "intact" : "changed", ms);
   }
   return 0;
 }
@@ -280,8 +317,8 @@ class DeviceOpenClTest : public ::testing::Test {
     dir_ = *dir;
     ASSERT_TRUE(core::WriteFileAtomic(dir_ / "probe.cc", kProbeSource).ok());
     core::SubprocessSpec spec;
-    spec.argv = {"g++", "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror",
-                 std::string(KF_SOURCE_DIR) + "/src/eval/runner/device_opencl.cc", "probe.cc", "-lOpenCL", "-o", "probe"};
+    spec.argv = {"g++", "-std=c++20", "-O1", "-Wall", "-Wextra", "-Werror",
+                 "-I" + std::string(KF_SOURCE_DIR) + "/src/eval/runner", "probe.cc", "-o", "probe", "-lOpenCL", "-ldl"};
     spec.working_dir = dir_;
     spec.limits.wall_timeout = std::chrono::seconds(120);
     auto compiled = core::RunSandboxed(spec);
@@ -312,8 +349,8 @@ class DeviceOpenClTest : public ::testing::Test {
 TEST_F(DeviceOpenClTest, RunsTheEntryAndReadsEveryOutputBack) {
   const core::SubprocessResult r = RunProbe("plain", {{"KF_OPENCL_DEVICE", ""}});
   ASSERT_TRUE(r.Succeeded()) << r.Describe() << "\n" << r.stderr_text;
-  EXPECT_NE(r.stdout_text.find("round 0: 0 wrong, x[0]=-8,"), std::string::npos) << r.stdout_text;
-  EXPECT_NE(r.stdout_text.find("round 1: 0 wrong, x[0]=-7,"), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("round 0: 0 wrong, x[0]=-8, guard intact,"), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("round 1: 0 wrong, x[0]=-7, guard intact,"), std::string::npos) << r.stdout_text;
 }
 
 TEST_F(DeviceOpenClTest, ChoosesTheSameDeviceAsTheParent) {
@@ -339,10 +376,16 @@ TEST_F(DeviceOpenClTest, MutatedInputsComeBackToTheHost) {
   EXPECT_NE(r.stdout_text.find("round 0: 0 wrong, x[0]=42,"), std::string::npos) << r.stdout_text;
 }
 
-TEST_F(DeviceOpenClTest, WritingPastAnOutputEndsTheRunWithTheArgument) {
+TEST_F(DeviceOpenClTest, WritingPastAnArgumentReachesTheHostGuardBytes) {
   const core::SubprocessResult r = RunProbe("overrun", {{"KF_OPENCL_DEVICE", ""}});
-  EXPECT_EQ(r.exit_code, 2) << r.Describe();
-  EXPECT_NE(r.stderr_text.find("the kernel wrote past the end of argument 1 (a buffer of 4000 bytes)"),
+  ASSERT_TRUE(r.Succeeded()) << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find("round 0: 0 wrong, x[0]=-8, guard changed,"), std::string::npos) << r.stdout_text;
+}
+
+TEST_F(DeviceOpenClTest, WritingPastATimingBufferEndsTheRun) {
+  const core::SubprocessResult r = RunProbe("timing-overrun", {{"KF_OPENCL_DEVICE", ""}});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe() << "\n" << r.stdout_text;
+  EXPECT_NE(r.stderr_text.find("opencl: the kernel wrote past the end of an argument (a buffer of 4000 bytes)"),
             std::string::npos)
       << r.stderr_text;
 }

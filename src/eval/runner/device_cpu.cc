@@ -8,6 +8,7 @@
 void KfDeviceInit() {}
 
 void* KfDeviceMirror(unsigned char* host, std::size_t) { return host; }
+void* KfDeviceView(void* mirror, std::size_t offset, std::size_t, std::size_t) { return static_cast<unsigned char*>(mirror) + offset; }
 void KfDeviceWriteBack(unsigned char*, void*, std::size_t) {}
 void KfDeviceFreeMirror(void*) {}
 

@@ -49,6 +49,7 @@ void* KfDeviceMirror(unsigned char* host, std::size_t bytes) {
   KfDeviceUpload(d, host, bytes);
   return d;
 }
+void* KfDeviceView(void* mirror, std::size_t offset, std::size_t, std::size_t) { return static_cast<unsigned char*>(mirror) + offset; }
 void KfDeviceWriteBack(unsigned char* host, void* mirror, std::size_t bytes) {
   KfDeviceDownload(host, mirror, bytes);
 }

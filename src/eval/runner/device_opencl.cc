@@ -1,14 +1,15 @@
-// kfoundry runner, OpenCL device layer. Like runner_main.cc this is source text compiled at
-// evaluation time together with the runner and a generated shim, never by CMake, and it links
-// only libOpenCL. The runner calls:
-//   kf_device_init(nargs, roles)      once: device per KF_OPENCL_DEVICE, context, in-order queue
-//   kf_device_upload(host, bytes)     before a call: inputs and poisoned outputs onto the device
-//   kf_device_call(scalars) -> ms     the entry once, then clFinish; host wall time around both
-//   kf_device_download()              every buffer (inputs too, to expose mutation) back to host
-//   kf_device_flush()                 evict the device caches before a timed call
-// and reaches the candidate through kf_call_opencl_entry, which the evaluator generates per
-// task from task::EntrySignature. Any OpenCL failure ends the process with a message naming the
-// call and the error code (CL_INVALID_KERNEL_ARGS, ...) on stderr and _exit(2).
+// kfoundry runner, OpenCL device: appended to runner_main.cc (it uses that file's helpers).
+// Compiled by g++ at evaluation time with the runner and the generated shim, linked with
+// libOpenCL only. The device layer owns one context and one in-order queue (profiling enabled)
+// on the device KF_OPENCL_DEVICE names; the shim hands them to the entry with one cl_mem per
+// array argument. Any OpenCL failure ends the runner with the call and the error name
+// ("clFinish after the entry function failed: CL_OUT_OF_RESOURCES (-5)").
+//
+// Memory: a correctness call gets one device buffer per argument, filled from the shared data
+// region together with the parent's guard bytes after each output, and read back whole (inputs
+// too), so the parent's canary and mutation checks work unchanged. Timing buffers carry kKfClGuardBytes of their own, checked
+// when they are freed. Timing: host steady_clock from the entry call until clFinish returns;
+// the candidate enqueues its own work, so no event can bracket it.
 //
 // Device choice, which must match eval::SelectOpenClDevice (src/eval/opencl_platform.cc):
 // KF_OPENCL_DEVICE="PLATFORM_SUBSTRING:DEVICE_INDEX", the substring matched case-insensitively
@@ -18,24 +19,15 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #endif
 #include <CL/cl.h>
-#include <unistd.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <string>
-#include <vector>
-
-void kf_call_opencl_entry(cl_context context, cl_command_queue queue, cl_mem* buffers, const double* scalars);
+#include <map>
 
 namespace {
 
-constexpr int kKfClScalarRole = 2;
-/// Bytes of guard pattern after every device buffer; a kernel that writes past the end of an
-/// argument changes them and the next download says so.
+/// Bytes of guard pattern after every timing buffer.
 constexpr std::size_t kKfClGuardBytes = 256;
 constexpr unsigned char kKfClGuardByte = 0xA5;
 
@@ -107,11 +99,7 @@ const char* KfClErrorName(cl_int code) {
   }
 }
 
-[[noreturn]] void KfClDie(const std::string& why) {
-  std::fprintf(stderr, "kfoundry runner: opencl: %s\n", why.c_str());
-  std::fflush(stderr);
-  _exit(2);
-}
+[[noreturn]] void KfClDie(const std::string& why) { KfDie("opencl: " + why); }
 
 void KfClCheck(cl_int err, const char* call) {
   if (err != CL_SUCCESS) KfClDie(std::string(call) + " failed: " + KfClErrorName(err) + " (" + std::to_string(err) + ")");
@@ -203,119 +191,183 @@ cl_device_id KfClSelectDevice(std::string* platform_name) {
 }
 
 struct KfClState {
+  cl_device_id device = nullptr;
   cl_context context = nullptr;
   cl_command_queue queue = nullptr;
-  bool is_gpu = false;
   std::size_t flush_bytes = 0;
-  std::vector<int> role;
-  std::vector<cl_mem> buffer;            // per arg; nullptr for scalars
-  std::vector<std::size_t> buffer_bytes;  // the payload size each buffer was made for
-  std::vector<void*> host;               // the host pointers of the last upload
   cl_mem scratch = nullptr;
   cl_uint flush_round = 0;
+  std::map<cl_mem, std::size_t> timing_bytes;     // timing buffer -> payload bytes (guard follows)
 };
 KfClState kf_cl;
 
-std::string KfClArgName(std::size_t a) { return "argument " + std::to_string(a); }
+cl_mem KfClBuffer(std::size_t bytes, const char* what) {
+  cl_int err = CL_SUCCESS;
+  // Read-write even for inputs: a kernel that writes an input must be caught by the
+  // comparison after the read-back, not hidden by undefined behaviour.
+  cl_mem b = clCreateBuffer(kf_cl.context, CL_MEM_READ_WRITE, std::max<std::size_t>(bytes, 1), nullptr, &err);
+  KfClCheck(err, KfFormat("clCreateBuffer for %s (%zu bytes)", what, bytes).c_str());
+  return b;
+}
+
+// The log of a failed kernel build, on one line, capped: it goes into the verdict's message.
+std::string KfClBuildLog(cl_program program) {
+  std::size_t n = 0;
+  if (kf_cl.device == nullptr ||
+      clGetProgramBuildInfo(program, kf_cl.device, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n) != CL_SUCCESS || n == 0) {
+    return "(no build log)";
+  }
+  std::string log(n, '\0');
+  if (clGetProgramBuildInfo(program, kf_cl.device, CL_PROGRAM_BUILD_LOG, n, log.data(), nullptr) != CL_SUCCESS) {
+    return "(no build log)";
+  }
+  std::string line;
+  for (char c : log) {
+    if (c == '\0') break;
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (c == ' ' && !line.empty() && line.back() == ' ') continue;
+    line += c;
+  }
+  constexpr std::size_t kMaxLogChars = 1500;
+  if (line.size() > kMaxLogChars) line = line.substr(0, kMaxLogChars) + " [...]";
+  return line;
+}
 
 }  // namespace
 
-void kf_device_init(int nargs, const int* roles) {
+// Every kernel build goes through here (this definition takes precedence over libOpenCL's for
+// the candidate and the reference): a build that fails is reported with its log on stderr as a
+// runner complaint, whatever the candidate does next, so the verdict says why the kernel
+// source is wrong instead of only "killed by SIGABRT".
+extern "C" CL_API_ENTRY cl_int CL_API_CALL clBuildProgram(cl_program program, cl_uint num_devices,
+                                                          const cl_device_id* device_list, const char* options,
+                                                          void(CL_CALLBACK* pfn_notify)(cl_program, void*),
+                                                          void* user_data) {
+  using BuildFn = cl_int(CL_API_CALL*)(cl_program, cl_uint, const cl_device_id*, const char*,
+                                       void(CL_CALLBACK*)(cl_program, void*), void*);
+  static const BuildFn real = reinterpret_cast<BuildFn>(::dlsym(RTLD_NEXT, "clBuildProgram"));
+  if (real == nullptr) KfClDie("cannot find clBuildProgram in libOpenCL");
+  const cl_int err = real(program, num_devices, device_list, options, pfn_notify, user_data);
+  if (err != CL_SUCCESS) {
+    std::fprintf(stderr, "kfoundry runner: opencl: clBuildProgram failed: %s (%d); the kernel source does not build: %s\n",
+                 KfClErrorName(err), err, KfClBuildLog(program).c_str());
+    std::fflush(stderr);
+  }
+  return err;
+}
+
+// The shim passes these to the entry.
+cl_context KfClContext() { return kf_cl.context; }
+cl_command_queue KfClQueue() { return kf_cl.queue; }
+
+void KfDeviceInit() {
   std::string platform_name;
-  cl_device_id device = KfClSelectDevice(&platform_name);
+  kf_cl.device = KfClSelectDevice(&platform_name);
   char device_name[512] = {0};
-  KfClCheck(clGetDeviceInfo(device, CL_DEVICE_NAME, sizeof device_name - 1, device_name, nullptr), "clGetDeviceInfo(CL_DEVICE_NAME)");
+  KfClCheck(clGetDeviceInfo(kf_cl.device, CL_DEVICE_NAME, sizeof device_name - 1, device_name, nullptr),
+            "clGetDeviceInfo(CL_DEVICE_NAME)");
   std::fprintf(stderr, "kfoundry runner: opencl device: %s / %s\n", platform_name.c_str(), device_name);
   cl_int err = CL_SUCCESS;
-  kf_cl.context = clCreateContext(nullptr, 1, &device, nullptr, nullptr, &err);
+  kf_cl.context = clCreateContext(nullptr, 1, &kf_cl.device, nullptr, nullptr, &err);
   KfClCheck(err, "clCreateContext");
-  kf_cl.queue = clCreateCommandQueue(kf_cl.context, device, CL_QUEUE_PROFILING_ENABLE, &err);
+  // In order: the candidate may enqueue several kernels that depend on each other.
+  kf_cl.queue = clCreateCommandQueue(kf_cl.context, kf_cl.device, CL_QUEUE_PROFILING_ENABLE, &err);
   KfClCheck(err, "clCreateCommandQueue");
-  kf_cl.is_gpu = (KfClDeviceType(device) & CL_DEVICE_TYPE_GPU) != 0;
   cl_ulong cache_bytes = 0, mem_bytes = 0;
-  KfClCheck(clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache_bytes, &cache_bytes, nullptr),
+  KfClCheck(clGetDeviceInfo(kf_cl.device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache_bytes, &cache_bytes, nullptr),
             "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_CACHE_SIZE)");
-  KfClCheck(clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem_bytes, &mem_bytes, nullptr),
+  KfClCheck(clGetDeviceInfo(kf_cl.device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem_bytes, &mem_bytes, nullptr),
             "clGetDeviceInfo(CL_DEVICE_GLOBAL_MEM_SIZE)");
   // GPU drivers report the per-SM caches here (NVIDIA: the sum of L1s), not L2, so GPUs get at
   // least 256 MiB, which is more than twice the L2 of any current part.
   cl_ulong flush = 2 * cache_bytes;
-  if (kf_cl.is_gpu) flush = std::max<cl_ulong>(flush, 256ULL << 20);
+  if ((KfClDeviceType(kf_cl.device) & CL_DEVICE_TYPE_GPU) != 0) flush = std::max<cl_ulong>(flush, 256ULL << 20);
   kf_cl.flush_bytes = static_cast<std::size_t>(std::min<cl_ulong>(flush, mem_bytes / 4));
-  kf_cl.role.assign(roles, roles + nargs);
-  kf_cl.buffer.assign(nargs, nullptr);
-  kf_cl.buffer_bytes.assign(nargs, 0);
-  kf_cl.host.assign(nargs, nullptr);
 }
 
-void kf_device_upload(void* const* host, const unsigned long long* bytes) {
+void KfDeviceUpload(void* buffer, const void* host, std::size_t bytes) {
+  if (bytes == 0) return;
+  KfClCheck(clEnqueueWriteBuffer(kf_cl.queue, static_cast<cl_mem>(buffer), CL_TRUE, 0, bytes, host, 0, nullptr, nullptr),
+            "clEnqueueWriteBuffer");
+}
+void KfDeviceDownload(void* host, const void* buffer, std::size_t bytes) {
+  if (bytes == 0) return;
+  KfClCheck(clEnqueueReadBuffer(kf_cl.queue, static_cast<cl_mem>(const_cast<void*>(buffer)), CL_TRUE, 0, bytes, host, 0,
+                                nullptr, nullptr),
+            "clEnqueueReadBuffer");
+}
+
+// A mirror is host-side bookkeeping: each argument gets its own device buffer (sub-buffers
+// would share the parent's memory on GPUs, but PoCL keeps their bytes apart, so a write past
+// one would never reach the parent's guard bytes).
+struct KfClMirror {
+  unsigned char* host;
+  std::vector<std::pair<cl_mem, std::pair<std::size_t, std::size_t>>> views;  // buffer, (offset, bytes)
+};
+
+void* KfDeviceMirror(unsigned char* host, std::size_t) { return new KfClMirror{host, {}}; }
+
+void* KfDeviceView(void* mirror, std::size_t offset, std::size_t bytes, std::size_t guard_bytes) {
+  auto* m = static_cast<KfClMirror*>(mirror);
+  // The parent's guard bytes travel with the argument, so a write past its end changes them.
+  const std::size_t n = bytes + guard_bytes;
+  cl_mem b = KfClBuffer(n, KfFormat("the argument at offset %zu", offset).c_str());
+  KfDeviceUpload(b, m->host + offset, n);
+  m->views.push_back({b, {offset, n}});
+  return b;
+}
+
+void KfDeviceWriteBack(unsigned char* host, void* mirror, std::size_t) {
+  for (const auto& [b, where] : static_cast<KfClMirror*>(mirror)->views) {
+    KfDeviceDownload(host + where.first, b, where.second);
+  }
+}
+
+void KfDeviceFreeMirror(void* mirror) {
+  auto* m = static_cast<KfClMirror*>(mirror);
+  for (const auto& view : m->views) KfClCheck(clReleaseMemObject(view.first), "clReleaseMemObject(argument)");
+  delete m;
+}
+
+void* KfDeviceAlloc(std::size_t bytes) {
   static const std::vector<unsigned char> guard(kKfClGuardBytes, kKfClGuardByte);
-  for (std::size_t a = 0; a < kf_cl.role.size(); ++a) {
-    kf_cl.host[a] = host[a];
-    if (kf_cl.role[a] == kKfClScalarRole) continue;
-    const std::size_t n = static_cast<std::size_t>(bytes[a]);
-    if (kf_cl.buffer[a] == nullptr || kf_cl.buffer_bytes[a] != n) {
-      if (kf_cl.buffer[a] != nullptr) KfClCheck(clReleaseMemObject(kf_cl.buffer[a]), "clReleaseMemObject");
-      cl_int err = CL_SUCCESS;
-      // Read-write even for inputs: a kernel that writes an input must be caught by the
-      // comparison after download, not hidden by undefined behaviour.
-      kf_cl.buffer[a] = clCreateBuffer(kf_cl.context, CL_MEM_READ_WRITE, n + kKfClGuardBytes, nullptr, &err);
-      KfClCheck(err, ("clCreateBuffer for " + KfClArgName(a) + " (" + std::to_string(n) + " bytes)").c_str());
-      kf_cl.buffer_bytes[a] = n;
-    }
-    if (n > 0) {
-      KfClCheck(clEnqueueWriteBuffer(kf_cl.queue, kf_cl.buffer[a], CL_TRUE, 0, n, host[a], 0, nullptr, nullptr),
-                ("clEnqueueWriteBuffer for " + KfClArgName(a)).c_str());
-    }
-    KfClCheck(clEnqueueWriteBuffer(kf_cl.queue, kf_cl.buffer[a], CL_TRUE, n, kKfClGuardBytes, guard.data(), 0, nullptr,
-                                   nullptr),
-              ("clEnqueueWriteBuffer (guard) for " + KfClArgName(a)).c_str());
-  }
+  cl_mem b = KfClBuffer(bytes + kKfClGuardBytes, "a timing buffer");
+  KfClCheck(clEnqueueWriteBuffer(kf_cl.queue, b, CL_TRUE, bytes, kKfClGuardBytes, guard.data(), 0, nullptr, nullptr),
+            "clEnqueueWriteBuffer (guard bytes)");
+  kf_cl.timing_bytes[b] = bytes;
+  return b;
 }
 
-double kf_device_call(const double* scalars) {
-  // The entry may enqueue anything on the queue, so no event can bracket its work; host time
-  // from the call until clFinish returns is the honest number.
-  const auto t0 = std::chrono::steady_clock::now();
-  kf_call_opencl_entry(kf_cl.context, kf_cl.queue, kf_cl.buffer.data(), scalars);
-  KfClCheck(clFinish(kf_cl.queue), "clFinish after the entry function (the kernel failed or the queue is broken)");
-  const auto t1 = std::chrono::steady_clock::now();
-  return std::chrono::duration<double, std::milli>(t1 - t0).count();
-}
-
-void kf_device_download() {
+void KfDeviceFree(void* buffer) {
+  cl_mem b = static_cast<cl_mem>(buffer);
+  const std::size_t n = kf_cl.timing_bytes.at(b);
   std::vector<unsigned char> guard(kKfClGuardBytes);
-  for (std::size_t a = 0; a < kf_cl.role.size(); ++a) {
-    if (kf_cl.role[a] == kKfClScalarRole) continue;
-    const std::size_t n = kf_cl.buffer_bytes[a];
-    if (n > 0) {
-      KfClCheck(clEnqueueReadBuffer(kf_cl.queue, kf_cl.buffer[a], CL_TRUE, 0, n, kf_cl.host[a], 0, nullptr, nullptr),
-                ("clEnqueueReadBuffer for " + KfClArgName(a)).c_str());
-    }
-    KfClCheck(clEnqueueReadBuffer(kf_cl.queue, kf_cl.buffer[a], CL_TRUE, n, kKfClGuardBytes, guard.data(), 0, nullptr,
-                                  nullptr),
-              ("clEnqueueReadBuffer (guard) for " + KfClArgName(a)).c_str());
-    for (unsigned char b : guard) {
-      if (b != kKfClGuardByte) {
-        KfClDie("the kernel wrote past the end of " + KfClArgName(a) + " (a buffer of " + std::to_string(n) + " bytes)");
-      }
-    }
+  KfClCheck(clEnqueueReadBuffer(kf_cl.queue, b, CL_TRUE, n, kKfClGuardBytes, guard.data(), 0, nullptr, nullptr),
+            "clEnqueueReadBuffer (guard bytes)");
+  for (unsigned char g : guard) {
+    if (g != kKfClGuardByte) KfClDie(KfFormat("the kernel wrote past the end of an argument (a buffer of %zu bytes)", n));
   }
+  kf_cl.timing_bytes.erase(b);
+  KfClCheck(clReleaseMemObject(b), "clReleaseMemObject(timing buffer)");
 }
 
-void kf_device_flush() {
-  // The host flush cannot reach device buffers (nor, on CPU devices, the runtime's own copies),
-  // so every device type gets a scratch write of twice its reported cache size.
+void KfDeviceFlush(const std::vector<std::pair<void*, std::size_t>>&) {
+  // The host cannot evict device caches (nor, on CPU devices, the runtime's own copies), so
+  // every device type gets a scratch write of twice its reported cache size.
   if (kf_cl.flush_bytes == 0) return;
-  if (kf_cl.scratch == nullptr) {
-    cl_int err = CL_SUCCESS;
-    kf_cl.scratch = clCreateBuffer(kf_cl.context, CL_MEM_READ_WRITE, kf_cl.flush_bytes, nullptr, &err);
-    KfClCheck(err, "clCreateBuffer for the cache-flush scratch buffer");
-  }
+  if (kf_cl.scratch == nullptr) kf_cl.scratch = KfClBuffer(kf_cl.flush_bytes, "the cache-flush scratch buffer");
   ++kf_cl.flush_round;  // a new value each time, so no layer can skip the write as redundant
   KfClCheck(clEnqueueFillBuffer(kf_cl.queue, kf_cl.scratch, &kf_cl.flush_round, sizeof kf_cl.flush_round, 0,
                                 kf_cl.flush_bytes / sizeof kf_cl.flush_round * sizeof kf_cl.flush_round, 0, nullptr,
                                 nullptr),
             "clEnqueueFillBuffer (cache flush)");
   KfClCheck(clFinish(kf_cl.queue), "clFinish after the cache flush");
+}
+
+double KfDeviceCall(void* const* buffers, const double* scalars) {
+  KfClCheck(clFinish(kf_cl.queue), "clFinish before the call");
+  const auto t0 = KfClock::now();
+  kf_call_entry(buffers, scalars);
+  KfClCheck(clFinish(kf_cl.queue), "clFinish after the entry function (a kernel failed or the queue is broken)");
+  return KfMs(t0, KfClock::now());
 }

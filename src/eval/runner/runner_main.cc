@@ -1,6 +1,6 @@
 // kfoundry runner: the trusted host program around one entry function (the candidate's or the
 // reference's). The builder compiles this file followed by the backend's device fragment
-// (device_cpu.cc, device_cuda.cu: the KfDevice* functions below) and a generated shim that
+// (device_cpu.cc, device_cuda.cu, device_opencl.cc: the KfDevice* functions below) and a generated shim that
 // defines kf_call_entry(); it never links kfoundry itself.
 //
 // Protocol (see eval/harness.h for the parent side):
@@ -43,6 +43,10 @@ void KfDeviceInit();
 void* KfDeviceMirror(unsigned char* host, std::size_t bytes);
 // Copies a mirror back over the host mapping (outputs, guards and inputs alike) so the parent's
 // checks see what the kernel did; then frees it. cpu: nothing to do.
+// The handle the entry gets for `bytes` at `offset` inside a mirror, followed by `guard_bytes`
+// of the parent's guard pattern: a pointer on cpu and cuda, a buffer of its own on opencl; it
+// lives as long as the mirror, and WriteBack brings the guard bytes back too.
+void* KfDeviceView(void* mirror, std::size_t offset, std::size_t bytes, std::size_t guard_bytes);
 void KfDeviceWriteBack(unsigned char* host, void* mirror, std::size_t bytes);
 void KfDeviceFreeMirror(void* mirror);
 void* KfDeviceAlloc(std::size_t bytes);
@@ -92,6 +96,8 @@ std::string KfFormat(const char* fmt, ...) {
 }
 
 enum KfRole { kKfInput = 0, kKfOutput = 1, kKfScalar = 2 };
+// Guard bytes after every output in the data files (eval::kCanaryBytes in harness.h).
+constexpr std::size_t kKfCanaryBytes = 256;
 
 struct KfPlan {
   int nargs = 0;
@@ -198,9 +204,10 @@ int main(int argc, char** argv) {
   for (const auto& c : plan.correct) {
     KfEmit(KfFormat("P c %d %d\n", c.shape, c.trial));
     unsigned char* m = KfMap(data_path(c.shape, c.trial), c.size);
-    auto* d = static_cast<unsigned char*>(KfDeviceMirror(m, c.size));
+    void* d = KfDeviceMirror(m, c.size);
     for (int a = 0; a < plan.nargs; ++a) {
-      ptr[a] = c.offset[a] >= 0 ? d + c.offset[a] : nullptr;
+      const std::size_t guard = plan.role[a] == kKfOutput ? kKfCanaryBytes : 0;
+      ptr[a] = c.offset[a] >= 0 ? KfDeviceView(d, c.offset[a], plan.bytes[c.shape][a], guard) : nullptr;
       scalars[a] = plan.scalars[c.shape][a];
     }
     const double ms = KfDeviceCall(ptr.data(), scalars.data());
