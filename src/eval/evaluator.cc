@@ -5,6 +5,7 @@
 #include "eval/evaluator.h"
 #include "eval/ceilings.h"
 #include "eval/plausibility.h"
+#include "eval/profile.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -232,14 +233,16 @@ class TaskEvaluator final : public Evaluator {
 
   // Runs a runner binary on a data set under the sandbox.
   core::Expected<ChildRun> RunRunner(const fs::path& binary, const DataSet& data, const RunPlan& plan,
-                                     double timeout_s) {
+                                     double timeout_s, const std::vector<std::string>& wrapper = {}) {
     KF_TRY(fs::path scratch, core::MakeUniqueDir(options_.work_dir, "run-"));
     const std::string plan_path = (scratch / "plan.txt").string();
     KF_TRY_VOID(core::WriteFileAtomic(plan_path, PlanText(task_, layouts_, plan)));
     std::random_device rd;
     const std::string nonce = fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
     core::SubprocessSpec spec;
-    spec.argv = {binary.string(), plan_path, data.dir().string()};
+    // A tool (ncu, compute-sanitizer) may wrap the runner; its own argv ends with the runner's.
+    spec.argv = wrapper;
+    spec.argv.insert(spec.argv.end(), {binary.string(), plan_path, data.dir().string()});
     spec.working_dir = scratch;
     spec.env = builder_->RunnerEnv();
     spec.env.push_back({"KF_RESULT_FD", std::to_string(kResultChannelFd)});
@@ -258,6 +261,76 @@ class TaskEvaluator final : public Evaluator {
     ChildRun out{std::move(*run), {}};
     out.report = ParseRunnerReport(task_, out.result.channel, nonce);
     return out;
+  }
+
+  // A CUDA tool next to nvcc, else from PATH; empty when absent.
+  static std::string CudaTool(const std::string& name) {
+    if (auto tc = DetectCudaToolchain(); tc.ok()) {
+      fs::path sibling = fs::path(tc->compiler).parent_path() / name;
+      if (fs::exists(sibling)) return sibling.string();
+    }
+    return FindInPath(name);
+  }
+
+  // One correctness call of shape 0 under `wrapper`: the unit the tools look at.
+  core::Expected<ChildRun> RunOneCallUnder(const fs::path& binary, const std::vector<std::string>& wrapper,
+                                           double timeout_s) {
+    RunPlan plan;
+    plan.correct.push_back({0, 0});
+    std::map<std::pair<int, int>, const TrialInputs*> wanted{{{0, 0}, &Inputs(0, 0)}};
+    KF_TRY(auto data, DataSet::Create(DataParentDir(options_.work_dir), task_, layouts_, wanted, canary_));
+    return RunRunner(binary, *data, plan, timeout_s, wrapper);
+  }
+
+  // compute-sanitizer memcheck, then racecheck: the first finding, or nullopt when clean. A tool
+  // that is missing or does not finish is reported in the log, never held against the kernel.
+  std::optional<std::string> Sanitize(const fs::path& binary) {
+    if (task_.backend != task::Backend::kCuda) return std::nullopt;
+    const std::string tool = CudaTool("compute-sanitizer");
+    if (tool.empty()) {
+      core::LogWarn("--sanitize: compute-sanitizer not found next to nvcc or in PATH; skipped");
+      return std::nullopt;
+    }
+    for (SanitizerTool which : {SanitizerTool::kMemcheck, SanitizerTool::kRacecheck}) {
+      std::vector<std::string> wrapper = SanitizerCommand(tool, which, {});
+      // The sanitizers slow kernels down by one to two orders of magnitude.
+      auto run = RunOneCallUnder(binary, wrapper, 20 * TimeoutSeconds());
+      if (!run.ok()) {
+        core::LogWarn("--sanitize: {} could not run: {}", SanitizerToolName(which), run.error().message);
+        continue;
+      }
+      SanitizerReport report = ParseSanitizerOutput(run->result.stdout_text + run->result.stderr_text);
+      if (report.errors > 0) {
+        return fmt::format("compute-sanitizer {} found {} error{}:\n{}", SanitizerToolName(which), report.errors,
+                           report.errors == 1 ? "" : "s", report.report);
+      }
+      if (report.errors < 0) {
+        core::LogWarn("--sanitize: {} did not finish ({})", SanitizerToolName(which), run->result.Describe());
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Nsight Compute metrics of one call; empty (with a warning) when ncu is missing or fails.
+  std::vector<KernelProfile> Profile(const fs::path& binary) {
+    if (task_.backend != task::Backend::kCuda) return {};
+    const std::string tool = CudaTool("ncu");
+    if (tool.empty()) {
+      core::LogWarn("--profile: ncu not found next to nvcc or in PATH; skipped");
+      return {};
+    }
+    auto run = RunOneCallUnder(binary, NcuCommand(tool, {}), 20 * TimeoutSeconds());
+    if (!run.ok()) {
+      core::LogWarn("--profile: ncu could not run: {}", run.error().message);
+      return {};
+    }
+    auto kernels = ParseNcuCsv(run->result.stdout_text);
+    if (!kernels.ok()) {
+      core::LogWarn("--profile: {} ({}; {})", kernels.error().message, run->result.Describe(),
+                    run->result.stderr_text.substr(0, 300));
+      return {};
+    }
+    return std::move(kernels).value();
   }
 
   // One line on why a child did not finish, or "" when it did.
@@ -500,6 +573,12 @@ class TaskEvaluator final : public Evaluator {
       PlausibilityVerdict v = ApplyPlausibility(task_, work_, *ceilings_, r.timings);
       if (!v.plausible) return fail(Status::kImplausible, v.message);
     }
+    // Stage 6 (optional, cuda): the sanitizer can still fail the candidate; the profile only
+    // informs the next prompt.
+    if (options_.sanitize) {
+      if (auto finding = Sanitize(binary)) return fail(Status::kRuntimeError, *finding);
+    }
+    if (options_.profile) r.profile = Profile(binary);
     r.status = Status::kPassed;
     r.message = fmt::format("correct on {} shapes x {} trials; speedup {:.3g}x", nshapes, task_.correctness_trials,
                             r.speedup);

@@ -191,7 +191,14 @@ SanitizerReport ParseSanitizerOutput(std::string_view text) {
   while (std::getline(lines, line)) {
     if (line.rfind("=========", 0) != 0) continue;
     if (auto at = line.find(kSummary); at != std::string::npos) {
-      r.errors = static_cast<int>(Number(line.substr(at + kSummary.size(), line.find(" error", at) - at - kSummary.size())));
+      r.errors = std::max(r.errors, static_cast<int>(Number(line.substr(at + kSummary.size(),
+                                                                         line.find(" error", at) - at - kSummary.size()))));
+    }
+    // racecheck: "RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)".
+    if (line.find("RACECHECK SUMMARY:") != std::string::npos) {
+      if (auto open = line.find('('); open != std::string::npos) {
+        r.errors = std::max(r.errors, static_cast<int>(Number(line.substr(open + 1, line.find(" error", open) - open - 1))));
+      }
     }
     if (r.report.size() < 8000) r.report += line + "\n";
   }

@@ -78,6 +78,10 @@ TEST(ParseSanitizerOutput, CountsErrorsAndKeepsTheReport) {
   EXPECT_EQ(r.report.find("kernel says hello"), std::string::npos);
   EXPECT_EQ(ParseSanitizerOutput("========= COMPUTE-SANITIZER\n========= ERROR SUMMARY: 0 errors\n").errors, 0);
   EXPECT_EQ(ParseSanitizerOutput("Segmentation fault\n").errors, -1) << "no summary: the tool did not finish";
+  EXPECT_EQ(ParseSanitizerOutput("========= Error: Race reported between Write access at scale_kernel+0x40\n"
+                                 "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)\n")
+                .errors,
+            1);
 }
 
 }  // namespace
