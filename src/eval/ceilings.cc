@@ -248,18 +248,6 @@ std::string NowIso8601() {
   return text;
 }
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return Trim(line.substr(colon + 1));
-    }
-  }
-  return "unknown cpu";
-}
-
 // What a probe run needs: the toolchain that builds it, its flags, how its child is limited.
 struct Probe {
   std::string_view source;

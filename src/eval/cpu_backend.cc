@@ -1,5 +1,7 @@
 #include "eval/cpu_backend.h"
 
+#include <fstream>
+
 #include <fmt/format.h>
 
 #include <mutex>
@@ -49,6 +51,19 @@ core::Expected<Toolchain> DetectCpuToolchain() {
     }();
   });
   return *detected;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
+      const auto colon = line.find(':');
+      const auto start = colon == std::string::npos ? std::string::npos : line.find_first_not_of(" \t", colon + 1);
+      if (start != std::string::npos) return line.substr(start, line.find_last_not_of(" \t") + 1 - start);
+    }
+  }
+  return "unknown cpu";
 }
 
 }  // namespace kf::eval

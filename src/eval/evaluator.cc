@@ -51,18 +51,6 @@ std::string Tail(const std::string& text, std::size_t cap) {
   return text.size() <= cap ? text : "[...]\n" + text.substr(text.size() - cap);
 }
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  }
-  return "unknown cpu";
-}
-
 std::string MachineId() {
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
