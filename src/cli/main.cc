@@ -276,7 +276,7 @@ int CmdDevices() {
   if (ceilings.empty()) std::cout << "  none yet\n";
   for (const auto& c : ceilings) {
     std::cout << fmt::format("  {}{}: copy {:.0f} GB/s, compute {:.0f} GFLOP/s ({}; measured {})\n", c.device_name,
-                             c.compute_units > 0 ? fmt::format(" ({} {})", c.compute_units, c.backend == "cuda" ? "SMs" : "threads") : "",
+                             c.compute_units > 0 ? fmt::format(" ({} {})", c.compute_units, c.backend == "cuda" ? "SMs" : c.backend == "opencl" ? "compute units" : "threads") : "",
                              c.copy_gbps, c.flops_gflops, c.method, c.measured_at);
   }
   return kExitOk;

@@ -17,6 +17,10 @@
 #include "core/subprocess.h"
 #include "eval/builder.h"
 #include "eval/cpu_backend.h"
+#include "eval/opencl_backend.h"
+#if defined(KF_HAVE_OPENCL)
+#include "eval/opencl_platform.h"
+#endif
 #include "eval/cuda_backend.h"
 
 namespace kf::eval {
@@ -249,6 +253,104 @@ std::string NowIso8601() {
 }
 
 // What a probe run needs: the toolchain that builds it, its flags, how its child is limited.
+// The opencl probe: argv[1], argv[2] = platform and device index (the ones the runners use).
+// Copy bandwidth from clEnqueueCopyBuffer (read + write bytes), FLOP/s from float4 FMA chains;
+// host clock around each command and clFinish.
+constexpr std::string_view kOpenClProbeSource = R"PROBE(
+#include <CL/cl.h>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+static void Check(cl_int err, const char* what) {
+  if (err != CL_SUCCESS) {
+    std::fprintf(stderr, "opencl probe: %s failed with error %d\n", what, err);
+    std::exit(3);
+  }
+}
+
+static const char* kKernel =
+    "__kernel void fma_chains(__global float* out, float a, float b) {\n"
+    "  float4 x0 = (float4)(get_global_id(0)), x1 = x0 + 1.0f, x2 = x0 + 2.0f, x3 = x0 + 3.0f;\n"
+    "  for (int i = 0; i < 1024; ++i) {\n"
+    "    x0 = fma(x0, a, b); x1 = fma(x1, a, b); x2 = fma(x2, a, b); x3 = fma(x3, a, b);\n"
+    "  }\n"
+    "  out[get_global_id(0)] = dot(x0 + x1 + x2 + x3, (float4)(1.0f));\n"
+    "}\n";
+
+template <class F>
+static double BestSeconds(int reps, cl_command_queue q, F enqueue) {
+  enqueue();
+  Check(clFinish(q), "clFinish");
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    enqueue();
+    Check(clFinish(q), "clFinish");
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+int main(int argc, char** argv) {
+  if (argc != 3) return 2;
+  cl_uint np = 0;
+  Check(clGetPlatformIDs(0, nullptr, &np), "clGetPlatformIDs");
+  std::vector<cl_platform_id> platforms(np);
+  Check(clGetPlatformIDs(np, platforms.data(), nullptr), "clGetPlatformIDs");
+  const unsigned pi = std::atoi(argv[1]), di = std::atoi(argv[2]);
+  if (pi >= np) return 2;
+  cl_uint nd = 0;
+  Check(clGetDeviceIDs(platforms[pi], CL_DEVICE_TYPE_ALL, 0, nullptr, &nd), "clGetDeviceIDs");
+  std::vector<cl_device_id> devices(nd);
+  Check(clGetDeviceIDs(platforms[pi], CL_DEVICE_TYPE_ALL, nd, devices.data(), nullptr), "clGetDeviceIDs");
+  if (di >= nd) return 2;
+  cl_device_id dev = devices[di];
+  cl_int err = 0;
+  cl_context ctx = clCreateContext(nullptr, 1, &dev, nullptr, nullptr, &err);
+  Check(err, "clCreateContext");
+  cl_command_queue q = clCreateCommandQueue(ctx, dev, 0, &err);
+  Check(err, "clCreateCommandQueue");
+  cl_ulong max_alloc = 0;
+  cl_uint units = 0;
+  Check(clGetDeviceInfo(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, nullptr), "clGetDeviceInfo");
+  Check(clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, nullptr), "clGetDeviceInfo");
+
+  const size_t bytes = static_cast<size_t>(std::min<cl_ulong>(cl_ulong{256} << 20, max_alloc / 2));
+  cl_mem src = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, nullptr, &err);
+  Check(err, "clCreateBuffer");
+  cl_mem dst = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, nullptr, &err);
+  Check(err, "clCreateBuffer");
+  const unsigned char zero = 1;
+  Check(clEnqueueFillBuffer(q, src, &zero, 1, 0, bytes, 0, nullptr, nullptr), "clEnqueueFillBuffer");
+  const double copy_s = BestSeconds(6, q, [&] {
+    Check(clEnqueueCopyBuffer(q, src, dst, 0, 0, bytes, 0, nullptr, nullptr), "clEnqueueCopyBuffer");
+  });
+
+  cl_program program = clCreateProgramWithSource(ctx, 1, &kKernel, nullptr, &err);
+  Check(err, "clCreateProgramWithSource");
+  Check(clBuildProgram(program, 1, &dev, "", nullptr, nullptr), "clBuildProgram");
+  cl_kernel kernel = clCreateKernel(program, "fma_chains", &err);
+  Check(err, "clCreateKernel");
+  const size_t global = static_cast<size_t>(std::max<cl_uint>(units, 1)) * 16384;
+  cl_mem out = clCreateBuffer(ctx, CL_MEM_WRITE_ONLY, global * sizeof(float), nullptr, &err);
+  Check(err, "clCreateBuffer");
+  const float a = 0.999f, b = 0.001f;
+  Check(clSetKernelArg(kernel, 0, sizeof out, &out), "clSetKernelArg");
+  Check(clSetKernelArg(kernel, 1, sizeof a, &a), "clSetKernelArg");
+  Check(clSetKernelArg(kernel, 2, sizeof b, &b), "clSetKernelArg");
+  const double fma_s = BestSeconds(4, q, [&] {
+    Check(clEnqueueNDRangeKernel(q, kernel, 1, nullptr, &global, nullptr, 0, nullptr, nullptr), "clEnqueueNDRangeKernel");
+  });
+  const double flops = static_cast<double>(global) * 1024 * 4 * 4 * 2;
+  std::printf("{\"copy_gbps\": %.6g, \"copy_bytes\": %zu, \"flops_gflops\": %.6g, \"compute_units\": %u}\n",
+              2.0 * bytes / copy_s / 1e9, bytes, flops / fma_s / 1e9, units);
+  return 0;
+}
+)PROBE";
+
 struct Probe {
   std::string_view source;
   Toolchain toolchain;
@@ -435,10 +537,39 @@ core::Expected<DeviceCeilings> CudaCeilings(const fs::path& cache_dir) {
   });
 }
 
+core::Expected<DeviceCeilings> OpenClCeilings(const fs::path& cache_dir) {
+#if !defined(KF_HAVE_OPENCL)
+  (void)cache_dir;
+  return core::MakeError(core::ErrorCode::kToolchain, "this kfoundry was built without OpenCL");
+#else
+  KF_TRY(Toolchain toolchain, DetectOpenClToolchain(cache_dir));
+  KF_TRY(OpenClDevice device, SelectedOpenClDevice());
+  const std::string device_id =
+      fmt::format("opencl|{}|{}|{}", device.platform_name, device.name, device.driver_version);
+  return CachedOrMeasured(cache_dir, device_id, [&]() -> core::Expected<DeviceCeilings> {
+    Probe probe{kOpenClProbeSource, std::move(toolchain), {}};
+    KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
+    KF_TRY(core::Json report, RunProbe(probe, binary, {std::to_string(device.platform_index),
+                                                        std::to_string(device.device_index)}));
+    DeviceCeilings c;
+    c.backend = "opencl";
+    c.device_name = fmt::format("{} / {}", device.platform_name, device.name);
+    c.copy_gbps = report["copy_gbps"].get<double>();
+    c.flops_gflops = report["flops_gflops"].get<double>();
+    c.compute_units = report.value("compute_units", 0);
+    c.method = fmt::format(
+        "clEnqueueCopyBuffer of {} MiB, best of 6, read+write bytes; float4 FMA chains over {} work-items, best of 4",
+        report.value("copy_bytes", std::uint64_t{0}) >> 20, std::max(c.compute_units, 1) * 16384);
+    return c;
+  });
+#endif
+}
+
 core::Expected<DeviceCeilings> CeilingsFor(task::Backend backend, const fs::path& cache_dir) {
   switch (backend) {
     case task::Backend::kCpu: return CpuCeilings(cache_dir);
     case task::Backend::kCuda: return CudaCeilings(cache_dir);
+    case task::Backend::kOpenCl: return OpenClCeilings(cache_dir);
     default:
       return core::MakeError(core::ErrorCode::kToolchain,
                              fmt::format("no ceilings probe for backend '{}' yet; the plausibility check is skipped",

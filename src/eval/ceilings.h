@@ -50,6 +50,9 @@ core::Expected<DeviceCeilings> CudaCeilings(const std::filesystem::path& cache_d
 
 /// The ceilings of the device a task's backend runs on (cpu or cuda); kToolchain for backends
 /// without a probe yet, so the caller can skip the plausibility stage with a note.
+/// The selected OpenCL device ($KF_OPENCL_DEVICE); kToolchain without OpenCL.
+core::Expected<DeviceCeilings> OpenClCeilings(const std::filesystem::path& cache_dir);
+
 core::Expected<DeviceCeilings> CeilingsFor(task::Backend backend, const std::filesystem::path& cache_dir);
 
 /// Every device measured so far under cache_dir, sorted by backend then device id, for

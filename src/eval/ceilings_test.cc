@@ -113,6 +113,21 @@ TEST(CachedCeilings, ListsEveryDeviceSortedAndSkipsBrokenFiles) {
   EXPECT_TRUE(CachedCeilings(cache / "nowhere").empty());
 }
 
+TEST(OpenClCeilings, MeasuresTheSelectedDeviceOnce) {
+  const fs::path cache = FreshCacheDir();
+  auto first = OpenClCeilings(cache);
+  if (!first.ok() && first.error().code == core::ErrorCode::kToolchain) GTEST_SKIP() << first.error().message;
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  EXPECT_EQ(first->backend, "opencl");
+  EXPECT_GT(first->copy_gbps, 0.5) << first->method;
+  EXPECT_GT(first->flops_gflops, 0.5) << first->method;
+  EXPECT_GT(first->compute_units, 0);
+  EXPECT_NE(first->method.find("clEnqueueCopyBuffer"), std::string::npos);
+  auto second = CeilingsFor(task::Backend::kOpenCl, cache);
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  EXPECT_EQ(second->measured_at, first->measured_at) << "read from the cache, not measured again";
+}
+
 TEST(CeilingsFor, SaysWhichBackendsHaveNoProbe) {
   auto c = CeilingsFor(task::Backend::kSycl, FreshCacheDir());
   ASSERT_FALSE(c.ok());

@@ -23,9 +23,7 @@ core::Expected<Toolchain> DetectOnce() {
 #else
   // The host compiler is the cpu backend's g++ (its detection already checked it runs).
   KF_TRY(Toolchain cpu, DetectCpuToolchain());
-  KF_TRY(std::vector<OpenClDevice> devices, ListOpenClDevices());
-  const char* selector = std::getenv("KF_OPENCL_DEVICE");
-  KF_TRY(OpenClDevice device, SelectOpenClDevice(devices, selector != nullptr ? selector : ""));
+  KF_TRY(OpenClDevice device, SelectedOpenClDevice());
   Toolchain tc;
   tc.backend = "opencl";
   tc.compiler = cpu.compiler;

@@ -250,4 +250,10 @@ std::string DescribeOpenClDevice(const OpenClDevice& d) {
                      static_cast<double>(d.global_mem_bytes) / (1ULL << 30), d.max_work_group_size, d.driver_version);
 }
 
+core::Expected<OpenClDevice> SelectedOpenClDevice() {
+  KF_TRY(std::vector<OpenClDevice> devices, ListOpenClDevices());
+  const char* selector = std::getenv("KF_OPENCL_DEVICE");
+  return SelectOpenClDevice(devices, selector != nullptr ? selector : "");
+}
+
 }  // namespace kf::eval

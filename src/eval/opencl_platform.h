@@ -72,6 +72,10 @@ core::Expected<OpenClDeviceSelector> ParseOpenClDeviceSelector(std::string_view 
 /// (no match; the message lists what there is).
 core::Expected<OpenClDevice> SelectOpenClDevice(const std::vector<OpenClDevice>& devices, std::string_view selector);
 
+/// The device this process and its children use: ListOpenClDevices filtered by
+/// $KF_OPENCL_DEVICE (SelectOpenClDevice's rule).
+core::Expected<OpenClDevice> SelectedOpenClDevice();
+
 /// One line per device for `kfoundry devices`: "[0:1] NVIDIA CUDA / NVIDIA H100 (gpu, 132 CUs, ...)".
 std::string DescribeOpenClDevice(const OpenClDevice& device);
 
