@@ -69,9 +69,10 @@ const std::vector<std::string>& NcuMetricNames() {
 std::vector<std::string> NcuCommand(const std::string& ncu, const std::vector<std::string>& runner_argv) {
   std::string metrics;
   for (const std::string& m : NcuMetricNames()) metrics += (metrics.empty() ? "" : ",") + m;
-  std::vector<std::string> argv = {ncu,          "--csv",         "--page",      "raw", "--print-units", "base",
-                                   "--metrics",  metrics,         "--launch-count", "64", "--target-processes",
-                                   "all"};
+  // --clock-control none: measure at the clocks the timed runs see, not ncu's locked base clocks.
+  std::vector<std::string> argv = {ncu,       "--csv",   "--page",         "raw", "--print-units",      "base",
+                                   "--clock-control", "none", "--metrics", metrics, "--launch-count", "64",
+                                   "--target-processes", "all"};
   argv.insert(argv.end(), runner_argv.begin(), runner_argv.end());
   return argv;
 }
