@@ -20,7 +20,7 @@
 namespace kf::eval {
 
 /// Bumped whenever the runner or the layout changes; part of every cache key.
-inline constexpr std::string_view kHarnessVersion = "kf-runner-5";
+inline constexpr std::string_view kHarnessVersion = "kf-runner-6";
 /// Bytes of guard pattern right after every output buffer (kKfCanaryBytes in runner_main.cc).
 inline constexpr std::uint64_t kCanaryBytes = 256;
 /// The descriptor number of the result channel inside the child.
