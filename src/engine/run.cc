@@ -76,6 +76,19 @@ struct CandidateInfo {
   double fitness = 0;
   double speedup = 0;
   std::string feedback;  // eval::FeedbackText of its result, for the next prompt
+
+  /// The loop's view of a stored row (the store fills in "pending" for a row without status).
+  static CandidateInfo FromRow(const store::CandidateRow& row) {
+    CandidateInfo c;
+    c.id = row.id;
+    c.parent_id = row.parent_id;
+    c.code = row.code;
+    c.code_hash = row.code_hash;
+    c.status = row.status.empty() ? kPending : row.status;
+    c.fitness = row.fitness;
+    c.speedup = row.speedup;
+    return c;
+  }
 };
 
 struct LlmDone {
@@ -253,14 +266,7 @@ Expected<void> Run::State::RestoreFromStore() {
   for (const auto& c : calls) cost_usd += c.cost_usd;
   KF_TRY(std::vector<store::CandidateRow> rows, store->Candidates(run_id));
   for (const auto& row : rows) {
-    CandidateInfo c;
-    c.id = row.id;
-    c.parent_id = row.parent_id;
-    c.code = row.code;
-    c.code_hash = row.code_hash;
-    c.status = row.status;
-    c.fitness = row.fitness;
-    c.speedup = row.speedup;
+    CandidateInfo c = CandidateInfo::FromRow(row);
     if (row.status != kPending) {
       KF_TRY(std::vector<store::EvaluationRow> evals, store->Evaluations(row.id));
       if (!evals.empty()) {
@@ -522,15 +528,9 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
     row.speedup = first.speedup;
     row.extraction += fmt::format(" (duplicate of #{})", first.id);
   }
-  KF_TRY(std::int64_t id, store->InsertCandidate(row));
-  CandidateInfo c;
-  c.id = id;
-  c.parent_id = row.parent_id;
-  c.code = row.code;
-  c.code_hash = row.code_hash;
-  c.status = row.status.empty() ? kPending : row.status;
-  c.fitness = row.fitness;
-  c.speedup = row.speedup;
+  KF_TRY(row.id, store->InsertCandidate(row));
+  const std::int64_t id = row.id;
+  CandidateInfo c = CandidateInfo::FromRow(row);
   if (duplicate) c.feedback = candidates.at(dup->second).feedback;
   candidates[id] = c;
   if (duplicate) {
