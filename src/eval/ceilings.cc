@@ -132,8 +132,8 @@ int main(int argc, char** argv) {
 }
 )PROBE";
 
-// The cuda probe. `--identify` only names the device (fast, for the cache key); otherwise it
-// measures. Every CUDA call is checked; a failure prints what failed and exits 1.
+// The cuda probe (device 0, as the runners use). Every CUDA call is checked; a failure prints
+// what failed and exits 1.
 constexpr std::string_view kCudaProbeSource = R"PROBE(
 #include <cuda_runtime.h>
 #include <cstdio>
@@ -160,20 +160,10 @@ __global__ void FmaKernel(float* out, float a, float b, long iters) {
   out[blockIdx.x * blockDim.x + threadIdx.x] = s;
 }
 
-int main(int argc, char** argv) {
+int main(int argc, char**) {
   cudaDeviceProp p;
   CHECK(cudaGetDeviceProperties(&p, 0));
-  char uuid[64];
-  const unsigned char* u = reinterpret_cast<const unsigned char*>(p.uuid.bytes);
-  std::snprintf(uuid, sizeof uuid, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-  char bus[32];
-  std::snprintf(bus, sizeof bus, "%04x:%02x:%02x.0", p.pciDomainID, p.pciBusID, p.pciDeviceID);
   for (char* c = p.name; *c; ++c) if (*c == '"' || *c == '\\') *c = ' ';
-  if (argc > 1 && std::strcmp(argv[1], "--identify") == 0) {
-    std::printf("{\"name\": \"%s\", \"uuid\": \"%s\", \"pci_bus_id\": \"%s\"}\n", p.name, uuid, bus);
-    return 0;
-  }
   cudaEvent_t start, stop;
   CHECK(cudaEventCreate(&start));
   CHECK(cudaEventCreate(&stop));
@@ -229,9 +219,9 @@ int main(int argc, char** argv) {
   CHECK(cudaMemcpy(&check, out, sizeof check, cudaMemcpyDeviceToHost));
   CHECK(cudaFree(out));
   const double flops = 2.0 * kAccs * static_cast<double>(iters) * threads * blocks;
-  std::printf("{\"name\": \"%s\", \"uuid\": \"%s\", \"pci_bus_id\": \"%s\", \"copy_gbps\": %.6g, \"copy_bytes\": %zu, "
-              "\"flops_gflops\": %.6g, \"sms\": %d, \"check\": %g}\n",
-              p.name, uuid, bus, copy_gbps, bytes, flops / (best_ms * 1e-3) / 1e9, p.multiProcessorCount,
+  std::printf("{\"name\": \"%s\", \"copy_gbps\": %.6g, \"copy_bytes\": %zu, \"flops_gflops\": %.6g, "
+              "\"sms\": %d, \"check\": %g}\n",
+              p.name, copy_gbps, bytes, flops / (best_ms * 1e-3) / 1e9, p.multiProcessorCount,
               static_cast<double>(check));
   return 0;
 }
@@ -410,10 +400,7 @@ core::Expected<core::Json> RunProbe(const Probe& probe, const fs::path& binary, 
   const auto last_line = out.rfind('\n');
   if (last_line != std::string::npos) out = out.substr(last_line + 1);
   KF_TRY(core::Json report, core::ParseJson(out, what));
-  // `--identify` only names the device; a measurement must carry both ceilings.
-  const bool identify_only = !args.empty() && args.front() == "--identify";
   for (const char* key : {"copy_gbps", "flops_gflops"}) {
-    if (identify_only) break;
     if (report.contains(key) && report[key].is_number() && report[key].get<double>() > 0) continue;
     return core::MakeError(core::ErrorCode::kToolchain, fmt::format("{} reported no positive '{}': {}", what, key, out));
   }
@@ -489,6 +476,21 @@ fs::path CeilingsCacheFile(const fs::path& cache_dir, const std::string& device_
   return cache_dir / "ceilings" / (key.HexDigest().substr(0, 32) + ".json");
 }
 
+namespace {
+/// A probe's report as ceilings; RunProbe has checked both numbers are positive.
+DeviceCeilings FromReport(std::string backend, std::string device_name, const core::Json& report,
+                          const char* units_key, std::string method) {
+  DeviceCeilings c;
+  c.backend = std::move(backend);
+  c.device_name = std::move(device_name);
+  c.copy_gbps = report["copy_gbps"].get<double>();
+  c.flops_gflops = report["flops_gflops"].get<double>();
+  c.compute_units = report.value(units_key, 0);
+  c.method = std::move(method);
+  return c;
+}
+}  // namespace
+
 core::Expected<DeviceCeilings> CpuCeilings(const fs::path& cache_dir) {
   const std::string model = CpuModel();
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
@@ -498,42 +500,29 @@ core::Expected<DeviceCeilings> CpuCeilings(const fs::path& cache_dir) {
     Probe probe{kCpuProbeSource, std::move(toolchain), {"-ffp-contract=fast"}};
     KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
     KF_TRY(core::Json report, RunProbe(probe, binary, {}));
-    DeviceCeilings c;
-    c.backend = "cpu";
-    c.device_name = model;
-    c.copy_gbps = report["copy_gbps"].get<double>();
-    c.flops_gflops = report["flops_gflops"].get<double>();
-    c.compute_units = report.value("threads", 0);
-    c.method = fmt::format(
-        "OpenMP copy of 2 x 256 MiB, best of 8, read+write bytes; f32 FMA chains, 12 x {}-bit vectors per thread, "
-        "sum over {} threads of each one's best of 50",
-        report.value("vector_bits", 0), report.value("threads", 0));
-    return c;
+    return FromReport("cpu", model, report, "threads",
+                      fmt::format("OpenMP copy of 2 x 256 MiB, best of 8, read+write bytes; f32 FMA chains, 12 x "
+                                  "{}-bit vectors per thread, sum over {} threads of each one's best of 50",
+                                  report.value("vector_bits", 0), report.value("threads", 0)));
   });
 }
 
 core::Expected<DeviceCeilings> CudaCeilings(const fs::path& cache_dir) {
-  KF_TRY(Toolchain toolchain, DetectCudaToolchain());
-  std::vector<std::string> arch_flags = toolchain.source_flags ? toolchain.source_flags(kCudaProbeSource)
-                                                               : std::vector<std::string>{};
-  Probe probe{kCudaProbeSource, std::move(toolchain), std::move(arch_flags)};
-  KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
-  KF_TRY(core::Json id, RunProbe(probe, binary, {"--identify"}));
-  const std::string name = id.value("name", "unknown GPU");
-  const std::string device_id =
-      fmt::format("cuda|{}|{}|{}", name, id.value("uuid", "no uuid"), id.value("pci_bus_id", "no bus id"));
+  // The device is named by nvidia-smi (already asked by the toolchain's detection), so a cached
+  // measurement costs no CUDA process at all.
+  KF_TRY(CudaDevice gpu, DetectCudaDevice());
+  const std::string device_id = fmt::format("cuda|{}|{}|{}", gpu.name, gpu.uuid, gpu.pci_bus_id);
   return CachedOrMeasured(cache_dir, device_id, [&]() -> core::Expected<DeviceCeilings> {
+    KF_TRY(Toolchain toolchain, DetectCudaToolchain());
+    std::vector<std::string> arch_flags = toolchain.source_flags ? toolchain.source_flags(kCudaProbeSource)
+                                                                 : std::vector<std::string>{};
+    Probe probe{kCudaProbeSource, std::move(toolchain), std::move(arch_flags)};
+    KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
     KF_TRY(core::Json report, RunProbe(probe, binary, {}));
-    DeviceCeilings c;
-    c.backend = "cuda";
-    c.device_name = name;
-    c.copy_gbps = report["copy_gbps"].get<double>();
-    c.flops_gflops = report["flops_gflops"].get<double>();
-    c.compute_units = report.value("sms", 0);
-    c.method = fmt::format(
-        "cudaMemcpy device-to-device of {} MiB, best of 8, read+write bytes; f32 FMA kernel on {} SMs, best of 4",
-        report.value("copy_bytes", std::uint64_t{0}) >> 20, report.value("sms", 0));
-    return c;
+    return FromReport("cuda", gpu.name, report, "sms",
+                      fmt::format("cudaMemcpy device-to-device of {} MiB, best of 8, read+write bytes; f32 FMA "
+                                  "kernel on {} SMs, best of 4",
+                                  report.value("copy_bytes", std::uint64_t{0}) >> 20, report.value("sms", 0)));
   });
 }
 
@@ -551,16 +540,11 @@ core::Expected<DeviceCeilings> OpenClCeilings(const fs::path& cache_dir) {
     KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
     KF_TRY(core::Json report, RunProbe(probe, binary, {std::to_string(device.platform_index),
                                                         std::to_string(device.device_index)}));
-    DeviceCeilings c;
-    c.backend = "opencl";
-    c.device_name = fmt::format("{} / {}", device.platform_name, device.name);
-    c.copy_gbps = report["copy_gbps"].get<double>();
-    c.flops_gflops = report["flops_gflops"].get<double>();
-    c.compute_units = report.value("compute_units", 0);
-    c.method = fmt::format(
-        "clEnqueueCopyBuffer of {} MiB, best of 6, read+write bytes; float4 FMA chains over {} work-items, best of 4",
-        report.value("copy_bytes", std::uint64_t{0}) >> 20, std::max(c.compute_units, 1) * 16384);
-    return c;
+    const int units = report.value("compute_units", 0);
+    return FromReport("opencl", fmt::format("{} / {}", device.platform_name, device.name), report, "compute_units",
+                      fmt::format("clEnqueueCopyBuffer of {} MiB, best of 6, read+write bytes; float4 FMA chains "
+                                  "over {} work-items, best of 4",
+                                  report.value("copy_bytes", std::uint64_t{0}) >> 20, std::max(units, 1) * 16384));
   });
 #endif
 }

@@ -13,18 +13,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Gpu {
-  std::string sm;    // "90"
-  std::string name;  // "NVIDIA H200"
-};
-
-core::Expected<Gpu> DetectGpu() {
+core::Expected<CudaDevice> DetectGpuOnce() {
   const std::string smi = FindInPath("nvidia-smi");
   if (smi.empty()) {
     return core::MakeError(core::ErrorCode::kToolchain,
                            "nvidia-smi not found in PATH: cuda tasks need an NVIDIA GPU with its driver installed");
   }
-  std::vector<std::string> argv{smi, "--query-gpu=compute_cap,name", "--format=csv,noheader"};
+  std::vector<std::string> argv{smi, "--query-gpu=compute_cap,name,uuid,pci.bus_id", "--format=csv,noheader"};
   // The runner uses device 0 of what CUDA sees; ask nvidia-smi about that same device.
   if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES"); visible != nullptr && *visible != '\0') {
     const std::string first = std::string(visible).substr(0, std::string(visible).find(','));
@@ -32,17 +27,25 @@ core::Expected<Gpu> DetectGpu() {
   }
   KF_TRY(auto run, RunTool(argv, fs::temp_directory_path(), nullptr, std::chrono::seconds(30)));
   const std::string line = Trim(run.stdout_text.substr(0, run.stdout_text.find('\n')));
-  const auto comma = line.find(',');
-  if (!run.Succeeded() || comma == std::string::npos) {
+  std::vector<std::string> fields;
+  for (std::size_t start = 0; start <= line.size();) {
+    std::size_t comma = line.find(',', start);
+    if (comma == std::string::npos) comma = line.size();
+    fields.push_back(Trim(line.substr(start, comma - start)));
+    start = comma + 1;
+  }
+  if (!run.Succeeded() || fields.size() != 4) {
     return core::MakeError(core::ErrorCode::kToolchain,
-                           fmt::format("no usable NVIDIA GPU: `nvidia-smi --query-gpu=compute_cap,name` {}: {}",
+                           fmt::format("no usable NVIDIA GPU: `nvidia-smi --query-gpu=compute_cap,name,uuid,pci.bus_id` {}: {}",
                                        run.Describe(), Trim(run.stdout_text + run.stderr_text).substr(0, 400)));
   }
-  Gpu gpu;
-  for (char c : line.substr(0, comma)) {
+  CudaDevice gpu;
+  for (char c : fields[0]) {
     if (c >= '0' && c <= '9') gpu.sm += c;
   }
-  gpu.name = Trim(line.substr(comma + 1));
+  gpu.name = fields[1];
+  gpu.uuid = fields[2];
+  gpu.pci_bus_id = fields[3];
   if (gpu.sm.size() < 2) {
     return core::MakeError(core::ErrorCode::kToolchain, fmt::format("cannot read the compute capability from `{}`", line));
   }
@@ -50,6 +53,13 @@ core::Expected<Gpu> DetectGpu() {
 }
 
 }  // namespace
+
+core::Expected<CudaDevice> DetectCudaDevice() {
+  static std::once_flag once;
+  static std::optional<core::Expected<CudaDevice>> detected;
+  std::call_once(once, [] { detected = DetectGpuOnce(); });
+  return *detected;
+}
 
 std::vector<std::string> CudaArchFlags(std::string_view sm, std::string_view source) {
   // The arch-specific target (sm_90a) is what wgmma and setmaxnreg need; those appear in
@@ -85,7 +95,7 @@ core::Expected<Toolchain> DetectCudaToolchain() {
       for (std::string line; std::getline(lines, line);) {
         if (line.find("release") != std::string::npos) tc.version = Trim(line);
       }
-      KF_TRY(Gpu gpu, DetectGpu());
+      KF_TRY(CudaDevice gpu, DetectCudaDevice());
       tc.target = fmt::format("sm_{} ({})", gpu.sm, gpu.name);
       tc.compile_flags = {"-std=c++20", "-O3", "-lineinfo", "-x", "cu"};
       tc.source_flags = [sm = gpu.sm](std::string_view source) { return CudaArchFlags(sm, source); };

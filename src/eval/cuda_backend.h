@@ -17,6 +17,17 @@
 
 namespace kf::eval {
 
+/// The GPU cuda runners use, as nvidia-smi describes it.
+struct CudaDevice {
+  std::string sm;          // compute capability without the dot: "90"
+  std::string name;        // "NVIDIA H200"
+  std::string uuid;        // "GPU-3856f337-..."
+  std::string pci_bus_id;  // "00000000:00:06.0"
+};
+
+/// Detected once per process (thread-safe); kToolchain when nvidia-smi or a GPU is missing.
+core::Expected<CudaDevice> DetectCudaDevice();
+
 /// Detected once per process (thread-safe); kToolchain when nvcc or an NVIDIA GPU is missing,
 /// with what to install or check.
 core::Expected<Toolchain> DetectCudaToolchain();
