@@ -239,11 +239,11 @@ TEST(CudaArchFlags, ArchSpecificTargetOnlyForWgmmaOrSetmaxnreg) {
 TEST(MakeEvaluator, BackendsNotInThisBuildAreAToolchainError) {
   auto task = task::LoadTask(kTaskDir);
   ASSERT_TRUE(task.ok()) << task.error().ToString();
-  task->backend = task::Backend::kSycl;
+  task->backend = task::Backend::kTorch;
   auto ev = MakeEvaluator(*task, EvaluatorOptions{});
   ASSERT_FALSE(ev.ok());
   EXPECT_EQ(ev.error().code, core::ErrorCode::kToolchain);
-  EXPECT_NE(ev.error().message.find("'sycl' is not in this build yet"), std::string::npos) << ev.error().message;
+  EXPECT_NE(ev.error().message.find("'torch' is not in this build yet"), std::string::npos) << ev.error().message;
 }
 
 }  // namespace

@@ -233,4 +233,56 @@ core::Expected<core::SubprocessResult> RunTool(std::vector<std::string> argv, co
   return core::RunSandboxed(spec);
 }
 
+core::Expected<fs::path> BuildProbe(const Probe& probe, const fs::path& dir) {
+  core::Sha256 key;
+  key.Field(probe.source).Field(probe.toolchain.id);
+  for (const auto& f : probe.extra_flags) key.Field(f);
+  const fs::path final_dir = dir / fmt::format("probe-{}-{}", probe.toolchain.backend, key.HexDigest().substr(0, 16));
+  const fs::path binary = final_dir / "probe";
+  if (fs::exists(binary)) return binary;
+  KF_TRY(fs::path tmp, core::MakeUniqueDir(dir, "tmp-probe-"));
+  const std::string file = "probe" + probe.toolchain.source_extension;
+  KF_TRY_VOID(core::WriteFileAtomic(tmp / file, probe.source));
+  std::vector<std::string> argv = {probe.toolchain.compiler};
+  argv.insert(argv.end(), probe.toolchain.compile_flags.begin(), probe.toolchain.compile_flags.end());
+  argv.insert(argv.end(), probe.extra_flags.begin(), probe.extra_flags.end());
+  for (const std::string& f : {file, std::string("-o"), std::string("probe")}) argv.push_back(f);
+  argv.insert(argv.end(), probe.toolchain.link_flags.begin(), probe.toolchain.link_flags.end());
+  KF_TRY(core::SubprocessResult compile, RunTool(argv, tmp, nullptr, probe.toolchain.compile_timeout));
+  if (!compile.Succeeded()) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("the {} {} did not compile ({}): {}", probe.toolchain.backend, probe.name,
+                                       compile.Describe(), Trim(compile.stdout_text + compile.stderr_text)));
+  }
+  Publish(tmp, final_dir);
+  return binary;
+}
+
+core::Expected<core::Json> RunProbe(const Probe& probe, const fs::path& binary, std::vector<std::string> args,
+                                    std::chrono::seconds timeout) {
+  KF_TRY(fs::path scratch, core::MakeUniqueDir(fs::temp_directory_path() / "kfoundry-work", "probe-"));
+  core::SubprocessSpec spec;
+  spec.argv = {binary.string()};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.working_dir = scratch;
+  spec.env = probe.toolchain.runner_env;
+  spec.limits.wall_timeout = timeout;
+  spec.limits.address_space_bytes = probe.toolchain.limits_address_space ? (16ULL << 30) : 0;
+  auto run = core::RunSandboxed(spec);
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  if (!run.ok()) return run.error();
+  const std::string what = fmt::format("the {} {}", probe.toolchain.backend, probe.name);
+  if (!run->Succeeded()) {
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("{} {}: {}", what, run->Describe(), Trim(run->stderr_text + run->stdout_text)));
+  }
+  std::string out = Trim(run->stdout_text);
+  const auto last_line = out.rfind('\n');
+  if (last_line != std::string::npos) out = out.substr(last_line + 1);
+  return core::ParseJson(out, what);
+}
+
 }  // namespace kf::eval

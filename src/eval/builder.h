@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "core/subprocess.h"
 #include "task/task.h"
 
@@ -76,6 +77,25 @@ class Builder {
 /// The builder for `toolchain`, building runners for `task`.
 std::unique_ptr<Builder> MakeBuilder(Toolchain toolchain, const task::Task& task, std::filesystem::path cache_dir,
                                      std::filesystem::path work_dir, const std::atomic<bool>* cancel);
+
+/// A small self-contained program built with a backend's toolchain (a ceilings probe, the sycl
+/// device query). It prints one JSON object as the last line of its stdout.
+struct Probe {
+  std::string name;  // for messages: "ceilings probe"
+  std::string_view source;
+  Toolchain toolchain;
+  std::vector<std::string> extra_flags;  // on top of the toolchain's compile flags
+};
+
+/// The probe's binary, built once per (source, toolchain, flags) under dir/probe-<backend>-<key>/;
+/// concurrent builders (threads or processes) are safe. kToolchain with the compiler's output
+/// when it does not compile.
+core::Expected<std::filesystem::path> BuildProbe(const Probe& probe, const std::filesystem::path& dir);
+
+/// Runs the binary sandboxed in a scratch directory with the toolchain's runner environment
+/// and returns the last line of its stdout as JSON; kToolchain with its output when it fails.
+core::Expected<core::Json> RunProbe(const Probe& probe, const std::filesystem::path& binary,
+                                    std::vector<std::string> args, std::chrono::seconds timeout);
 
 /// Finds an executable in PATH; empty when absent.
 std::string FindInPath(const std::string& name);

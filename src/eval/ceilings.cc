@@ -18,6 +18,7 @@
 #include "eval/builder.h"
 #include "eval/cpu_backend.h"
 #include "eval/opencl_backend.h"
+#include "eval/sycl_backend.h"
 #if defined(KF_HAVE_OPENCL)
 #include "eval/opencl_platform.h"
 #endif
@@ -341,68 +342,80 @@ int main(int argc, char** argv) {
 }
 )PROBE";
 
-struct Probe {
-  std::string_view source;
-  Toolchain toolchain;
-  std::vector<std::string> extra_flags;
-};
+// The sycl probe, on the device the default selector picks (the one the runners use). Copy
+// bandwidth from a device-to-device queue.memcpy (read + write bytes), FLOP/s from float4 FMA
+// chains; host clock around each submission and its wait.
+constexpr std::string_view kSyclProbeSource = R"PROBE(
+#include <sycl/sycl.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 
-// The probe binary, built once per (source, toolchain) under cache_dir/ceilings/probe-<key>/.
-core::Expected<fs::path> BuildProbe(const Probe& probe, const fs::path& cache_dir) {
-  core::Sha256 key;
-  key.Field(kProbeVersion).Field(probe.source).Field(probe.toolchain.id);
-  for (const auto& f : probe.extra_flags) key.Field(f);
-  const fs::path dir = cache_dir / "ceilings" / fmt::format("probe-{}-{}", probe.toolchain.backend, key.HexDigest().substr(0, 16));
-  const fs::path binary = dir / "probe";
-  if (fs::exists(binary)) return binary;
-  KF_TRY(fs::path tmp, core::MakeUniqueDir(cache_dir / "ceilings", "tmp-probe-"));
-  const std::string file = "probe" + probe.toolchain.source_extension;
-  KF_TRY_VOID(core::WriteFileAtomic(tmp / file, probe.source));
-  std::vector<std::string> argv = {probe.toolchain.compiler};
-  argv.insert(argv.end(), probe.toolchain.compile_flags.begin(), probe.toolchain.compile_flags.end());
-  argv.insert(argv.end(), probe.extra_flags.begin(), probe.extra_flags.end());
-  for (const std::string& f : {file, std::string("-o"), std::string("probe")}) argv.push_back(f);
-  argv.insert(argv.end(), probe.toolchain.link_flags.begin(), probe.toolchain.link_flags.end());
-  KF_TRY(core::SubprocessResult compile, RunTool(argv, tmp, nullptr, probe.toolchain.compile_timeout));
-  if (!compile.Succeeded()) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    return core::MakeError(core::ErrorCode::kToolchain,
-                           fmt::format("the {} ceilings probe did not compile ({}): {}", probe.toolchain.backend,
-                                       compile.Describe(), Trim(compile.stdout_text + compile.stderr_text)));
+template <class F>
+static double BestSeconds(int reps, sycl::queue& q, F submit) {
+  submit();
+  q.wait_and_throw();
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    submit();
+    q.wait_and_throw();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::error_code ec;
-  fs::rename(tmp, dir, ec);  // another process may have published the same probe first
-  if (ec) fs::remove_all(tmp, ec);
-  return binary;
+  return best;
 }
 
-// Runs the probe sandboxed and returns its report: the last line of stdout, a JSON object.
-core::Expected<core::Json> RunProbe(const Probe& probe, const fs::path& binary, std::vector<std::string> args) {
-  KF_TRY(fs::path scratch, core::MakeUniqueDir(fs::temp_directory_path() / "kfoundry-work", "probe-"));
-  core::SubprocessSpec spec;
-  spec.argv = {binary.string()};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.working_dir = scratch;
-  spec.env = probe.toolchain.runner_env;
-  spec.limits.wall_timeout = kProbeTimeout;
-  spec.limits.address_space_bytes = probe.toolchain.limits_address_space ? (16ULL << 30) : 0;
-  auto run = core::RunSandboxed(spec);
-  std::error_code ec;
-  fs::remove_all(scratch, ec);
-  if (!run.ok()) return run.error();
-  const std::string what = fmt::format("the {} ceilings probe", probe.toolchain.backend);
-  if (!run->Succeeded()) {
-    return core::MakeError(core::ErrorCode::kToolchain,
-                           fmt::format("{} {}: {}", what, run->Describe(), Trim(run->stderr_text + run->stdout_text)));
+int main() {
+  try {
+    sycl::queue q{sycl::default_selector_v, sycl::property_list{sycl::property::queue::in_order{}}};
+    const sycl::device d = q.get_device();
+    const unsigned units = std::max(1u, d.get_info<sycl::info::device::max_compute_units>());
+    const std::size_t max_alloc = d.get_info<sycl::info::device::max_mem_alloc_size>();
+    const std::size_t bytes = std::min<std::size_t>(std::size_t{256} << 20, max_alloc / 2);
+    unsigned char* src = sycl::malloc_device<unsigned char>(bytes, q);
+    unsigned char* dst = sycl::malloc_device<unsigned char>(bytes, q);
+    if (src == nullptr || dst == nullptr) throw std::runtime_error("malloc_device failed");
+    q.memset(src, 1, bytes).wait_and_throw();
+    const double copy_s = BestSeconds(6, q, [&] { q.memcpy(dst, src, bytes); });
+
+    const std::size_t global = static_cast<std::size_t>(units) * 16384;
+    float* out = sycl::malloc_device<float>(global, q);
+    const float a = 0.999f, b = 0.001f;
+    const double fma_s = BestSeconds(4, q, [&] {
+      q.parallel_for(sycl::range<1>(global), [=](sycl::id<1> id) {
+        const float base = static_cast<float>(id[0]);
+        sycl::float4 x0(base), x1 = x0 + 1.0f, x2 = x0 + 2.0f, x3 = x0 + 3.0f;
+        const sycl::float4 va(a), vb(b);
+        for (int i = 0; i < 1024; ++i) {
+          x0 = sycl::fma(x0, va, vb); x1 = sycl::fma(x1, va, vb); x2 = sycl::fma(x2, va, vb); x3 = sycl::fma(x3, va, vb);
+        }
+        const sycl::float4 t = x0 + x1 + x2 + x3;
+        out[id[0]] = t.x() + t.y() + t.z() + t.w();
+      });
+    });
+    const double flops = static_cast<double>(global) * 1024 * 4 * 4 * 2;
+    std::printf("{\"copy_gbps\": %.6g, \"copy_bytes\": %zu, \"flops_gflops\": %.6g, \"compute_units\": %u}\n",
+                2.0 * bytes / copy_s / 1e9, bytes, flops / fma_s / 1e9, units);
+    sycl::free(src, q);
+    sycl::free(dst, q);
+    sycl::free(out, q);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sycl probe: %s\n", e.what());
+    return 3;
   }
-  std::string out = Trim(run->stdout_text);
-  const auto last_line = out.rfind('\n');
-  if (last_line != std::string::npos) out = out.substr(last_line + 1);
-  KF_TRY(core::Json report, core::ParseJson(out, what));
+  return 0;
+}
+)PROBE";
+
+// Builds and runs a ceilings probe; its report must give both numbers.
+core::Expected<core::Json> MeasureWithProbe(const Probe& probe, const fs::path& cache_dir, std::vector<std::string> args) {
+  KF_TRY(fs::path binary, BuildProbe(probe, cache_dir / "ceilings" / std::string(kProbeVersion)));
+  KF_TRY(core::Json report, RunProbe(probe, binary, std::move(args), kProbeTimeout));
   for (const char* key : {"copy_gbps", "flops_gflops"}) {
     if (report.contains(key) && report[key].is_number() && report[key].get<double>() > 0) continue;
-    return core::MakeError(core::ErrorCode::kToolchain, fmt::format("{} reported no positive '{}': {}", what, key, out));
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("the {} {} reported no positive '{}': {}", probe.toolchain.backend, probe.name,
+                                       key, report.dump()));
   }
   return report;
 }
@@ -497,9 +510,8 @@ core::Expected<DeviceCeilings> CpuCeilings(const fs::path& cache_dir) {
   const std::string device_id = fmt::format("cpu|{}|{} threads", model, threads);
   return CachedOrMeasured(cache_dir, device_id, [&]() -> core::Expected<DeviceCeilings> {
     KF_TRY(Toolchain toolchain, DetectCpuToolchain());
-    Probe probe{kCpuProbeSource, std::move(toolchain), {"-ffp-contract=fast"}};
-    KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
-    KF_TRY(core::Json report, RunProbe(probe, binary, {}));
+    Probe probe{"ceilings probe", kCpuProbeSource, std::move(toolchain), {"-ffp-contract=fast"}};
+    KF_TRY(core::Json report, MeasureWithProbe(probe, cache_dir, {}));
     return FromReport("cpu", model, report, "threads",
                       fmt::format("OpenMP copy of 2 x 256 MiB, best of 8, read+write bytes; f32 FMA chains, 12 x "
                                   "{}-bit vectors per thread, sum over {} threads of each one's best of 50",
@@ -516,9 +528,8 @@ core::Expected<DeviceCeilings> CudaCeilings(const fs::path& cache_dir) {
     KF_TRY(Toolchain toolchain, DetectCudaToolchain());
     std::vector<std::string> arch_flags = toolchain.source_flags ? toolchain.source_flags(kCudaProbeSource)
                                                                  : std::vector<std::string>{};
-    Probe probe{kCudaProbeSource, std::move(toolchain), std::move(arch_flags)};
-    KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
-    KF_TRY(core::Json report, RunProbe(probe, binary, {}));
+    Probe probe{"ceilings probe", kCudaProbeSource, std::move(toolchain), std::move(arch_flags)};
+    KF_TRY(core::Json report, MeasureWithProbe(probe, cache_dir, {}));
     return FromReport("cuda", gpu.name, report, "sms",
                       fmt::format("cudaMemcpy device-to-device of {} MiB, best of 8, read+write bytes; f32 FMA "
                                   "kernel on {} SMs, best of 4",
@@ -536,10 +547,9 @@ core::Expected<DeviceCeilings> OpenClCeilings(const fs::path& cache_dir) {
   const std::string device_id =
       fmt::format("opencl|{}|{}|{}", device.platform_name, device.name, device.driver_version);
   return CachedOrMeasured(cache_dir, device_id, [&]() -> core::Expected<DeviceCeilings> {
-    Probe probe{kOpenClProbeSource, std::move(toolchain), {}};
-    KF_TRY(fs::path binary, BuildProbe(probe, cache_dir));
-    KF_TRY(core::Json report, RunProbe(probe, binary, {std::to_string(device.platform_index),
-                                                        std::to_string(device.device_index)}));
+    Probe probe{"ceilings probe", kOpenClProbeSource, std::move(toolchain), {}};
+    KF_TRY(core::Json report, MeasureWithProbe(probe, cache_dir, {std::to_string(device.platform_index),
+                                                                   std::to_string(device.device_index)}));
     const int units = report.value("compute_units", 0);
     return FromReport("opencl", fmt::format("{} / {}", device.platform_name, device.name), report, "compute_units",
                       fmt::format("clEnqueueCopyBuffer of {} MiB, best of 6, read+write bytes; float4 FMA chains "
@@ -549,11 +559,27 @@ core::Expected<DeviceCeilings> OpenClCeilings(const fs::path& cache_dir) {
 #endif
 }
 
+core::Expected<DeviceCeilings> SyclCeilings(const fs::path& cache_dir) {
+  KF_TRY(Toolchain toolchain, DetectSyclToolchain(cache_dir));
+  KF_TRY(SyclDevice device, DetectSyclDevice(cache_dir));
+  const std::string device_id = fmt::format("sycl|{}|{}|{}", device.platform, device.name, device.driver);
+  return CachedOrMeasured(cache_dir, device_id, [&]() -> core::Expected<DeviceCeilings> {
+    Probe probe{"ceilings probe", kSyclProbeSource, std::move(toolchain), {}};
+    KF_TRY(core::Json report, MeasureWithProbe(probe, cache_dir, {}));
+    return FromReport("sycl", fmt::format("{} / {}", device.platform, device.name), report, "compute_units",
+                      fmt::format("device-to-device queue.memcpy of {} MiB, best of 6, read+write bytes; float4 FMA "
+                                  "chains over {} work-items, best of 4",
+                                  report.value("copy_bytes", std::uint64_t{0}) >> 20,
+                                  std::max(device.compute_units, 1) * 16384));
+  });
+}
+
 core::Expected<DeviceCeilings> CeilingsFor(task::Backend backend, const fs::path& cache_dir) {
   switch (backend) {
     case task::Backend::kCpu: return CpuCeilings(cache_dir);
     case task::Backend::kCuda: return CudaCeilings(cache_dir);
     case task::Backend::kOpenCl: return OpenClCeilings(cache_dir);
+    case task::Backend::kSycl: return SyclCeilings(cache_dir);
     default:
       return core::MakeError(core::ErrorCode::kToolchain,
                              fmt::format("no ceilings probe for backend '{}' yet; the plausibility check is skipped",

@@ -7,6 +7,7 @@
 //
 //   cpu:  an OpenMP copy over 2 x 256 MiB (bytes read + written), best of several; f32 FMA
 //         chains in SIMD registers on every thread (2 FLOPs per FMA lane), best of several.
+//   opencl, sycl: a device-to-device buffer copy (2x bytes) and float4 FMA chains, host clock.
 //   cuda: cudaMemcpy device-to-device of up to 1 GiB (2x bytes), best of several; an f32 FMA
 //         kernel filling every SM, best of several. Device 0 in PCI bus order.
 //
@@ -52,6 +53,9 @@ core::Expected<DeviceCeilings> CudaCeilings(const std::filesystem::path& cache_d
 /// without a probe yet, so the caller can skip the plausibility stage with a note.
 /// The selected OpenCL device ($KF_OPENCL_DEVICE); kToolchain without OpenCL.
 core::Expected<DeviceCeilings> OpenClCeilings(const std::filesystem::path& cache_dir);
+
+/// The device the SYCL runtime's default selector picks; kToolchain without a SYCL compiler.
+core::Expected<DeviceCeilings> SyclCeilings(const std::filesystem::path& cache_dir);
 
 core::Expected<DeviceCeilings> CeilingsFor(task::Backend backend, const std::filesystem::path& cache_dir);
 

@@ -31,6 +31,7 @@
 #include "eval/harness.h"
 #include "eval/input_gen.h"
 #include "eval/opencl_backend.h"
+#include "eval/sycl_backend.h"
 #include "eval/static_check.h"
 #include "prompt/prompt.h"
 
@@ -598,12 +599,12 @@ core::Expected<Toolchain> DetectToolchain(task::Backend backend, const fs::path&
     case task::Backend::kCpu: return DetectCpuToolchain();
     case task::Backend::kCuda: return DetectCudaToolchain();
     case task::Backend::kOpenCl: return DetectOpenClToolchain(cache_dir);
-    case task::Backend::kSycl:
+    case task::Backend::kSycl: return DetectSyclToolchain(cache_dir);
     case task::Backend::kTorch: break;
   }
   return core::MakeError(core::ErrorCode::kToolchain,
-                         fmt::format("backend '{}' is not in this build yet (cpu, cuda and opencl are); see `kfoundry "
-                                     "devices`",
+                         fmt::format("backend '{}' is not in this build yet (cpu, cuda, opencl and sycl are); see "
+                                     "`kfoundry devices`",
                                      task::BackendName(backend)));
 }
 
@@ -643,61 +644,28 @@ core::Expected<std::unique_ptr<Evaluator>> MakeEvaluator(const task::Task& task,
 
 std::vector<ToolchainInfo> DetectToolchains() {
   std::vector<ToolchainInfo> out;
-  ToolchainInfo cpu{"cpu"};
-  if (auto tc = DetectCpuToolchain(); tc.ok()) {
-    cpu.available = true;
-    cpu.compiler = tc->compiler;
-    cpu.version = tc->version;
-    cpu.note = fmt::format("{}, {} hardware threads, {}", CpuModel(), std::thread::hardware_concurrency(), tc->target);
-  } else {
-    cpu.note = tc.error().message;
-  }
-  out.push_back(cpu);
-  ToolchainInfo cuda{"cuda"};
-  if (auto tc = DetectCudaToolchain(); tc.ok()) {
-    cuda.available = true;
-    cuda.compiler = tc->compiler;
-    cuda.version = tc->version;
-    cuda.note = tc->target;
-  } else {
-    cuda.compiler = FindInPath("nvcc");
-    cuda.note = tc.error().message;
-  }
-  out.push_back(cuda);
-  auto not_yet = [&](std::string backend, std::vector<std::string> tools, std::vector<std::string> libraries) {
+  // One line per backend: the compiler and what it targets, or why the backend is unavailable.
+  auto add = [&](std::string backend, const core::Expected<Toolchain>& tc, std::string note, std::string compiler) {
     ToolchainInfo info{std::move(backend)};
-    std::vector<std::string> seen;
-    for (const auto& t : tools) {
-      const std::string p = FindInPath(t);
-      if (p.empty()) continue;
-      if (info.compiler.empty()) info.compiler = p;
-      seen.push_back(t);
-    }
-    for (const auto& lib : libraries) {
-      for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/cuda/lib64"}) {
-        if (fs::exists(fs::path(dir) / lib)) {
-          seen.push_back((fs::path(dir) / lib).string());
-          break;
-        }
-      }
-    }
-    std::string found;
-    for (const auto& s : seen) found += (found.empty() ? "" : ", ") + s;
-    info.note = seen.empty() ? "not yet supported in this build; no toolchain found"
-                             : "not yet supported in this build; found " + found;
-    out.push_back(info);
+    info.available = tc.ok();
+    info.compiler = tc.ok() ? tc->compiler : std::move(compiler);
+    info.version = tc.ok() ? tc->version : "";
+    info.note = tc.ok() ? std::move(note) : tc.error().message;
+    out.push_back(std::move(info));
   };
-  ToolchainInfo opencl{"opencl"};
-  if (auto tc = DetectOpenClToolchain(core::DefaultCacheDir()); tc.ok()) {
-    opencl.available = true;
-    opencl.compiler = tc->compiler;
-    opencl.version = tc->version;
-    opencl.note = tc->target;
-  } else {
-    opencl.note = tc.error().message;
-  }
-  out.push_back(opencl);
-  not_yet("sycl", {"icpx", "acpp"}, {});
+  auto cpu = DetectCpuToolchain();
+  add("cpu", cpu,
+      cpu.ok() ? fmt::format("{}, {} hardware threads, {}", CpuModel(), std::thread::hardware_concurrency(), cpu->target)
+               : "",
+      "");
+  auto cuda = DetectCudaToolchain();
+  add("cuda", cuda, cuda.ok() ? cuda->target : "", FindInPath("nvcc"));
+  auto opencl = DetectOpenClToolchain(core::DefaultCacheDir());
+  add("opencl", opencl, opencl.ok() ? opencl->target : "", "");
+  // The compiler alone first: without one, no device query is built.
+  auto sycl_compiler = DetectSyclCompiler();
+  auto sycl = sycl_compiler.ok() ? DetectSyclToolchain(core::DefaultCacheDir()) : sycl_compiler;
+  add("sycl", sycl, sycl.ok() ? sycl->target : "", sycl_compiler.ok() ? sycl_compiler->compiler : "");
   return out;
 }
 

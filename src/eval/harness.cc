@@ -30,7 +30,9 @@ int RoleCode(task::ArgRole role) {
 std::string RunnerSource(const task::Task& task, std::string_view function_name) {
   const bool opencl = task.backend == task::Backend::kOpenCl;
   // OpenCL entries get the device layer's context and queue first and cl_mem handles for arrays.
+  // SYCL entries get the device layer's queue first.
   std::string call = opencl ? "KfClContext(),\n      KfClQueue()" : "";
+  if (task.backend == task::Backend::kSycl) call = "KfSyclQueue()";
   for (std::size_t i = 0; i < task.args.size(); ++i) {
     const task::ArgSpec& a = task.args[i];
     const std::string ctype(task::DTypeCType(a.dtype));
@@ -50,6 +52,7 @@ std::string RunnerSource(const task::Task& task, std::string_view function_name)
   const char* device = detail::kRunnerDeviceCpuSource;
   if (task.backend == task::Backend::kCuda) device = detail::kRunnerDeviceCudaSource;
   if (opencl) device = detail::kRunnerDeviceOpenClSource;
+  if (task.backend == task::Backend::kSycl) device = detail::kRunnerDeviceSyclSource;
   return fmt::format(
       "{}\n{}\n"
       "// ---- generated shim for task '{}' ----\n"

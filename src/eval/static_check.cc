@@ -330,6 +330,10 @@ struct Vocabulary {
 /// Inline assembly: banned on the host; cuda candidates need inline PTX (mma, wgmma, cp.async),
 /// so there only its text is checked (CheckCudaInlineAsm).
 constexpr std::string_view kInlineAsmRule = "inline_asm";
+constexpr std::string_view kEscapesTimingRule = "escapes_timing";
+constexpr const char* kSyclEscapesTimingReason =
+    "submit all work to the sycl::queue& you are given (by reference) and let the harness wait for it: create no "
+    "queues, contexts or selectors, no host tasks or native interop, and read no event profiling";
 constexpr std::string_view kClockReason = "kernels must not read clocks or timers: the harness does all timing";
 constexpr std::string_view kThreadReason =
     "threads outside OpenMP can outlive the timed call; parallelize with '#pragma omp parallel for' inside the "
@@ -380,8 +384,7 @@ const std::vector<Vocabulary>& HostVocabulary() {
   return kHost;
 }
 
-/// Extra vocabulary per backend, added to the host table. Device toolchains will add their
-/// own here (cuda: cudaStreamCreate, cudaDeviceReset, ...; sycl and opencl: queue creation).
+/// Extra vocabulary per backend, added to the host table.
 const std::vector<Vocabulary>& BackendVocabulary(task::Backend backend) {
   static const std::vector<Vocabulary> kNone;
   static const std::vector<Vocabulary> kCuda = {
@@ -412,11 +415,25 @@ const std::vector<Vocabulary>& BackendVocabulary(task::Backend backend) {
         "clGetEventProfilingInfo", "clEnqueueMarker*", "clEnqueueBarrier*", "clFinish", "clWaitForEvents",
         "clSetCommandQueueProperty"}},
   };
+  // Queues the candidate declares itself are caught by CheckSyclQueues (not a single name).
+  static const std::vector<Vocabulary> kSycl = {
+      {"escapes_timing", kSyclEscapesTimingReason,
+       {"default_selector*", "gpu_selector*", "cpu_selector*", "accelerator_selector*", "aspect_selector",
+        "device_selector", "get_platforms", "get_devices", "make_queue", "make_context", "make_device", "host_task",
+        "get_native*", "interop_handle", "ext_codeplay_enqueue_native_command", "ext_oneapi_enqueue_native_command",
+        "AdaptiveCpp_enqueue_custom_operation", "hipSYCL_enqueue_custom_operation", "get_profiling_info",
+        "sycl::context", "sycl::platform"}},
+      {"library_fallback",
+       "the kernel must be your own code: vendor libraries (oneMKL, oneDPL, oneDNN, cuBLAS) are not allowed unless "
+       "the task's instructions say so",
+       {"oneapi::mkl", "oneapi::dpl", "oneapi::dnnl", "dnnl::", "<oneapi/mkl.hpp>", "<oneapi/dpl/*>",
+        "<oneapi/dnnl/*>", "cublas*", "<cublas_v2.h>"}},
+  };
   switch (backend) {
     case task::Backend::kCuda: return kCuda;
     case task::Backend::kOpenCl: return kOpenCl;
+    case task::Backend::kSycl: return kSycl;
     case task::Backend::kCpu:
-    case task::Backend::kSycl:
     case task::Backend::kTorch: return kNone;
   }
   return kNone;
@@ -709,6 +726,26 @@ void CheckCudaInlineAsm(std::string_view code, const std::vector<Token>& tokens,
   }
 }
 
+/// sycl: the only queue is the one the entry receives. A `sycl::queue` that is declared or
+/// constructed rather than named by reference or pointer (or, under `using namespace sycl`, a
+/// bare `queue` followed by a name or an initializer) is a second queue whose work the harness
+/// would neither wait for nor time. `std::queue` and members named queue are not queues.
+void CheckSyclQueues(const std::vector<Token>& tokens, Findings& findings) {
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i].text != "queue") continue;
+    const bool qualified = Is(tokens, i - 1, "::") && i >= 2;
+    if (qualified && tokens[i - 2].text != "sycl") continue;
+    if (!qualified && i > 0 && (Is(tokens, i - 1, ".") || Is(tokens, i - 1, "->") || Is(tokens, i - 1, "::"))) continue;
+    const std::string_view next = i + 1 < tokens.size() ? tokens[i + 1].text : std::string_view();
+    const bool by_reference = !next.empty() && (next.front() == '&' || next.front() == '*');
+    const bool makes_one = qualified ? !by_reference
+                                     : !next.empty() && (IsIdentStart(next.front()) || next == "{" || next == "(");
+    if (makes_one) {
+      findings.Add(kEscapesTimingRule, tokens[i].line, qualified ? "sycl::queue" : "queue", kSyclEscapesTimingReason);
+    }
+  }
+}
+
 std::vector<StaticFinding> CheckStatic(const task::Task& task, std::string_view code, std::string_view frozen_template) {
   Findings findings;
   if (!frozen_template.empty() && prompt::HasEvolveBlocks(frozen_template)) {
@@ -727,6 +764,7 @@ std::vector<StaticFinding> CheckStatic(const task::Task& task, std::string_view 
   CheckHarnessTricks(tokens, findings);
   CheckTokenPasting(stripped, findings);
   if (task.backend == task::Backend::kCuda) CheckCudaInlineAsm(code, tokens, findings);
+  if (task.backend == task::Backend::kSycl) CheckSyclQueues(tokens, findings);
 
   if (!task.entry.empty()) {
     std::string reference = task.entry + "_reference";

@@ -1,0 +1,114 @@
+// Shared by the per-backend evaluator tests (sycl_eval_test.cc, ...): every folder
+// tests/cases_<backend>/<name>/ (except _tasks) holds a candidate and an expected.yaml
+// {task, status, message_contains?}; each goes through the real evaluator. One evaluator per
+// task directory per process, as a `kfoundry run` has; an evaluator that cannot be made for
+// want of a toolchain is a skip reason, any other failure an error.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "eval/evaluator.h"
+#include "task/task.h"
+
+namespace kf::eval::testing {
+
+namespace fs = std::filesystem;
+
+/// The case (or example) folders under `dir`, sorted; names starting with '_' are not cases.
+inline std::vector<std::string> Subdirs(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && name.front() != '_') names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+struct LoadedTask {
+  task::Task task;
+  std::unique_ptr<Evaluator> evaluator;
+  std::string skip_reason;
+  std::string error;
+};
+
+/// The evaluator for the task in `dir`, made once; caches live under the build tree's
+/// `<label>-cache` and `<label>-work`.
+inline LoadedTask& TaskFor(const fs::path& dir, const std::string& label) {
+  static std::map<fs::path, std::unique_ptr<LoadedTask>> tasks;
+  const fs::path key = fs::weakly_canonical(dir);
+  auto& slot = tasks[key];
+  if (slot) return *slot;
+  slot = std::make_unique<LoadedTask>();
+  auto task = task::LoadTask(key);
+  if (!task.ok()) {
+    slot->error = task.error().ToString();
+    return *slot;
+  }
+  slot->task = std::move(*task);
+  EvaluatorOptions o;
+  o.cache_dir = fs::path(KF_BINARY_DIR) / (label + "-cache");
+  o.work_dir = fs::path(KF_BINARY_DIR) / (label + "-work");
+  auto ev = MakeEvaluator(slot->task, o);
+  if (!ev.ok() && ev.error().code == core::ErrorCode::kToolchain) {
+    slot->skip_reason = "no usable " + std::string(task::BackendName(slot->task.backend)) + " toolchain: " + ev.error().message;
+  } else if (!ev.ok()) {
+    slot->error = ev.error().ToString();
+  } else {
+    slot->evaluator = std::move(*ev);
+  }
+  return *slot;
+}
+
+/// Evaluates `case_dir`/`candidate_file` and checks the verdict against its expected.yaml.
+inline void ExpectCaseVerdict(const fs::path& case_dir, const std::string& candidate_file, const std::string& label) {
+  const YAML::Node expected = YAML::LoadFile((case_dir / "expected.yaml").string());
+  ASSERT_TRUE(expected["task"] && expected["status"]) << case_dir << "/expected.yaml needs task and status";
+  auto source = core::ReadFile(case_dir / candidate_file);
+  ASSERT_TRUE(source.ok()) << source.error().ToString();
+  LoadedTask& t = TaskFor(case_dir / expected["task"].as<std::string>(), label);
+  if (!t.skip_reason.empty()) GTEST_SKIP() << t.skip_reason;
+  ASSERT_TRUE(t.error.empty()) << t.error;
+  const EvalResult r = t.evaluator->Evaluate(*source);
+  std::cout << "  verdict: " << StatusName(r.status) << ": " << r.message << "\n";
+  EXPECT_EQ(StatusName(r.status), expected["status"].as<std::string>()) << "message: " << r.message << "\nlog:\n"
+                                                                         << r.log;
+  if (expected["message_contains"]) {
+    EXPECT_NE(r.message.find(expected["message_contains"].as<std::string>()), std::string::npos)
+        << "message: " << r.message;
+  }
+  if (r.status == Status::kPassed) {
+    EXPECT_EQ(r.timings.size(), t.task.shapes.size());
+    EXPECT_GT(r.phases.kernel_ms, 0);
+    for (const auto& s : r.timings) EXPECT_GT(s.median_ms, 0) << s.shape_label;
+  }
+}
+
+/// Evaluates the first seed of the example task in `dir`, which must pass.
+inline void ExpectSeedPasses(const fs::path& dir, const std::string& label) {
+  LoadedTask& t = TaskFor(dir, label);
+  if (!t.skip_reason.empty()) GTEST_SKIP() << t.skip_reason;
+  ASSERT_TRUE(t.error.empty()) << t.error;
+  ASSERT_FALSE(t.task.seeds.empty()) << dir << " has no seed";
+  const EvalResult r = t.evaluator->Evaluate(t.task.seeds.front().source);
+  std::cout << "  verdict: " << StatusName(r.status) << ": " << r.message << "\n";
+  for (const ShapeTiming& s : r.timings) {
+    std::cout << "    " << s.shape_label << ": " << s.median_ms << " ms (reference " << s.reference_median_ms
+              << " ms, speedup " << s.speedup << "x)\n";
+  }
+  EXPECT_EQ(r.status, Status::kPassed) << r.message << "\nlog:\n" << r.log;
+  EXPECT_EQ(r.timings.size(), t.task.shapes.size());
+  EXPECT_GT(r.speedup, 0);
+}
+
+}  // namespace kf::eval::testing

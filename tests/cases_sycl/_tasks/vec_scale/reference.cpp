@@ -1,0 +1,7 @@
+#include <sycl/sycl.hpp>
+
+#include <cstdint>
+
+void vec_scale_reference(sycl::queue& queue, const float* x, float* y, int32_t n) {
+  queue.parallel_for(sycl::range<1>(static_cast<std::size_t>(n)), [=](sycl::id<1> i) { y[i] = 2.5f * x[i]; });
+}

@@ -1,0 +1,11 @@
+// A work-group size that does not divide the global size: the runtime rejects the launch.
+#include <sycl/sycl.hpp>
+
+#include <cstdint>
+
+void vec_scale(sycl::queue& queue, const float* x, float* y, int32_t n) {
+  queue.parallel_for(sycl::nd_range<1>(static_cast<std::size_t>(n) + 1, 64), [=](sycl::nd_item<1> it) {
+    const std::size_t i = it.get_global_id(0);
+    if (i < static_cast<std::size_t>(n)) y[i] = 2.5f * x[i];
+  });
+}
