@@ -198,6 +198,8 @@ core::Json TimingToJson(const ShapeTiming& t) {
       {"achieved_gflops", NumberToJson(t.achieved_gflops)},
       {"bandwidth_fraction", NumberToJson(t.bandwidth_fraction)},
       {"compute_fraction", NumberToJson(t.compute_fraction)},
+      {"compile_median_ms", NumberToJson(t.compile_median_ms)},
+      {"speedup_vs_compile", NumberToJson(t.speedup_vs_compile)},
   };
 }
 
@@ -215,6 +217,8 @@ ShapeTiming TimingFromJson(const core::Json& j, std::string path, std::optional<
   t.achieved_gflops = in.OptionalNumber("achieved_gflops");
   t.bandwidth_fraction = in.OptionalNumber("bandwidth_fraction");
   t.compute_fraction = in.OptionalNumber("compute_fraction");
+  t.compile_median_ms = in.OptionalNumber("compile_median_ms");
+  t.speedup_vs_compile = in.OptionalNumber("speedup_vs_compile");
   return t;
 }
 
@@ -510,6 +514,7 @@ core::Json EvalResult::ToJson() const {
       {"timings", std::move(timings_json)},
       {"speedup", NumberToJson(speedup)},
       {"median_ms", NumberToJson(median_ms)},
+      {"speedup_vs_compile", NumberToJson(speedup_vs_compile)},
       {"phases", PhasesToJson(phases)},
       {"code_hash", code_hash},
       {"profile", std::move(profile_json)},
@@ -536,6 +541,7 @@ core::Expected<EvalResult> EvalResult::FromJson(const core::Json& j) {
   }
   r.speedup = in.Number("speedup");
   r.median_ms = in.Number("median_ms");
+  r.speedup_vs_compile = in.OptionalNumber("speedup_vs_compile");
   if (const core::Json* p = in.Find("phases")) r.phases = PhasesFromJson(*p, &error);
   r.code_hash = in.String("code_hash");
   // Optional: results stored before profiling existed have none.

@@ -55,6 +55,9 @@ struct ShapeTiming {
   double median_ms = 0, min_ms = 0, cv = 0;  // cv = stddev / mean
   double reference_median_ms = 0;
   double speedup = 0;  // reference_median_ms / median_ms
+  /// torch tasks: the torch.compile(Model) baseline under the same protocol, and
+  /// compile_median_ms / median_ms; 0 when not measured (no torch.compile, or turned off).
+  double compile_median_ms = 0, speedup_vs_compile = 0;
   /// Throughput from the plausibility stage (eval/plausibility.h): bytes and FLOPs per call
   /// over median_ms, and their fractions of the device's measured ceilings. 0 = not computed
   /// (no ceilings, or the task gives no `flops`). Optional in JSON (older results lack them).
@@ -81,6 +84,7 @@ struct EvalResult {
   std::vector<ShapeTiming> timings;  // passed only
   double speedup = 0;         // geometric mean over shapes of reference/candidate medians
   double median_ms = 0;       // geometric mean over shapes of the candidate's medians
+  double speedup_vs_compile = 0;  // torch: geometric mean of speedup_vs_compile; 0 when not measured
   PhaseTimes phases;
   std::string code_hash;      // sha256 of the source
   /// Nsight Compute metrics of one call, per kernel launch (--profile, cuda, passed only).

@@ -77,6 +77,28 @@ struct TimingSpec {
   bool flush_cache = true;             // evict the kernel's buffers from cache before each trial
 };
 
+/// backend: torch — one input configuration of a KernelBench / robust-kbench problem: keyword
+/// arguments for the reference module's get_inputs() and get_init_inputs().
+struct TorchConfig {
+  std::string label;      // "default", or "batch_size=16,init_method=random"
+  std::string inputs_json = "{}";  // a JSON object: kwargs for get_inputs()
+  std::string init_json = "{}";    // a JSON object: kwargs for get_init_inputs()
+  SourceLoc loc;
+};
+
+/// backend: torch — the `torch:` section of task.yaml. The reference file is a Python module
+/// defining class Model(nn.Module), get_inputs() and get_init_inputs() (KernelBench form); a
+/// candidate is a Python module defining class ModelNew with the same constructor and forward.
+struct TorchSpec {
+  std::string python = "python3";        // the interpreter (with torch); $KF_PYTHON overrides
+  std::string device = "auto";           // "auto" (cuda when torch sees a GPU, else cpu), "cuda", "cpu"
+  bool backward = false;                 // also check gradients of every input and parameter
+  std::vector<std::string> allowed_ops;  // aten ops ModelNew.forward may run, on top of the default list
+  double max_speedup = 20;               // a speedup vs eager above this is re-verified with fresh inputs
+  bool compile_baseline = true;          // also time torch.compile(Model) when this torch has it
+  std::vector<TorchConfig> configs;      // at least one after loading ("default", {} {})
+};
+
 struct Task {
   std::filesystem::path dir;  // absolute
   std::string name;
@@ -107,6 +129,9 @@ struct Task {
   std::string flops;
   std::string bytes;
   SourceLoc flops_loc, bytes_loc;  // where they were set, for messages
+  /// backend: torch only. For torch tasks `entry`, `args` are empty and `shapes` holds one
+  /// Shape per configuration (label = its label, no scalars), so timings are per configuration.
+  TorchSpec torch;
   /// SHA-256 over task.yaml, the reference and the seeds; keys caches of reference results.
   std::string content_hash;
 
