@@ -10,12 +10,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <set>
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/json.h"
 #include "task/task.h"
 
 namespace kf::task {
@@ -374,7 +376,7 @@ class Loader {
     Fields f(problems_, root, "task.yaml",
              {"name", "description", "backend", "entry", "args", "shapes", "tolerance", "reference", "seeds",
               "instructions", "targets", "timing", "correctness_trials", "timeout", "memory_limit_mb", "flops",
-              "bytes"});
+              "bytes", "torch"});
     task_.dir = dir_;
     if (auto n = f.Require("name")) ReadName(*n);
     if (auto n = f.Get("description")) task_.description = ReadString(problems_, *n, "description").value_or("");
@@ -384,15 +386,33 @@ class Loader {
       backend_ok = i.has_value();
       if (i) task_.backend = kBackends[*i];
     }
-    std::optional<YAML::Node> entry_node = f.Require("entry", " (the C function a kernel defines)");
+    const bool torch = backend_ok && task_.backend == Backend::kTorch;
     bool entry_ok = false;
-    if (entry_node) entry_ok = ReadEntry(*entry_node);
     bool args_ok = false;
-    if (auto n = f.Require("args")) args_ok = ReadArgs(*n);
-    if (backend_ok && !CheckBackendParamNames()) args_ok = false;
-    if (auto n = f.Require("shapes", " (a list of problem sizes, e.g. [{n: 1024}])")) ReadShapes(*n);
-    if (auto n = f.Get("flops")) ReadWorkExpr(*n, "flops", task_.flops, task_.flops_loc);
-    if (auto n = f.Get("bytes")) ReadWorkExpr(*n, "bytes", task_.bytes, task_.bytes_loc);
+    if (torch) {
+      // KernelBench form: the reference module's get_inputs() makes the inputs, so the keys
+      // that describe a C entry point have no meaning here.
+      for (const char* key : {"entry", "args", "shapes", "flops", "bytes"}) {
+        if (auto n = f.Get(key)) {
+          problems_.Add(*n, fmt::format("'{}' does not apply to torch tasks: the reference module defines Model, "
+                                        "get_inputs() and get_init_inputs(); input configurations go under torch: "
+                                        "configs",
+                                        key));
+        }
+      }
+      ApplyTorchDefaults();
+      if (auto n = f.Get("torch")) ReadTorch(*n);
+      AddTorchConfigShapes();
+    } else {
+      if (auto n = f.Get("torch")) problems_.Add(*n, "'torch' applies only to tasks with backend: torch");
+      std::optional<YAML::Node> entry_node = f.Require("entry", " (the C function a kernel defines)");
+      if (entry_node) entry_ok = ReadEntry(*entry_node);
+      if (auto n = f.Require("args")) args_ok = ReadArgs(*n);
+      if (backend_ok && !CheckBackendParamNames()) args_ok = false;
+      if (auto n = f.Require("shapes", " (a list of problem sizes, e.g. [{n: 1024}])")) ReadShapes(*n);
+    }
+    if (auto n = f.Get("flops"); n && !torch) ReadWorkExpr(*n, "flops", task_.flops, task_.flops_loc);
+    if (auto n = f.Get("bytes"); n && !torch) ReadWorkExpr(*n, "bytes", task_.bytes, task_.bytes_loc);
     if (auto n = f.Get("tolerance")) ReadTolerance(*n);
     std::optional<YAML::Node> reference_node = f.Require("reference", " (the file with the reference implementation)");
     if (reference_node) ReadReference(*reference_node, backend_ok && entry_ok, args_ok);
@@ -895,8 +915,17 @@ class Loader {
     auto source = ReadPackageFile(node, "reference", task_.reference_file);
     if (!source) return;
     task_.reference_source = *source;
-    // Torch references are Python modules (class Model); only C++-family references define a function.
-    if (!entry_known || task_.backend == Backend::kTorch) return;
+    if (task_.backend == Backend::kTorch) {
+      for (const char* name : {"Model", "get_inputs", "get_init_inputs"}) {
+        if (!MentionsIdentifier(task_.reference_source, name)) {
+          problems_.Add(node, fmt::format("reference '{}' does not define {}; a torch reference is a KernelBench-form "
+                                          "module with class Model(nn.Module), get_inputs() and get_init_inputs()",
+                                          task_.reference_file, name));
+        }
+      }
+      return;
+    }
+    if (!entry_known) return;
     std::string function = task_.entry + "_reference";
     if (!MentionsIdentifier(task_.reference_source, function)) {
       std::string expected =
@@ -919,7 +948,186 @@ class Loader {
       if (entry_known && task_.backend != Backend::kTorch && !MentionsIdentifier(seed.source, task_.entry)) {
         problems_.Add(node[i], fmt::format("seed '{}' does not define the entry function {}", seed.file, task_.entry));
       }
+      if (task_.backend == Backend::kTorch && !MentionsIdentifier(seed.source, "ModelNew")) {
+        problems_.Add(node[i], fmt::format("seed '{}' does not define class ModelNew", seed.file));
+      }
       task_.seeds.push_back(std::move(seed));
+    }
+  }
+
+  // KernelBench's protocol: fp32 allclose at 1e-4, 5 correctness trials, 100 timed trials.
+  // Keys given in task.yaml (read after this) override these.
+  void ApplyTorchDefaults() {
+    task_.tolerance = Tolerance{1e-4, 1e-4};
+    task_.correctness_trials = 5;
+    task_.timing = TimingSpec{10, 100, 100, 60.0, true};
+    task_.timeout_seconds = 600;  // load_inline builds inside the child on first use
+  }
+
+  void ReadTorch(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      problems_.Add(node, fmt::format("torch must be a map like {{device: auto, configs: [...]}}, got {}", Describe(node)));
+      return;
+    }
+    Fields f(problems_, node, "torch",
+             {"python", "device", "backward", "allowed_ops", "max_speedup", "compile_baseline", "configs"});
+    TorchSpec& t = task_.torch;
+    if (auto n = f.Get("python")) {
+      if (auto v = ReadString(problems_, *n, "torch python")) {
+        if (v->empty()) problems_.Add(*n, "torch python must name an interpreter, e.g. python3");
+        else t.python = *v;
+      }
+    }
+    if (auto n = f.Get("device")) {
+      static const std::vector<std::string_view> kDevices = {"auto", "cuda", "cpu"};
+      if (auto i = ReadChoice(problems_, *n, "torch device", kDevices)) t.device = std::string(kDevices[*i]);
+    }
+    if (auto n = f.Get("backward")) t.backward = ReadBool(problems_, *n, "torch backward").value_or(false);
+    if (auto n = f.Get("compile_baseline")) {
+      t.compile_baseline = ReadBool(problems_, *n, "torch compile_baseline").value_or(true);
+    }
+    if (auto n = f.Get("max_speedup")) {
+      if (auto v = ReadNumber(problems_, *n, "torch max_speedup"); v && InRange(problems_, *n, "torch max_speedup", *v, 1.0, 1e6)) {
+        t.max_speedup = *v;
+      }
+    }
+    if (auto n = f.Get("allowed_ops")) {
+      if (!n->IsSequence()) {
+        problems_.Add(*n, fmt::format("torch allowed_ops must be a list of aten op names, e.g. [aten::sum], got {}",
+                                      Describe(*n)));
+      } else {
+        for (std::size_t i = 0; i < n->size(); ++i) {
+          auto op = ReadString(problems_, (*n)[i], "torch allowed_ops entry");
+          if (!op) continue;
+          if (op->rfind("aten::", 0) != 0 || op->size() <= 6) {
+            problems_.Add((*n)[i], fmt::format("allowed op '{}' must be an aten op name such as aten::sum", *op));
+            continue;
+          }
+          t.allowed_ops.push_back(*op);
+        }
+      }
+    }
+    if (auto n = f.Get("configs")) ReadTorchConfigs(*n);
+  }
+
+  void ReadTorchConfigs(const YAML::Node& node) {
+    if (!node.IsSequence() || node.size() == 0) {
+      problems_.Add(node, fmt::format("torch configs must be a non-empty list like [{{label: small, inputs: "
+                                      "{{batch_size: 16}}}}], got {}",
+                                      Describe(node)));
+      return;
+    }
+    std::set<std::string> labels;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node& c = node[i];
+      if (!c.IsMap()) {
+        problems_.Add(c, fmt::format("torch config must be a map with inputs and/or init, got {}", Describe(c)));
+        continue;
+      }
+      Fields f(problems_, c, "torch config", {"label", "inputs", "init"});
+      TorchConfig config;
+      config.loc = {std::string(kTaskFile), c.Mark().line + 1, c.Mark().column + 1};
+      bool ok = true;
+      for (auto [key, out] : {std::pair{"inputs", &config.inputs_json}, std::pair{"init", &config.init_json}}) {
+        auto n = f.Get(key);
+        if (!n) continue;
+        if (!n->IsMap()) {
+          problems_.Add(*n, fmt::format("torch config {} must be a map of keyword arguments for {}, got {}", key,
+                                        std::string_view(key) == "inputs" ? "get_inputs()" : "get_init_inputs()",
+                                        Describe(*n)));
+          ok = false;
+          continue;
+        }
+        auto json = YamlToJsonText(*n);
+        if (!json) {
+          ok = false;
+          continue;
+        }
+        *out = *json;
+      }
+      if (auto n = f.Get("label")) {
+        config.label = ReadString(problems_, *n, "torch config label").value_or("");
+      }
+      if (config.label.empty()) config.label = DefaultConfigLabel(c);
+      if (!labels.insert(config.label).second) {
+        problems_.Add(c, fmt::format("torch config label '{}' is used twice; labels name configurations in reports",
+                                     config.label));
+        ok = false;
+      }
+      if (ok) task_.torch.configs.push_back(std::move(config));
+    }
+  }
+
+  // "batch_size=16,init_method=random": the keyword arguments in order, or "default".
+  static std::string DefaultConfigLabel(const YAML::Node& c) {
+    std::string label;
+    for (const char* key : {"inputs", "init"}) {
+      if (!c[key] || !c[key].IsMap()) continue;
+      for (auto it = c[key].begin(); it != c[key].end(); ++it) {
+        if (!label.empty()) label += ",";
+        label += it->first.Scalar() + "=" + (it->second.IsScalar() ? it->second.Scalar() : std::string("..."));
+      }
+    }
+    return label.empty() ? "default" : label;
+  }
+
+  // A YAML value as JSON text: maps, lists, null, booleans, integers, floats and strings (a
+  // plain scalar that reads as a number or boolean is one; quoted scalars stay strings).
+  std::optional<std::string> YamlToJsonText(const YAML::Node& node) {
+    std::function<std::optional<core::Json>(const YAML::Node&)> convert = [&](const YAML::Node& n) -> std::optional<core::Json> {
+      switch (n.Type()) {
+        case YAML::NodeType::Null: return core::Json(nullptr);
+        case YAML::NodeType::Sequence: {
+          core::Json a = core::Json::array();
+          for (const auto& item : n) {
+            auto v = convert(item);
+            if (!v) return std::nullopt;
+            a.push_back(std::move(*v));
+          }
+          return a;
+        }
+        case YAML::NodeType::Map: {
+          core::Json o = core::Json::object();
+          for (auto it = n.begin(); it != n.end(); ++it) {
+            if (!it->first.IsScalar()) {
+              problems_.Add(it->first, "keyword argument names must be plain names");
+              return std::nullopt;
+            }
+            auto v = convert(it->second);
+            if (!v) return std::nullopt;
+            o[it->first.Scalar()] = std::move(*v);
+          }
+          return o;
+        }
+        case YAML::NodeType::Scalar: {
+          const std::string& text = n.Scalar();
+          if (n.Tag() == "!") return core::Json(text);  // quoted
+          if (text == "true" || text == "false") return core::Json(text == "true");
+          if (text == "null" || text == "~") return core::Json(nullptr);
+          std::int64_t i = 0;
+          if (YAML::convert<std::int64_t>::decode(n, i) && text.find_first_of(".eE") == std::string::npos) return core::Json(i);
+          double d = 0;
+          if (YAML::convert<double>::decode(n, d)) return core::Json(d);
+          return core::Json(text);
+        }
+        case YAML::NodeType::Undefined: break;
+      }
+      problems_.Add(n, "unsupported value");
+      return std::nullopt;
+    };
+    auto json = convert(node);
+    if (!json) return std::nullopt;
+    return json->dump();
+  }
+
+  // One Shape per configuration, so timings and reports are per configuration.
+  void AddTorchConfigShapes() {
+    if (task_.torch.configs.empty()) task_.torch.configs.push_back(TorchConfig{"default", "{}", "{}", {}});
+    for (const TorchConfig& c : task_.torch.configs) {
+      Shape shape;
+      shape.label = c.label;
+      shape.loc = c.loc;
+      task_.shapes.push_back(std::move(shape));
     }
   }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/fs.h"
+#include "core/json.h"
 
 namespace kf::task {
 namespace {
@@ -487,6 +488,88 @@ TEST(ArgElements, RejectsProductsBeyond64Bits) {
   EXPECT_NE(elements.error().message.find("more elements than fit in 64 bits"), std::string::npos);
   shape.scalars["n"] = 1000;
   EXPECT_EQ(*ArgElements(arg, shape), 1000000000);
+}
+
+const char* kTorchReference =
+    "import torch\nimport torch.nn as nn\n\nclass Model(nn.Module):\n    def forward(self, x):\n        return x * 2\n\n"
+    "def get_inputs(batch_size=4):\n    return [torch.randn(batch_size, 8)]\n\ndef get_init_inputs():\n    return []\n";
+
+TEST(LoadTask, TorchTaskTakesKernelBenchDefaultsAndOneShapePerConfig) {
+  fs::path dir = WriteTask("name: double_it\nbackend: torch\nreference: model.py\nseeds: [seed.py]\n",
+                           {{"model.py", kTorchReference}, {"seed.py", "class ModelNew:\n    pass\n"}});
+  auto task = LoadTask(dir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  EXPECT_EQ(task->backend, Backend::kTorch);
+  EXPECT_TRUE(task->entry.empty());
+  EXPECT_TRUE(task->args.empty());
+  EXPECT_DOUBLE_EQ(task->tolerance.atol, 1e-4);
+  EXPECT_DOUBLE_EQ(task->tolerance.rtol, 1e-4);
+  EXPECT_EQ(task->correctness_trials, 5);
+  EXPECT_EQ(task->timing.min_trials, 100);
+  EXPECT_EQ(task->timing.max_trials, 100);
+  ASSERT_EQ(task->torch.configs.size(), 1u);
+  EXPECT_EQ(task->torch.configs[0].label, "default");
+  EXPECT_EQ(task->torch.configs[0].inputs_json, "{}");
+  ASSERT_EQ(task->shapes.size(), 1u);
+  EXPECT_EQ(task->shapes[0].label, "default");
+  EXPECT_EQ(task->torch.device, "auto");
+  EXPECT_TRUE(task->torch.compile_baseline);
+}
+
+TEST(LoadTask, TorchSectionReadsConfigsAsJsonKeywordArguments) {
+  fs::path dir = WriteTask(
+      "name: double_it\nbackend: torch\nreference: model.py\ntolerance: {atol: 1.0e-2, rtol: 1.0e-2}\n"
+      "torch:\n"
+      "  device: cpu\n"
+      "  backward: true\n"
+      "  allowed_ops: [aten::sum]\n"
+      "  max_speedup: 8\n"
+      "  configs:\n"
+      "    - {inputs: {batch_size: 16}, init: {init_method: random, eps: 1.0e-5, name: '12'}}\n"
+      "    - {label: big, inputs: {batch_size: 64, dims: [1, 2]}}\n",
+      {{"model.py", kTorchReference}});
+  auto task = LoadTask(dir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  EXPECT_DOUBLE_EQ(task->tolerance.atol, 1e-2) << "task.yaml overrides the torch defaults";
+  EXPECT_EQ(task->torch.device, "cpu");
+  EXPECT_TRUE(task->torch.backward);
+  EXPECT_EQ(task->torch.allowed_ops, std::vector<std::string>{"aten::sum"});
+  EXPECT_DOUBLE_EQ(task->torch.max_speedup, 8);
+  ASSERT_EQ(task->torch.configs.size(), 2u);
+  EXPECT_EQ(task->torch.configs[0].label, "batch_size=16,init_method=random,eps=1.0e-5,name=12");
+  EXPECT_EQ(core::Json::parse(task->torch.configs[0].inputs_json), core::Json::parse(R"({"batch_size": 16})"));
+  EXPECT_EQ(core::Json::parse(task->torch.configs[0].init_json),
+            core::Json::parse(R"({"init_method": "random", "eps": 1e-5, "name": "12"})"));
+  EXPECT_EQ(task->torch.configs[1].label, "big");
+  EXPECT_EQ(core::Json::parse(task->torch.configs[1].inputs_json), core::Json::parse(R"({"batch_size": 64, "dims": [1, 2]})"));
+  ASSERT_EQ(task->shapes.size(), 2u);
+  EXPECT_EQ(task->shapes[1].label, "big");
+}
+
+TEST(LoadTask, TorchTaskProblemsAreReportedWhereTheyAre) {
+  fs::path dir = WriteTask(
+      "name: double_it\nbackend: torch\nentry: f\nreference: model.py\nseeds: [seed.py]\n"
+      "torch:\n  device: tpu\n  allowed_ops: [sum]\n  configs:\n    - {label: a}\n    - {label: a}\n  bogus: 1\n",
+      {{"model.py", "import torch\n"}, {"seed.py", "print(1)\n"}});
+  auto task = LoadTask(dir);
+  ASSERT_FALSE(task.ok());
+  auto lines = ProblemLines(task.error());
+  EXPECT_TRUE(HasProblem(lines, dir, 3, 8, "'entry' does not apply to torch tasks")) << JoinLines(lines);
+  EXPECT_TRUE(HasProblem(lines, dir, 4, 12, "does not define Model")) << JoinLines(lines);
+  EXPECT_TRUE(HasProblem(lines, dir, 4, 12, "does not define get_inputs")) << JoinLines(lines);
+  EXPECT_TRUE(HasProblem(lines, dir, 5, 9, "does not define class ModelNew")) << JoinLines(lines);
+  EXPECT_TRUE(HasProblem(lines, dir, 7, 11, "torch device")) << JoinLines(lines);
+  EXPECT_TRUE(HasProblem(lines, dir, 8, 17, "must be an aten op name")) << JoinLines(lines);
+  EXPECT_TRUE(HasProblem(lines, dir, 11, 7, "label 'a' is used twice")) << JoinLines(lines);
+  EXPECT_TRUE(HasProblem(lines, dir, 12, 3, "unknown key 'bogus' in torch")) << JoinLines(lines);
+}
+
+TEST(LoadTask, TorchSectionOnANativeTaskIsAnError) {
+  fs::path dir = WriteTask(MinimalYaml("torch: {device: cpu}\n"), {{"reference.cpp", kMinimalReference}});
+  auto task = LoadTask(dir);
+  ASSERT_FALSE(task.ok());
+  EXPECT_NE(task.error().message.find("'torch' applies only to tasks with backend: torch"), std::string::npos)
+      << task.error().message;
 }
 
 }  // namespace
