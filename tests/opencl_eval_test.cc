@@ -1,9 +1,12 @@
 // The opencl evaluator end to end: every folder tests/cases_opencl/<name>/ (except _tasks) holds
-// a candidate.cpp and an expected.yaml {task, status, message_contains?} and goes through the
-// real evaluator (g++, libOpenCL, the sandboxed runner on the selected OpenCL device); then the
-// seeds of examples/opencl/* must pass. Runs on PoCL in CI and, unchanged, on any other
-// platform (KF_OPENCL_VENDOR_LIB / KF_OPENCL_DEVICE pick it); skips with the reason when this
-// build or this machine has no OpenCL platform.
+// a candidate.cpp and an expected.yaml {task, status, message_contains?, sanitize?} and goes
+// through the real evaluator (g++, libOpenCL, the sandboxed runner on the selected OpenCL
+// device); then the seeds of examples/opencl/* must pass. message_contains is one string or a
+// list of strings. A case with `sanitize: {status, message_contains?}` is evaluated a second time
+// with --sanitize (oclgrind) and must get that verdict. Runs on PoCL in CI and, unchanged, on any
+// other platform (KF_OPENCL_VENDOR_LIB / KF_OPENCL_DEVICE pick it); skips with the reason when
+// this build or this machine has no OpenCL platform, and the --sanitize tests when oclgrind is
+// not installed.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "core/fs.h"
+#include "eval/builder.h"
 #include "eval/evaluator.h"
 #include "task/task.h"
 
@@ -37,6 +41,15 @@ std::vector<std::string> Subdirs(const fs::path& dir) {
   return names;
 }
 
+// The cases whose expected.yaml also says what --sanitize must give.
+std::vector<std::string> SanitizeCases() {
+  std::vector<std::string> names;
+  for (const std::string& name : Subdirs(kCasesDir)) {
+    if (YAML::LoadFile((kCasesDir / name / "expected.yaml").string())["sanitize"]) names.push_back(name);
+  }
+  return names;
+}
+
 // One evaluator per task directory, shared by the tests of one process; an evaluator that
 // cannot be made for want of OpenCL is a skip reason, any other failure an error.
 struct LoadedTask {
@@ -46,10 +59,10 @@ struct LoadedTask {
   std::string error;
 };
 
-LoadedTask& TaskFor(const fs::path& dir) {
-  static std::map<fs::path, std::unique_ptr<LoadedTask>> tasks;
+LoadedTask& TaskFor(const fs::path& dir, bool sanitize = false) {
+  static std::map<std::pair<fs::path, bool>, std::unique_ptr<LoadedTask>> tasks;
   const fs::path key = fs::weakly_canonical(dir);
-  auto& slot = tasks[key];
+  auto& slot = tasks[{key, sanitize}];
   if (slot) return *slot;
   slot = std::make_unique<LoadedTask>();
   auto task = task::LoadTask(key);
@@ -61,6 +74,7 @@ LoadedTask& TaskFor(const fs::path& dir) {
   EvaluatorOptions o;
   o.cache_dir = fs::path(KF_BINARY_DIR) / "opencl-eval-cache";
   o.work_dir = fs::path(KF_BINARY_DIR) / "opencl-eval-work";
+  o.sanitize = sanitize;
   auto ev = MakeEvaluator(slot->task, o);
   if (!ev.ok() && ev.error().code == core::ErrorCode::kToolchain) {
     slot->skip_reason = "no usable OpenCL: " + ev.error().message;
@@ -70,6 +84,21 @@ LoadedTask& TaskFor(const fs::path& dir) {
     slot->evaluator = std::move(*ev);
   }
   return *slot;
+}
+
+// Checks a verdict against {status, message_contains?} (one string or a list).
+void ExpectVerdict(const EvalResult& r, const YAML::Node& expected) {
+  EXPECT_EQ(StatusName(r.status), expected["status"].as<std::string>()) << "message: " << r.message << "\nlog:\n"
+                                                                         << r.log;
+  std::vector<std::string> wanted;
+  if (const YAML::Node m = expected["message_contains"]; m && m.IsSequence()) {
+    wanted = m.as<std::vector<std::string>>();
+  } else if (m) {
+    wanted.push_back(m.as<std::string>());
+  }
+  for (const std::string& w : wanted) {
+    EXPECT_NE(r.message.find(w), std::string::npos) << w << "\nmessage: " << r.message;
+  }
 }
 
 class OpenClCase : public ::testing::TestWithParam<std::string> {};
@@ -86,12 +115,7 @@ TEST_P(OpenClCase, GetsTheExpectedVerdict) {
 
   const EvalResult r = t.evaluator->Evaluate(*source);
   std::cout << "  verdict: " << StatusName(r.status) << ": " << r.message << "\n";
-  EXPECT_EQ(StatusName(r.status), expected["status"].as<std::string>()) << "message: " << r.message << "\nlog:\n"
-                                                                         << r.log;
-  if (expected["message_contains"]) {
-    EXPECT_NE(r.message.find(expected["message_contains"].as<std::string>()), std::string::npos)
-        << "message: " << r.message;
-  }
+  ExpectVerdict(r, expected);
   if (r.status == Status::kPassed) {
     EXPECT_EQ(r.timings.size(), t.task.shapes.size());
     EXPECT_GT(r.phases.kernel_ms, 0);
@@ -99,6 +123,30 @@ TEST_P(OpenClCase, GetsTheExpectedVerdict) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, OpenClCase, ::testing::ValuesIn(Subdirs(kCasesDir)),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// The same candidate with --sanitize: oclgrind runs the runner's one correctness call of shape 0
+// on its simulated device after the candidate passed on the real one.
+class OpenClSanitizeCase : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OpenClSanitizeCase, GetsTheExpectedVerdictUnderOclgrind) {
+  const fs::path dir = kCasesDir / GetParam();
+  const YAML::Node expected = YAML::LoadFile((dir / "expected.yaml").string());
+  ASSERT_TRUE(expected["task"] && expected["sanitize"]["status"]) << dir << "/expected.yaml: sanitize needs a status";
+  if (FindInPath("oclgrind").empty()) GTEST_SKIP() << "oclgrind is not installed (Debian: apt-get install oclgrind)";
+  auto source = core::ReadFile(dir / "candidate.cpp");
+  ASSERT_TRUE(source.ok()) << source.error().ToString();
+  LoadedTask& t = TaskFor(dir / expected["task"].as<std::string>(), /*sanitize=*/true);
+  if (!t.skip_reason.empty()) GTEST_SKIP() << t.skip_reason;
+  ASSERT_TRUE(t.error.empty()) << t.error;
+
+  const EvalResult r = t.evaluator->Evaluate(*source);
+  std::cout << "  verdict with --sanitize (" << r.phases.total_ms << " ms): " << StatusName(r.status) << ": "
+            << r.message << "\n";
+  ExpectVerdict(r, expected["sanitize"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, OpenClSanitizeCase, ::testing::ValuesIn(SanitizeCases()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 class OpenClExample : public ::testing::TestWithParam<std::string> {};

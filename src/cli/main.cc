@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--timeout", eval_args.timeout, "Wall-clock limit in seconds for each harness run");
   eval_cmd->add_option("--seed", eval_args.seed, "Seed for input generation");
   eval_cmd->add_flag("--profile", eval_args.profile, "cuda: Nsight Compute metrics of a passing kernel");
-  eval_cmd->add_flag("--sanitize", eval_args.sanitize, "cuda: compute-sanitizer memcheck and racecheck; a finding fails");
+  eval_cmd->add_flag("--sanitize", eval_args.sanitize, "cuda: compute-sanitizer memcheck and racecheck, opencl: oclgrind; a finding fails");
   eval_cmd->footer("Exit status: 0 passed, 1 any failing verdict, 2 usage or task error.");
 
   RunArgs run_args;
@@ -315,7 +315,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--seed", run_args.seed, "Seed for input generation");
   run_cmd->add_option("--timeout", run_args.timeout, "Wall-clock limit in seconds for each harness run");
   run_cmd->add_flag("--profile", run_args.profile, "cuda: Nsight Compute metrics of passing kernels, fed into the next prompt");
-  run_cmd->add_flag("--sanitize", run_args.sanitize, "cuda: compute-sanitizer on passing kernels; a finding fails them");
+  run_cmd->add_flag("--sanitize", run_args.sanitize, "cuda: compute-sanitizer, opencl: oclgrind on passing kernels; a finding fails them");
   run_cmd->footer("Environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, KF_MODEL, KF_PRICES, KF_CACHE_DIR.");
 
   app.add_subcommand("devices", "List backends, toolchains and devices found on this machine");

@@ -222,7 +222,8 @@ class TaskEvaluator final : public Evaluator {
 
   // Runs a runner binary on a data set under the sandbox.
   core::Expected<ChildRun> RunRunner(const fs::path& binary, const DataSet& data, const RunPlan& plan,
-                                     double timeout_s, const std::vector<std::string>& wrapper = {}) {
+                                     double timeout_s, const std::vector<std::string>& wrapper = {},
+                                     const std::vector<std::pair<std::string, std::string>>& wrapper_env = {}) {
     KF_TRY(fs::path scratch, core::MakeUniqueDir(options_.work_dir, "run-"));
     const std::string plan_path = (scratch / "plan.txt").string();
     KF_TRY_VOID(core::WriteFileAtomic(plan_path, PlanText(task_, layouts_, plan)));
@@ -234,6 +235,7 @@ class TaskEvaluator final : public Evaluator {
     spec.argv.insert(spec.argv.end(), {binary.string(), plan_path, data.dir().string()});
     spec.working_dir = scratch;
     spec.env = builder_->RunnerEnv();
+    spec.env.insert(spec.env.end(), wrapper_env.begin(), wrapper_env.end());  // later entries win
     spec.env.push_back({"KF_RESULT_FD", std::to_string(kResultChannelFd)});
     spec.env.push_back({"KF_NONCE", nonce});
     spec.channel_fd = kResultChannelFd;
@@ -263,38 +265,49 @@ class TaskEvaluator final : public Evaluator {
 
   // One correctness call of shape 0 under `wrapper`: the unit the tools look at.
   core::Expected<ChildRun> RunOneCallUnder(const fs::path& binary, const std::vector<std::string>& wrapper,
-                                           double timeout_s) {
+                                           double timeout_s,
+                                           const std::vector<std::pair<std::string, std::string>>& wrapper_env = {}) {
     RunPlan plan;
     plan.correct.push_back({0, 0});
     std::map<std::pair<int, int>, const TrialInputs*> wanted{{{0, 0}, &Inputs(0, 0)}};
     KF_TRY(auto data, DataSet::Create(DataParentDir(options_.work_dir), task_, layouts_, wanted, canary_));
-    return RunRunner(binary, *data, plan, timeout_s, wrapper);
+    return RunRunner(binary, *data, plan, timeout_s, wrapper, wrapper_env);
   }
 
-  // compute-sanitizer memcheck, then racecheck: the first finding, or nullopt when clean. A tool
-  // that is missing or does not finish is reported in the log, never held against the kernel.
+  // The sanitizer passes of the task's backend (cuda: compute-sanitizer memcheck, then racecheck;
+  // opencl: oclgrind), each over one correctness call: the first finding, or nullopt when clean.
+  // A tool that is missing or does not finish is reported in the log, never held against the
+  // kernel.
   std::optional<std::string> Sanitize(const fs::path& binary) {
-    if (task_.backend != task::Backend::kCuda) return std::nullopt;
-    const std::string tool = CudaTool("compute-sanitizer");
-    if (tool.empty()) {
-      core::LogWarn("--sanitize: compute-sanitizer not found next to nvcc or in PATH; skipped");
-      return std::nullopt;
-    }
-    for (SanitizerTool which : {SanitizerTool::kMemcheck, SanitizerTool::kRacecheck}) {
-      std::vector<std::string> wrapper = SanitizerCommand(tool, which, {});
-      // The sanitizers slow kernels down by one to two orders of magnitude.
-      auto run = RunOneCallUnder(binary, wrapper, 20 * TimeoutSeconds());
+    const bool cuda = task_.backend == task::Backend::kCuda;
+    for (SanitizerTool which : SanitizerToolsFor(task_.backend)) {
+      const std::string executable(SanitizerExecutable(which));
+      // compute-sanitizer ships with nvcc; oclgrind is a package of its own.
+      const std::string tool = cuda ? CudaTool(executable) : FindInPath(executable);
+      if (tool.empty()) {
+        core::LogWarn("--sanitize: {} not found {}; skipped", executable,
+                      cuda ? "next to nvcc or in PATH" : "in PATH (Debian: apt-get install oclgrind)");
+        return std::nullopt;
+      }
+      // The sanitizers slow kernels down by one to two orders of magnitude (oclgrind simulates
+      // the device: more for large shapes).
+      const auto pass_start = Clock::now();
+      auto run = RunOneCallUnder(binary, SanitizerCommand(tool, which, {}), 20 * TimeoutSeconds(), SanitizerEnv(which));
+      core::LogDebug("--sanitize: {} took {:.0f} ms", SanitizerToolName(which), MsSince(pass_start));
       if (!run.ok()) {
         core::LogWarn("--sanitize: {} could not run: {}", SanitizerToolName(which), run.error().message);
         continue;
       }
-      SanitizerReport report = ParseSanitizerOutput(run->result.stdout_text + run->result.stderr_text);
+      SanitizerReport report = ParseSanitizerOutput(which, run->result.stdout_text + run->result.stderr_text);
       if (report.errors > 0) {
-        return fmt::format("compute-sanitizer {} found {} error{}:\n{}", SanitizerToolName(which), report.errors,
+        return fmt::format("{} found {} error{}:\n{}", SanitizerToolName(which), report.errors,
                            report.errors == 1 ? "" : "s", report.report);
       }
-      if (report.errors < 0) {
-        core::LogWarn("--sanitize: {} did not finish ({})", SanitizerToolName(which), run->result.Describe());
+      Status ignored;
+      const std::string failure = ChildFailure(*run, &ignored);
+      if (report.errors < 0 || !failure.empty()) {
+        core::LogWarn("--sanitize: {} did not finish ({}); {}", SanitizerToolName(which), run->result.Describe(),
+                      failure.empty() ? "no summary" : failure);
       }
     }
     return std::nullopt;
@@ -562,8 +575,8 @@ class TaskEvaluator final : public Evaluator {
       PlausibilityVerdict v = ApplyPlausibility(task_, work_, *ceilings_, r.timings);
       if (!v.plausible) return fail(Status::kImplausible, v.message);
     }
-    // Stage 6 (optional, cuda): the sanitizer can still fail the candidate; the profile only
-    // informs the next prompt.
+    // Stage 6 (optional; sanitizer: cuda and opencl, profile: cuda): the sanitizer can still fail
+    // the candidate; the profile only informs the next prompt.
     if (options_.sanitize) {
       if (auto finding = Sanitize(binary)) return fail(Status::kRuntimeError, *finding);
     }

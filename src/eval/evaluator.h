@@ -39,8 +39,8 @@ struct EvaluatorOptions {
   const std::atomic<bool>* cancel = nullptr;
   /// cuda: run passing candidates once under Nsight Compute and keep per-launch metrics.
   bool profile = false;
-  /// cuda: run passing candidates under compute-sanitizer memcheck and racecheck; a finding
-  /// fails the candidate (runtime_error) with the report.
+  /// Run passing candidates under the backend's sanitizer (cuda: compute-sanitizer memcheck and
+  /// racecheck; opencl: oclgrind); a finding fails the candidate (runtime_error) with the report.
   bool sanitize = false;
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <sstream>
 
@@ -16,6 +17,10 @@ constexpr const char* kOccupancy = "sm__warps_active.avg.pct_of_peak_sustained_a
 constexpr const char* kRegisters = "launch__registers_per_thread";
 constexpr const char* kSmemStatic = "launch__shared_mem_per_block_static";
 constexpr const char* kSmemDynamic = "launch__shared_mem_per_block_dynamic";
+
+/// The sanitizer report that goes into a verdict is capped: it ends up in the next prompt.
+constexpr std::size_t kReportCapChars = 8000;
+constexpr int kOclgrindMaxErrors = 100;
 
 /// Splits one CSV line; fields may be quoted, with "" for a quote inside.
 std::vector<std::string> SplitCsv(std::string_view line) {
@@ -170,20 +175,61 @@ core::Expected<KernelProfile> KernelProfile::FromJson(const core::Json& j) {
   }
 }
 
-std::string_view SanitizerToolName(SanitizerTool tool) {
-  return tool == SanitizerTool::kMemcheck ? "memcheck" : "racecheck";
+std::vector<SanitizerTool> SanitizerToolsFor(task::Backend backend) {
+  switch (backend) {
+    case task::Backend::kCuda: return {SanitizerTool::kMemcheck, SanitizerTool::kRacecheck};
+    case task::Backend::kOpenCl: return {SanitizerTool::kOclgrind};
+    case task::Backend::kCpu:
+    case task::Backend::kSycl:
+    case task::Backend::kTorch: break;
+  }
+  return {};
 }
 
-std::vector<std::string> SanitizerCommand(const std::string& sanitizer, SanitizerTool tool,
+std::string_view SanitizerToolName(SanitizerTool tool) {
+  switch (tool) {
+    case SanitizerTool::kMemcheck: return "compute-sanitizer memcheck";
+    case SanitizerTool::kRacecheck: return "compute-sanitizer racecheck";
+    case SanitizerTool::kOclgrind: return "oclgrind";
+  }
+  return "?";
+}
+
+std::string_view SanitizerExecutable(SanitizerTool tool) {
+  return tool == SanitizerTool::kOclgrind ? "oclgrind" : "compute-sanitizer";
+}
+
+std::vector<std::string> SanitizerCommand(const std::string& executable, SanitizerTool tool,
                                           const std::vector<std::string>& runner_argv) {
-  std::vector<std::string> argv = {sanitizer, "--tool", std::string(SanitizerToolName(tool)), "--print-limit", "20",
-                                   "--target-processes", "all"};
-  if (tool == SanitizerTool::kRacecheck) argv.insert(argv.end(), {"--racecheck-report", "hazard"});
+  std::vector<std::string> argv;
+  switch (tool) {
+    case SanitizerTool::kMemcheck:
+      argv = {executable, "--tool", "memcheck", "--print-limit", "20", "--target-processes", "all"};
+      break;
+    case SanitizerTool::kRacecheck:
+      argv = {executable, "--tool", "racecheck", "--print-limit", "20", "--target-processes", "all",
+              "--racecheck-report", "hazard"};
+      break;
+    case SanitizerTool::kOclgrind:
+      // Memory-access checks are always on. --uninitialized is left out: it flags every store of a
+      // partly initialized value (a float4 with unused lanes written to padding), and a kernel
+      // that computes with garbage fails the comparison anyway. --max-errors bounds the output
+      // (a race is one report per address).
+      argv = {executable, "--data-races", "--check-api", "--max-errors", std::to_string(kOclgrindMaxErrors)};
+      break;
+  }
   argv.insert(argv.end(), runner_argv.begin(), runner_argv.end());
   return argv;
 }
 
-SanitizerReport ParseSanitizerOutput(std::string_view text) {
+std::vector<std::pair<std::string, std::string>> SanitizerEnv(SanitizerTool tool) {
+  if (tool == SanitizerTool::kOclgrind) return {{"KF_OPENCL_DEVICE", "Oclgrind:0"}};
+  return {};
+}
+
+namespace {
+
+SanitizerReport ParseComputeSanitizerOutput(std::string_view text) {
   SanitizerReport r;
   r.errors = -1;
   std::istringstream lines{std::string(text)};
@@ -201,9 +247,97 @@ SanitizerReport ParseSanitizerOutput(std::string_view text) {
         r.errors = std::max(r.errors, static_cast<int>(Number(line.substr(open + 1, line.find(" error", open) - open - 1))));
       }
     }
-    if (r.report.size() < 8000) r.report += line + "\n";
+    if (r.report.size() < kReportCapChars) r.report += line + "\n";
   }
   return r;
+}
+
+/// "0x1000000000004" -> "0x?": reports of one kind differ only in addresses and entities.
+std::string MaskHex(const std::string& line) {
+  std::string out;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (line.compare(i, 2, "0x") == 0) {
+      out += "0x?";
+      i += 2;
+      while (i < line.size() && std::isxdigit(static_cast<unsigned char>(line[i]))) ++i;
+      --i;
+    } else {
+      out += line[i];
+    }
+  }
+  return out;
+}
+
+bool IsEntityLine(std::string_view body) {
+  return body.rfind("Entity:", 0) == 0 || body.rfind("First entity:", 0) == 0 || body.rfind("Second entity:", 0) == 0;
+}
+
+SanitizerReport ParseOclgrindOutput(std::string_view text) {
+  std::vector<std::string> lines;
+  {
+    std::istringstream in{std::string(text)};
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      lines.push_back(std::move(line));
+    }
+  }
+  auto indented = [&](std::size_t i) { return i < lines.size() && !lines[i].empty() && lines[i][0] == '\t'; };
+
+  struct Kind {
+    std::string text;  // the first block of this kind, as the report shows it
+    int count = 0;
+  };
+  std::vector<Kind> kinds;
+  std::map<std::string, std::size_t> kind_of;  // masked key -> index in kinds
+  SanitizerReport r;
+  bool suppressed = false;  // "Oclgrind: 100 errors generated - suppressing further errors"
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string& head = lines[i];
+    if (head.rfind("Oclgrind: ", 0) == 0 && head.find("suppressing further errors") != std::string::npos) {
+      suppressed = true;
+      continue;
+    }
+    // A finding: a headline at column 0 after a blank line, then tab-indented lines up to the
+    // next blank line. The runner's own lines ("kfoundry runner: ...") have no indented body.
+    const bool after_blank = i == 0 || lines[i - 1].empty();
+    if (head.empty() || std::isspace(static_cast<unsigned char>(head[0])) || !after_blank || !indented(i + 1)) continue;
+    std::string shown = head + "\n";
+    std::string key = MaskHex(head) + "\n";
+    std::size_t j = i + 1;
+    for (; indented(j); ++j) {
+      std::string_view body = std::string_view(lines[j]).substr(1);
+      // oclgrind prints the LLVM IR instruction just before its source location; the source
+      // line is what a kernel author can act on.
+      const bool ir = body.rfind("  ", 0) == 0 && indented(j + 1) &&
+                      (lines[j + 1].rfind("\tAt line ", 0) == 0 ||
+                       lines[j + 1].rfind("\tDebugging information not available", 0) == 0);
+      if (ir || body.find_first_not_of(" \t") == std::string_view::npos) continue;
+      shown += "  " + std::string(body) + "\n";
+      if (!IsEntityLine(body)) key += MaskHex(std::string(body)) + "\n";
+    }
+    ++r.errors;
+    auto [it, fresh] = kind_of.emplace(key, kinds.size());
+    if (fresh) kinds.push_back({shown, 0});
+    ++kinds[it->second].count;
+    i = j - 1;
+  }
+  for (const Kind& k : kinds) {
+    std::string block = k.text;
+    if (k.count > 1) block += fmt::format("  ({} more like it)\n", k.count - 1);
+    if (r.report.size() + block.size() > kReportCapChars) {
+      r.report += "[...]\n";
+      break;
+    }
+    r.report += block;
+  }
+  if (suppressed) r.report += fmt::format("(oclgrind stopped reporting after {} errors; there are more)\n", r.errors);
+  return r;
+}
+
+}  // namespace
+
+SanitizerReport ParseSanitizerOutput(SanitizerTool tool, std::string_view text) {
+  return tool == SanitizerTool::kOclgrind ? ParseOclgrindOutput(text) : ParseComputeSanitizerOutput(text);
 }
 
 }  // namespace kf::eval

@@ -89,9 +89,10 @@ TEST_F(ProfileGpu, NsightComputeOutputParsesIntoOneProfilePerLaunch) {
 
 TEST_F(ProfileGpu, MemcheckFindsTheOutOfBoundsWriteAndPassesTheCleanRun) {
   if (sanitizer_.empty()) GTEST_SKIP() << "compute-sanitizer not installed";
-  auto clean = ParseSanitizerOutput(Run(SanitizerCommand(sanitizer_, SanitizerTool::kMemcheck, {"./prog"})).stdout_text);
+  const SanitizerTool memcheck = SanitizerTool::kMemcheck;
+  auto clean = ParseSanitizerOutput(memcheck, Run(SanitizerCommand(sanitizer_, memcheck, {"./prog"})).stdout_text);
   EXPECT_EQ(clean.errors, 0) << clean.report;
-  auto bad = ParseSanitizerOutput(Run(SanitizerCommand(sanitizer_, SanitizerTool::kMemcheck, {"./prog", "oob"})).stdout_text);
+  auto bad = ParseSanitizerOutput(memcheck, Run(SanitizerCommand(sanitizer_, memcheck, {"./prog", "oob"})).stdout_text);
   EXPECT_GT(bad.errors, 0) << bad.report;
   EXPECT_NE(bad.report.find("Invalid __global__ write"), std::string::npos) << bad.report;
 }
