@@ -23,6 +23,7 @@
 #endif
 #include "llm/llm_client.h"
 #include "store/store.h"
+#include "task/import.h"
 #include "task/task.h"
 
 namespace fs = std::filesystem;
@@ -282,6 +283,49 @@ int CmdDevices() {
   return kExitOk;
 }
 
+struct ImportArgs {
+  std::string source, out;
+  std::optional<int> level;
+  std::string problems;
+  std::vector<std::string> tasks;
+  bool forward_only = false, backward_only = false;
+};
+
+// Prints what an import wrote and skipped; exit 0 when something was imported.
+int ReportImport(const core::Expected<task::ImportReport>& report, const std::string& out) {
+  if (!report.ok()) {
+    std::cerr << "kfoundry: " << report.error().message << "\n";
+    return kExitUsage;
+  }
+  for (const auto& s : report->skipped) std::cerr << "skipped " << s << "\n";
+  std::cout << fmt::format("imported {} task{} into {}{}\n", report->task_dirs.size(),
+                           report->task_dirs.size() == 1 ? "" : "s", out,
+                           report->skipped.empty() ? "" : fmt::format(" ({} skipped, listed above)", report->skipped.size()));
+  return report->task_dirs.empty() ? kExitUsage : kExitOk;
+}
+
+int CmdImportKernelBench(const ImportArgs& a) {
+  task::KernelBenchImport options;
+  options.level = a.level;
+  if (!a.problems.empty()) {
+    auto ids = task::ParseProblemList(a.problems);
+    if (!ids.ok()) {
+      std::cerr << "kfoundry: " << ids.error().message << "\n";
+      return kExitUsage;
+    }
+    options.problems = std::move(ids).value();
+  }
+  return ReportImport(task::ImportKernelBench(a.source, a.out, options), a.out);
+}
+
+int CmdImportRobustKbench(const ImportArgs& a) {
+  task::RobustKbenchImport options;
+  options.forward = !a.backward_only;
+  options.backward = !a.forward_only;
+  options.tasks = a.tasks;
+  return ReportImport(task::ImportRobustKbench(a.source, a.out, options), a.out);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -320,6 +364,21 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("devices", "List backends, toolchains and devices found on this machine");
 
+  ImportArgs kb_args;
+  CLI::App* kb_cmd = app.add_subcommand("import-kernelbench", "Make torch task packages from a local KernelBench checkout");
+  kb_cmd->add_option("kernelbench_dir", kb_args.source, "KernelBench checkout (or its KernelBench folder)")->required()->check(CLI::ExistingDirectory);
+  kb_cmd->add_option("out_dir", kb_args.out, "Where the task packages go (OUT/level<N>/<id>_<name>/)")->required();
+  kb_cmd->add_option("--level", kb_args.level, "Only this level (1-4)");
+  kb_cmd->add_option("--problems", kb_args.problems, "Only these problem ids, e.g. 1,3,10-19 (with --level)");
+
+  ImportArgs rkb_args;
+  CLI::App* rkb_cmd = app.add_subcommand("import-robust-kbench", "Make torch task packages (forward and backward, every input configuration) from a local robust-kbench checkout");
+  rkb_cmd->add_option("robust_kbench_dir", rkb_args.source, "robust-kbench checkout (or its tasks folder)")->required()->check(CLI::ExistingDirectory);
+  rkb_cmd->add_option("out_dir", rkb_args.out, "Where the task packages go (OUT/<task>_fwd/, OUT/<task>_bwd/)")->required();
+  rkb_cmd->add_option("--tasks", rkb_args.tasks, "Only these tasks (paths under tasks/, e.g. layernorm)")->delimiter(',');
+  auto* fwd_flag = rkb_cmd->add_flag("--forward-only", rkb_args.forward_only, "Only the forward tasks");
+  rkb_cmd->add_flag("--backward-only", rkb_args.backward_only, "Only the backward tasks")->excludes(fwd_flag);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -328,6 +387,14 @@ int main(int argc, char** argv) {
   }
   InstallSignalHandlers();
   if (*eval_cmd) return CmdEval(eval_args);
+  if (*kb_cmd) {
+    if (!kb_args.problems.empty() && !kb_args.level) {
+      std::cerr << "kfoundry import-kernelbench: --problems needs --level (problem ids repeat across levels)\n";
+      return kExitUsage;
+    }
+    return CmdImportKernelBench(kb_args);
+  }
+  if (*rkb_cmd) return CmdImportRobustKbench(rkb_args);
   if (*run_cmd) {
     if (run_args.resume.empty() == run_args.task_dir.empty()) {
       std::cerr << "kfoundry run: give either TASK_DIR or --resume RUN_DIR\n";
