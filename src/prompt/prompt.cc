@@ -37,9 +37,12 @@ std::string_view BackendRules(task::Backend backend) {
              "receives a cl_context, a cl_command_queue and cl_mem buffers, builds its kernels from source strings "
              "and enqueues all work on that queue. Do not create other queues or host threads.";
     case task::Backend::kTorch:
-      return "Target: PyTorch (KernelBench form). The file is Python defining class ModelNew, a drop-in replacement "
-             "for the reference's Model (same constructor and forward arguments). Custom kernels may use "
-             "torch.utils.cpp_extension.load_inline or Triton.";
+      return "Target: PyTorch (KernelBench form). The file is one Python module defining class ModelNew(nn.Module), a "
+             "drop-in replacement for the reference's Model (same constructor and forward arguments), whose forward "
+             "runs your own kernels built with torch.utils.cpp_extension.load_inline (CUDA C++ on an NVIDIA GPU, C++ "
+             "on a CPU). forward may allocate outputs (torch.empty) and reshape or view tensors; every other PyTorch "
+             "op it runs is audited and counts as falling back to PyTorch. No try/except fallbacks, no other "
+             "streams or threads, no patching of timers or modules, and do not use or subclass Model.";
   }
   return "";
 }
@@ -126,6 +129,25 @@ std::string ContractSection(const task::Task& task) {
     out += "The file must define this function exactly (same name, parameter types and order):\n";
     out += Fenced("cpp", task::EntrySignature(task, task.entry) + ";");
   }
+  if (task.backend == task::Backend::kTorch) {
+    out += "\n## Input configurations\nEvery configuration is checked for correctness (inputs from the reference's "
+           "get_inputs(**inputs), Model(*get_init_inputs(**init))); speed is the geometric mean over them, against "
+           "PyTorch eager and torch.compile.\n";
+    for (const task::TorchConfig& c : task.torch.configs) {
+      out += fmt::format("- {}: inputs {}, init {}\n", c.label, c.inputs_json, c.init_json);
+    }
+    if (task.torch.backward) {
+      out += "Gradients are checked too: out.backward(grad) must give the gradients of every input and parameter "
+             "that PyTorch autograd gives for Model.\n";
+    }
+    out += fmt::format(
+        "\n## Tolerance\nEach output element must satisfy |out - ref| <= atol + rtol * |ref| with atol = {}, rtol = "
+        "{}; NaN or Inf where the reference has none fails.\n",
+        task.tolerance.atol, task.tolerance.rtol);
+    out += fmt::format("\n## Reference ({})\n", task.reference_file);
+    out += Fenced("python", task.reference_source);
+    return out;
+  }
   out += "\n## Arguments\n| name | role | dtype | shape | init |\n|---|---|---|---|---|\n";
   for (const task::ArgSpec& arg : task.args) {
     out += fmt::format("| {} | {} | {} | {} | {} |\n", Cell(arg.name), task::RoleName(arg.role),
@@ -134,7 +156,7 @@ std::string ContractSection(const task::Task& task) {
   const bool has_half = std::any_of(task.args.begin(), task.args.end(), [](const task::ArgSpec& arg) {
     return arg.dtype == task::DType::kF16 || arg.dtype == task::DType::kBF16;
   });
-  if (has_half && task.backend != task::Backend::kTorch) {
+  if (has_half) {
     out += "f16 and bf16 elements are passed as their raw 16-bit patterns (uint16_t).\n";
   }
   out += "\n## Shapes\nEvery shape is checked for correctness; speed is the geometric mean of the times over all "

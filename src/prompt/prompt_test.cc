@@ -72,6 +72,26 @@ TEST(BuildRefinePrompt, StatesTaskSignatureArgumentsShapesAndTolerance) {
   EXPECT_TRUE(Contains(p.user, "## Reference (reference.cpp)\n```cpp\n" + t.reference_source + "```")) << p.user;
 }
 
+TEST(BuildRefinePrompt, TorchTasksFollowKernelBenchsConvention) {
+  task::Task t;
+  t.name = "kb_l1_001_matmul";
+  t.backend = task::Backend::kTorch;
+  t.reference_file = "reference.py";
+  t.reference_source = "class Model(nn.Module):\n    pass\n";
+  t.tolerance = {1e-4, 1e-4};
+  t.torch.backward = true;
+  t.torch.configs = {{"batch_size=16", R"({"batch_size":16})", "{}", {}}};
+  const Prompt p = BuildRefinePrompt(RefineInput{&t, {"", ""}, {}});
+  EXPECT_TRUE(Contains(p.system, "class ModelNew(nn.Module)")) << p.system;
+  EXPECT_TRUE(Contains(p.system, "load_inline")) << p.system;
+  EXPECT_TRUE(Contains(p.system, "counts as falling back to PyTorch")) << p.system;
+  EXPECT_TRUE(Contains(p.user, "must define class ModelNew with the same constructor and forward arguments")) << p.user;
+  EXPECT_TRUE(Contains(p.user, "- batch_size=16: inputs {\"batch_size\":16}, init {}\n")) << p.user;
+  EXPECT_TRUE(Contains(p.user, "Gradients are checked too")) << p.user;
+  EXPECT_TRUE(Contains(p.user, "## Reference (reference.py)\n```python\nclass Model")) << p.user;
+  EXPECT_FALSE(Contains(p.user, "## Arguments")) << p.user;
+}
+
 TEST(BuildRefinePrompt, ShowsParentCodeAndFeedbackVerbatim) {
   const task::Task t = RowSoftmaxTask();
   const Prompt p = BuildRefinePrompt(RefineInput{&t, {std::string(kParentCode), std::string(kParentFeedback)}, {}});
