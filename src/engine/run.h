@@ -45,7 +45,8 @@ struct RunOptions {
   int history = 3;
   /// When set, each evaluation's child processes get this wall-clock limit.
   std::optional<double> timeout_seconds;
-  /// Nsight Compute metrics / compute-sanitizer for passing cuda candidates (EvaluatorOptions).
+  /// Nsight Compute metrics (cuda) / sanitizers (cuda: compute-sanitizer, opencl: oclgrind) for passing
+  /// candidates (EvaluatorOptions).
   bool profile = false;
   bool sanitize = false;
 
