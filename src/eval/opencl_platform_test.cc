@@ -334,7 +334,10 @@ class DeviceOpenClTest : public ::testing::Test {
     core::SubprocessSpec spec;
     spec.argv = {(dir_ / "probe").string(), mode};
     spec.working_dir = dir_;
-    spec.env = std::move(env);
+    // What the evaluator gives every runner (the vendor library or ICD directory the user
+    // named), then the test's own settings, which win.
+    spec.env = OpenClChildEnv();
+    spec.env.insert(spec.env.end(), env.begin(), env.end());
     spec.limits.wall_timeout = std::chrono::seconds(120);
     auto run = core::RunSandboxed(spec);
     KF_CHECK(run.ok()) << run.error().message;
