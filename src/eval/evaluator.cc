@@ -28,11 +28,13 @@
 #include "eval/cpu_backend.h"
 #include "eval/cuda_backend.h"
 #include "eval/data_set.h"
+#include "eval/evaluator_common.h"
 #include "eval/harness.h"
 #include "eval/input_gen.h"
 #include "eval/opencl_backend.h"
 #include "eval/sycl_backend.h"
 #include "eval/static_check.h"
+#include "eval/torch_evaluator.h"
 #include "prompt/prompt.h"
 
 namespace kf::eval {
@@ -47,41 +49,6 @@ constexpr std::size_t kLogCapBytes = 16 * 1024;
 constexpr std::uint64_t kRunnerFileSizeBytes = 64ULL << 20;
 
 double MsSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-std::string Tail(const std::string& text, std::size_t cap) {
-  return text.size() <= cap ? text : "[...]\n" + text.substr(text.size() - cap);
-}
-
-std::string MachineId() {
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  return fmt::format("{}|{}", host, CpuModel());
-}
-
-std::string Coord(const std::vector<std::int64_t>& c) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < c.size(); ++i) s += (i > 0 ? "," : "") + std::to_string(c[i]);
-  return s + "]";
-}
-
-std::string DescribeMismatch(const Mismatch& m) {
-  const std::string where = m.trial < 0 ? fmt::format("shape {} (re-check after timing)", m.shape_label)
-                                        : fmt::format("shape {} (trial {})", m.shape_label, m.trial);
-  if (m.kind == "input_mutated") {
-    return fmt::format("input {} was modified by the kernel on {}: {} of {} elements changed, first at index {} {} "
-                       "({} -> {}); inputs are read-only",
-                       m.arg, where, m.bad_count, m.total, m.first_bad_index, Coord(m.first_bad_coord), m.expected,
-                       m.actual);
-  }
-  std::string s = fmt::format("{}: {} of {} elements differ on {}; first at index {} {}: expected {} got {}", m.arg,
-                              m.bad_count, m.total, where, m.first_bad_index, Coord(m.first_bad_coord), m.expected,
-                              m.actual);
-  if (m.kind == "unwritten") s += " (never written)";
-  if (m.kind == "nonfinite") s += " (non-finite)";
-  s += fmt::format("; max abs error {:.3g}, max rel error {:.3g}", m.max_abs_error, m.max_rel_error);
-  if (m.trial < 0) s += "; the kernel must give the same result on every call";
-  return s;
-}
 
 // The last "kfoundry runner: <why>" line the runner printed before giving up, or "".
 std::string RunnerComplaint(const std::string& stderr_text) {
@@ -632,6 +599,8 @@ core::Expected<std::unique_ptr<Evaluator>> MakeEvaluator(const task::Task& task,
   // Children chdir into their scratch directories: every path handed to them must be absolute.
   options.cache_dir = fs::absolute(options.cache_dir);
   options.work_dir = fs::absolute(options.work_dir);
+  // torch tasks run Python in the harness's children (torch_evaluator.h): no builder, no layouts.
+  if (task.backend == task::Backend::kTorch) return MakeTorchEvaluator(task, std::move(options));
   KF_TRY(Toolchain toolchain, DetectToolchain(task.backend, options.cache_dir));
   std::vector<ShapeLayout> layouts;
   for (const auto& shape : task.shapes) {

@@ -1,0 +1,1333 @@
+"""kf_torch.py: kfoundry's harness for torch tasks (KernelBench form). Stdlib and torch only.
+
+kfoundry embeds this file, writes it into its cache directory (named by its hash) and runs it in
+sandboxed children:
+
+    python3 kf_torch.py SUBCOMMAND PLAN.json
+
+  probe       torch version, devices, torch.compile; trusted code only.
+  lint        AST checks of a candidate (no torch import): findings, and the C++/CUDA source strings
+              it passes to load_inline, which kfoundry checks with its own C++ static rules.
+  reference   trusted code only: per configuration and trial, seeds, builds Model and the inputs,
+              runs the reference and saves inputs, outputs (and gradients) as raw little-endian
+              tensors plus meta.json; times eager Model and torch.compile(Model).
+  build       imports the candidate, which builds its load_inline extensions (cached by content).
+  run         the candidate's correctness calls, runtime op audit, timing and after-timing check.
+
+Results go to the parent only through the inherited result channel (KF_RESULT_FD), never stdout:
+lines in the native runner's format (P progress, C/W/T times, D <nonce> completion marker), plus
+"J <json>" records for everything torch-specific. The nonce and descriptor are taken out of the
+environment before any candidate code is imported, and every function the checks and the timing
+depend on is captured before the candidate can patch it. The parent repeats every correctness
+check itself on the tensors written here; what this file checks itself only saves time (a wrong
+candidate is not timed).
+"""
+
+import ast
+import hashlib
+import json
+import math
+import os
+import sys
+
+# ----------------------------------------------------------------------------------------------
+# The result channel.
+
+
+class Channel:
+    """The private result pipe. Records are single lines; J records carry JSON objects."""
+
+    def __init__(self):
+        fd = os.environ.pop("KF_RESULT_FD", None)
+        self._nonce = os.environ.pop("KF_NONCE", None)
+        if fd is None or self._nonce is None:
+            sys.exit("kf_torch: must be started by kfoundry (KF_RESULT_FD, KF_NONCE)")
+        self._fd = int(fd)
+        os.set_inheritable(self._fd, False)  # compilers and other children never get it
+
+    def record(self, line):
+        data = (line + "\n").encode()
+        while data:
+            data = data[os.write(self._fd, data):]
+
+    def event(self, name, /, **fields):
+        fields["event"] = name
+        self.record("J " + json.dumps(fields, separators=(",", ":"), allow_nan=False, default=str))
+
+    def done(self, flush_ms=0.0, correctness_ms=0.0, timing_ms=0.0):
+        self.record("D %s %.9g %.9g %.9g" % (self._nonce, flush_ms, correctness_ms, timing_ms))
+
+
+def trim(text, limit=6000):
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "\n[... trimmed]"
+
+
+# ----------------------------------------------------------------------------------------------
+# lint: the candidate's AST. Findings are {rule, line, excerpt, reason}.
+
+# PyTorch calls (torch.X, F.X, tensor.X()) that compute: inside ModelNew.forward they are a
+# fallback to PyTorch. Allocation, shape and movement (view, reshape, empty, to, ...) are not here.
+COMPUTE_NAMES = frozenset("""
+    matmul mm bmm addmm addbmm baddbmm addmv addr mv dot vdot inner outer ger einsum tensordot kron
+    chain_matmul linear bilinear conv1d conv2d conv3d conv_transpose1d conv_transpose2d
+    conv_transpose3d convolution conv_tbc fold
+    relu relu6 leaky_relu gelu silu selu elu celu mish hardswish hardsigmoid hardtanh hardshrink
+    softshrink tanhshrink sigmoid logsigmoid tanh softplus softsign softmax log_softmax softmin glu
+    prelu rrelu threshold
+    sum nansum mean nanmean prod max min amax amin aminmax argmax argmin var std var_mean std_mean
+    norm logsumexp cumsum cumprod cummax cummin logcumsumexp median nanmedian mode topk sort argsort
+    kthvalue all any count_nonzero bincount histc
+    exp exp2 expm1 log log2 log10 log1p sqrt rsqrt pow float_power square abs absolute neg negative
+    reciprocal sin cos tan asin acos atan atan2 arcsin arccos arctan sinh cosh asinh acosh atanh
+    erf erfc erfinv lgamma digamma clamp clip clamp_min clamp_max floor ceil round trunc frac sign
+    sgn where lerp addcmul addcdiv add sub subtract mul multiply div divide true_divide floor_divide
+    remainder fmod maximum minimum fmax fmin hypot logaddexp logaddexp2 xlogy sinc
+    batch_norm layer_norm group_norm instance_norm local_response_norm normalize rms_norm
+    max_pool1d max_pool2d max_pool3d avg_pool1d avg_pool2d avg_pool3d adaptive_max_pool1d
+    adaptive_max_pool2d adaptive_max_pool3d adaptive_avg_pool1d adaptive_avg_pool2d
+    adaptive_avg_pool3d lp_pool1d lp_pool2d max_unpool1d max_unpool2d max_unpool3d pixel_shuffle
+    pixel_unshuffle interpolate upsample upsample_nearest upsample_bilinear grid_sample
+    affine_grid pad dropout dropout1d dropout2d dropout3d alpha_dropout feature_alpha_dropout
+    embedding embedding_bag one_hot scaled_dot_product_attention multi_head_attention_forward
+    cross_entropy nll_loss mse_loss l1_loss smooth_l1_loss huber_loss kl_div binary_cross_entropy
+    binary_cross_entropy_with_logits cosine_similarity pairwise_distance pdist cdist
+    triplet_margin_loss hinge_embedding_loss margin_ranking_loss cosine_embedding_loss
+    soft_margin_loss multilabel_margin_loss multilabel_soft_margin_loss multi_margin_loss
+    poisson_nll_loss gaussian_nll_loss ctc_loss
+    cat concat concatenate stack hstack vstack dstack gather scatter scatter_add scatter_reduce
+    index_select index_add index_copy index_fill index_put masked_select masked_fill masked_scatter
+    take take_along_dim flip fliplr flipud roll rot90 tril triu diag diag_embed trace repeat
+    repeat_interleave tile cross diff
+    cholesky inverse det logdet slogdet svd qr solve lstsq eig eigh pinverse matrix_power
+    matrix_exp fft ifft rfft irfft stft istft
+""".split())
+
+# Receivers whose compute functions are a fallback as well (torch paths are checked separately).
+FALLBACK_LIBRARIES = ("numpy", "scipy", "cupy", "jax")
+
+# Whole namespaces that only compute.
+COMPUTE_PREFIXES = ("torch.nn.functional.", "torch.fft.", "torch.linalg.", "torch.special.",
+                    "torch._refs.", "torch._prims.", "torch.sparse.")
+
+# nn classes that only hold parameters or modules; any other nn.X is a layer that computes.
+NN_HOLDERS = frozenset("Parameter ParameterList ParameterDict ModuleList ModuleDict Module Identity "
+                       "Buffer UninitializedParameter".split())
+
+FORBIDDEN_MODULES = {
+    "builtins": "the interpreter's internals", "__builtin__": "the interpreter's internals",
+    "ctypes": "raw memory and C functions", "cffi": "raw memory and C functions",
+    "gc": "the interpreter's internals", "inspect": "the interpreter's internals",
+    "importlib": "the import system", "imp": "the import system", "sys": "the interpreter's internals",
+    "os": "processes, files and the environment", "posix": "processes, files and the environment",
+    "subprocess": "processes", "signal": "signals", "atexit": "code that runs after the harness",
+    "threading": "threads that escape the timed region", "_thread": "threads that escape the timed region",
+    "multiprocessing": "processes", "concurrent": "threads and processes", "asyncio": "concurrency",
+    "time": "the clock", "timeit": "the clock", "datetime": "the clock", "resource": "process limits",
+    "pickle": "code hidden in data", "marshal": "code hidden in data", "dill": "code hidden in data",
+    "cloudpickle": "code hidden in data", "code": "running code the checks cannot see",
+    "codeop": "running code the checks cannot see", "runpy": "running code the checks cannot see",
+    "types": "building code objects", "socket": "the network", "shutil": "files", "pathlib": "files",
+    "io": "files", "tempfile": "files", "mmap": "raw memory", "pty": "processes",
+    "faulthandler": "the interpreter's internals", "site": "the import system",
+    "sysconfig": "the interpreter's internals", "torch.multiprocessing": "processes",
+    "torch.distributed": "processes", "torch._C": "PyTorch's internals (dispatch, the harness's op audit)",
+    "torch._dynamo": "compiling PyTorch code", "torch._inductor": "compiling PyTorch code",
+    "torch._subclasses": "PyTorch's internals", "torch.utils._python_dispatch": "the harness's op audit",
+    "torch.overrides": "PyTorch's dispatch", "torch._ops": "PyTorch's dispatch",
+    "torch._guards": "PyTorch's internals", "torch.utils.benchmark": "the clock",
+    "torch.fx": "tracing PyTorch code", "torch.jit": "compiling PyTorch code", "torch.compiler": "compiling PyTorch code",
+}
+
+# Attributes of torch.cuda (and torch) that escape the timed region or read the clock.
+TIMING_ESCAPES = frozenset("Stream stream ExternalStream Event CUDAGraph graph graphs graph_pool_handle "
+                           "make_graphed_callables set_stream streams _sleep".split())
+
+DYNAMIC_NAMES = {
+    "eval": "runs code the checks cannot see", "exec": "runs code the checks cannot see",
+    "compile": "runs code the checks cannot see", "__import__": "imports modules the checks cannot see",
+    "globals": "reaches the harness's objects", "locals": "reaches the harness's objects",
+    "vars": "reaches the harness's objects", "open": "file I/O", "breakpoint": "stops the process",
+    "input": "reads stdin",
+}
+DUNDER_ATTRIBUTES = frozenset("__dict__ __globals__ __code__ __builtins__ __subclasses__ __bases__ __mro__ "
+                              "__class__ __closure__ __getattribute__ __setattr__ __delattr__ __import__ "
+                              "__loader__ __spec__ __self__ __func__ __defaults__ __kwdefaults__ __wrapped__ "
+                              "__torch_dispatch__ __torch_function__".split())
+FILE_IO = frozenset(["torch.save", "torch.load", "torch.from_file", "numpy.save", "numpy.savez", "numpy.load",
+                     "numpy.fromfile", "numpy.savetxt", "numpy.loadtxt", "numpy.memmap"])
+
+REASONS = {
+    "try_except": "try/except is not allowed: a kernel that fails must fail visibly, and the except branch "
+                  "of a try around a custom kernel is where a fallback to PyTorch hides; remove the try statement",
+    "torch_fallback": "ModelNew.forward (and what it calls) must compute with your own kernels (load_inline); "
+                      "PyTorch may only allocate, reshape, view and move tensors there",
+    "layer_call": "calling an nn layer runs PyTorch's implementation; keep the layer only to hold its "
+                  "parameters (e.g. self.conv.weight) and compute with your own kernel",
+    "torch_compile": "torch.compile, TorchScript and tracing compile the PyTorch computation itself; write "
+                     "the kernel",
+    "names_reference": "'Model' is the reference your ModelNew is compared with; do not subclass, import, "
+                       "call or name it",
+    "escapes_timing": "extra CUDA streams, events, graphs, threads or processes escape the harness's timing; "
+                      "launch every kernel on the current stream inside forward",
+    "monkey_patching": "changing attributes of modules or classes you did not define (torch, time, ...) can "
+                       "fool the harness; modify only your own objects",
+    "dynamic_code": "code the checks cannot see, file I/O and interpreter internals are not allowed",
+    "unchecked_source": "the sources passed to load_inline must be string literals (or names bound to string "
+                        "literals at module level) so that kfoundry can check them",
+    "missing_model_new": "the module must define class ModelNew(nn.Module) with the same constructor "
+                         "arguments and forward signature as Model",
+}
+
+
+def dotted(node):
+    """'a.b.c' for a Name/Attribute chain, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+class Linter:
+    def __init__(self, source, allowed_ops):
+        self.source = source
+        self.lines = source.splitlines()
+        self.allowed = set()
+        for op in allowed_ops:
+            name = op.split("::", 1)[-1].split(".", 1)[0]
+            self.allowed.add(name)
+        self.findings = []
+        self.seen = set()
+        self.sources = []
+        self.aliases = {}     # local name -> dotted module path ("F" -> "torch.nn.functional")
+        self.strings = {}     # module-level name -> value node (for load_inline sources)
+        self.numbers = {}     # module-level name -> int/float (f-string sources)
+        self.extensions = set()  # names bound to load_inline(...) results
+        self.functions = {}   # module-level def name -> node
+        self.classes = {}     # class name -> ClassDef
+
+    # -- reporting
+    def add(self, rule, node, why=None, line=None):
+        line = line if line is not None else getattr(node, "lineno", 0)
+        excerpt = ""
+        if node is not None and 0 < line <= len(self.lines):
+            seg = ast.get_source_segment(self.source, node) or self.lines[line - 1]
+            excerpt = seg.strip().splitlines()[0][:100] if seg.strip() else ""
+        key = (rule, line)  # one finding per rule and line is enough to act on
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        base = REASONS.get(rule, "")
+        reason = "%s: %s" % (why, base) if why else base
+        self.findings.append({"rule": "torch_fallback" if rule == "layer_call" else rule, "line": line,
+                              "excerpt": excerpt, "reason": reason})
+
+    # -- name resolution
+    def resolve(self, node):
+        """The dotted path of a Name/Attribute chain with import aliases expanded, or None."""
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                and isinstance(node.args[1].value, str):
+            base = self.resolve(node.args[0])
+            return base + "." + node.args[1].value if base else None
+        if isinstance(node, ast.Attribute):
+            base = self.resolve(node.value)
+            return base + "." + node.attr if base else None
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id)
+        return None
+
+    def is_allowed(self, name):
+        return name in self.allowed or name.rstrip("_") in self.allowed
+
+    def compute_path(self, path):
+        """Why a resolved path is a PyTorch (or numpy) computation, or None."""
+        root = path.split(".", 1)[0]
+        last = path.rsplit(".", 1)[-1]
+        if root in FALLBACK_LIBRARIES:
+            return "'%s' computes outside your kernel" % path if last in COMPUTE_NAMES else None
+        if root != "torch":
+            return None
+        if path.startswith("torch.ops."):
+            parts = path.split(".")[3:]
+            ops = [p for p in parts if p not in ("default", "Tensor", "Scalar", "out", "int", "dim")]
+            if ops and not all(op in RUNTIME_ALLOWED_NAMES or self.is_allowed(op) for op in ops):
+                return "'%s' calls a PyTorch operator" % path
+            return None
+        if any(path.startswith(p) for p in COMPUTE_PREFIXES):
+            return None if self.is_allowed(last) else "'%s' is a PyTorch computation" % path
+        name = last.rstrip("_") if last.endswith("_") and not last.startswith("_") else last
+        if name in COMPUTE_NAMES and not self.is_allowed(name):
+            return "'%s' is a PyTorch computation" % path
+        return None
+
+    # -- passes
+    def run(self, tree):
+        self.collect(tree)
+        self.check_everywhere(tree)
+        model_new = self.classes.get("ModelNew")
+        if model_new is None:
+            self.add("missing_model_new", None, line=0)
+        else:
+            self.check_forward(model_new)
+        self.findings.sort(key=lambda f: f["line"])
+
+    def collect(self, tree):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    self.check_import(a.name, node)
+                    if a.asname:
+                        self.aliases[a.asname] = a.name
+                    else:
+                        root = a.name.split(".", 1)[0]
+                        self.aliases[root] = root
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    continue
+                for a in node.names:
+                    full = (node.module or "") + "." + a.name
+                    self.check_import(full, node)
+                    self.aliases[a.asname or a.name] = full
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                self.functions[node.name] = node
+            elif isinstance(node, ast.ClassDef):
+                self.classes[node.name] = node
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    if not isinstance(t, ast.Name):
+                        continue
+                    v = node.value
+                    path = self.resolve(v)
+                    if path and path.split(".", 1)[0] in ("torch",) + FALLBACK_LIBRARIES:
+                        self.aliases[t.id] = path
+                    if isinstance(v, ast.Constant) and isinstance(v.value, (int, float)) \
+                            and not isinstance(v.value, bool):
+                        self.numbers[t.id] = v.value
+                    self.strings[t.id] = v
+                    if self.is_load_inline(v):
+                        self.extensions.add(t.id)
+
+    def check_import(self, module, node):
+        for banned, what in FORBIDDEN_MODULES.items():
+            if module == banned or module.startswith(banned + "."):
+                self.add("dynamic_code" if banned in ("builtins", "__builtin__") else "forbidden_import", node,
+                         "importing '%s' is not allowed (%s); a candidate needs torch and "
+                         "torch.utils.cpp_extension" % (module, what))
+                return
+
+    def is_load_inline(self, node):
+        if not isinstance(node, ast.Call):
+            return False
+        path = self.resolve(node.func) or dotted(node.func) or ""
+        return path.endswith("load_inline")
+
+    def check_everywhere(self, tree):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+                self.add("try_except", node, line=node.lineno)
+            elif isinstance(node, ast.ClassDef):
+                if node.name == "Model":
+                    self.add("names_reference", node, line=node.lineno)
+            elif isinstance(node, ast.Name):
+                if node.id == "Model":
+                    self.add("names_reference", node)
+                elif node.id in DYNAMIC_NAMES and isinstance(node.ctx, ast.Load) and node.id not in self.aliases:
+                    self.add("dynamic_code", node, "'%s' %s" % (node.id, DYNAMIC_NAMES[node.id]))
+            elif isinstance(node, ast.alias):
+                if node.name.rsplit(".", 1)[-1] == "Model" or node.asname == "Model":
+                    self.add("names_reference", None, line=getattr(node, "lineno", 0))
+            elif isinstance(node, ast.Constant) and node.value == "Model":
+                self.add("names_reference", node)
+            elif isinstance(node, ast.Attribute):
+                self.check_attribute(node)
+            elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                for t in targets:
+                    self.check_store(t)
+            elif isinstance(node, ast.Call):
+                self.check_call(node)
+
+    def check_attribute(self, node):
+        if node.attr == "Model":
+            self.add("names_reference", node)
+        if node.attr in DUNDER_ATTRIBUTES:
+            self.add("dynamic_code", node, "'%s' reaches interpreter internals" % node.attr)
+        path = self.resolve(node)
+        if not path:
+            return
+        for banned, what in FORBIDDEN_MODULES.items():
+            if banned.startswith("torch.") and (path == banned or path.startswith(banned + ".")):
+                if banned in ("torch.jit", "torch._dynamo", "torch._inductor", "torch.compiler", "torch.fx"):
+                    self.add("torch_compile", node, "'%s'" % path)
+                else:
+                    self.add("forbidden_import", node, "'%s' is not allowed (%s)" % (path, what))
+                return
+        if path == "torch.compile":
+            self.add("torch_compile", node, "'torch.compile'")
+        elif path.startswith("torch.") and path.rsplit(".", 1)[-1] in TIMING_ESCAPES \
+                and (path.startswith("torch.cuda.") or path in ("torch.Stream", "torch.Event")):
+            self.add("escapes_timing", node, "'%s'" % path)
+        elif path in FILE_IO or path.endswith(".tofile"):
+            self.add("dynamic_code", node, "'%s' is file I/O" % path)
+
+    def check_store(self, target):
+        while isinstance(target, ast.Subscript):
+            target = target.value
+        if isinstance(target, ast.Attribute):
+            base = target.value
+            while isinstance(base, (ast.Attribute, ast.Subscript)):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in self.aliases:
+                self.add("monkey_patching", target, "assigning to '%s'" % (dotted(target) or target.attr))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                self.check_store(t)
+
+    def check_call(self, node):
+        if isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            first = node.args[0] if node.args else None
+            if not (isinstance(first, ast.Name) and first.id == "self"):
+                self.add("monkey_patching", node, "'%s' on an object other than self" % node.func.id)
+        path = self.resolve(node.func) or ""
+        if path.endswith("cpp_extension.load") or path.endswith("cpp_extension.load_inline") \
+                or self.is_load_inline(node):
+            self.collect_sources(node, path)
+
+    # -- load_inline sources
+    def collect_sources(self, call, path):
+        if not path.endswith("load_inline"):
+            self.add("unchecked_source", call, "'%s' builds sources from files" % path)
+            return
+        params = ["name", "cpp_sources", "cuda_sources"]
+        given = {}
+        for i, arg in enumerate(call.args[:3]):
+            given[params[i]] = arg
+        for kw in call.keywords:
+            if kw.arg in ("cpp_sources", "cuda_sources"):
+                given[kw.arg] = kw.value
+            elif kw.arg is None:
+                self.add("unchecked_source", call, "load_inline(**kwargs)")
+        for param, kind in (("cpp_sources", "cpp"), ("cuda_sources", "cuda")):
+            if param not in given:
+                continue
+            pieces = self.resolve_strings(given[param], param, set())
+            if pieces is None:
+                self.add("unchecked_source", given[param], "%s of load_inline" % param)
+                continue
+            for name, line, text in pieces:
+                self.sources.append({"kind": kind, "name": name, "line": line, "text": text})
+
+    def resolve_strings(self, node, name, seen):
+        """[(name, line, text)] for a source expression, or None when it cannot be known statically."""
+        if isinstance(node, ast.Constant):
+            if node.value is None:
+                return []
+            if isinstance(node.value, str):
+                return [(name, node.lineno, node.value)]
+            return None
+        if isinstance(node, ast.Name):
+            if node.id in seen or node.id not in self.strings:
+                return None
+            return self.resolve_strings(self.strings[node.id], node.id, seen | {node.id})
+        if isinstance(node, (ast.List, ast.Tuple)):
+            out = []
+            for i, elt in enumerate(node.elts):
+                got = self.resolve_strings(elt, "%s[%d]" % (name, i), seen)
+                if got is None:
+                    return None
+                out += got
+            return out
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left = self.resolve_strings(node.left, name, seen)
+            right = self.resolve_strings(node.right, name, seen)
+            if left is None or right is None:
+                return None
+            # A list + list concatenates sources; str + str is one source.
+            if isinstance(node.left, (ast.List, ast.Tuple)) or isinstance(node.right, (ast.List, ast.Tuple)):
+                return left + right
+            if len(left) == 1 and len(right) == 1:
+                return [(name, left[0][1], left[0][2] + right[0][2])]
+            return left + right
+        if isinstance(node, ast.JoinedStr):
+            text = ""
+            for part in node.values:
+                if isinstance(part, ast.Constant):
+                    text += str(part.value)
+                elif isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Name) \
+                        and part.value.id in self.numbers and part.format_spec is None:
+                    text += str(self.numbers[part.value.id])
+                elif isinstance(part, ast.FormattedValue) and isinstance(part.value, ast.Constant) \
+                        and isinstance(part.value.value, (int, float)):
+                    text += str(part.value.value)
+                else:
+                    return None
+            return [(name, node.lineno, text)]
+        return None
+
+    # -- ModelNew.forward and everything it reaches
+    def class_methods(self, cls):
+        return {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+
+    def layer_attributes(self, cls):
+        """self.X = nn.Layer(...) (a PyTorch layer) and self.X = LocalClass(...) in the class's
+        methods; self.X = load_inline(...) or = a module-level extension marks self.X as one."""
+        layers, locals_ = {}, {}
+        for node in ast.walk(cls):
+            if not isinstance(node, ast.Assign):
+                continue
+            for t in node.targets:
+                if not (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"):
+                    continue
+                if isinstance(node.value, ast.Name) and node.value.id in self.extensions:
+                    self.extensions.add("self." + t.attr)
+                if not isinstance(node.value, ast.Call):
+                    continue
+                path = self.resolve(node.value.func) or ""
+                if path.startswith("torch.nn.") and path.rsplit(".", 1)[-1] not in NN_HOLDERS \
+                        and path.rsplit(".", 1)[-1][:1].isupper():
+                    layers[t.attr] = path
+                elif isinstance(node.value.func, ast.Name) and node.value.func.id in self.classes:
+                    locals_[t.attr] = node.value.func.id
+                elif self.is_load_inline(node.value):
+                    self.extensions.add("self." + t.attr)
+        return layers, locals_
+
+    def check_forward(self, model_new):
+        queue = [("ModelNew", self.class_methods(model_new).get("forward"))]
+        done = set()
+        while queue:
+            owner, fn = queue.pop()
+            if fn is None or id(fn) in done:
+                continue
+            done.add(id(fn))
+            cls = self.classes.get(owner) if owner else None
+            methods = self.class_methods(cls) if cls is not None else {}
+            layers, local_attrs = self.layer_attributes(cls) if cls is not None else ({}, {})
+            for node in ast.walk(fn):
+                if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) or \
+                        isinstance(node, ast.AugAssign) and isinstance(node.op, ast.MatMult):
+                    self.add("torch_fallback", node, "the @ operator is PyTorch's matmul")
+                elif isinstance(node, (ast.Attribute, ast.Name)) and isinstance(node.ctx, ast.Load):
+                    path = self.resolve(node)
+                    why = self.compute_path(path) if path else None
+                    if why:
+                        self.add("torch_fallback", node, why)
+                elif isinstance(node, ast.Call):
+                    if isinstance(node.func, ast.Call):
+                        path = self.resolve(node.func)
+                        why = self.compute_path(path) if path else None
+                        if why:
+                            self.add("torch_fallback", node, why)
+                    self.follow_call(node, owner, methods, layers, local_attrs, queue)
+
+    def follow_call(self, node, owner, methods, layers, local_attrs, queue):
+        f = node.func
+        if isinstance(f, ast.Name):
+            if f.id in self.functions:
+                queue.append((None, self.functions[f.id]))
+            elif f.id in self.classes:
+                cls = self.classes[f.id]
+                queue.append((f.id, self.class_methods(cls).get("__init__")))
+            return
+        if not isinstance(f, ast.Attribute):
+            return
+        receiver = f.value
+        # self.method(...), self.layer(...), self.layer.forward(...), self.local(...)
+        if isinstance(receiver, ast.Name) and receiver.id == "self":
+            if f.attr in methods:
+                queue.append((owner, methods[f.attr]))
+            if f.attr in layers:
+                self.add("layer_call", node, "'self.%s(...)' runs %s" % (f.attr, layers[f.attr]))
+            if f.attr in local_attrs:
+                cls = self.classes[local_attrs[f.attr]]
+                m = self.class_methods(cls)
+                queue.append((local_attrs[f.attr], m.get("forward") or m.get("__call__")))
+            return
+        if isinstance(receiver, ast.Attribute) and isinstance(receiver.value, ast.Name) \
+                and receiver.value.id == "self" and f.attr in ("forward", "__call__"):
+            if receiver.attr in layers:
+                self.add("layer_call", node, "'self.%s.%s(...)' runs %s" % (receiver.attr, f.attr,
+                                                                             layers[receiver.attr]))
+            return
+        # LocalFunction.apply(...) (autograd.Function) and LocalClass.method(...)
+        if isinstance(receiver, ast.Name) and receiver.id in self.classes:
+            m = self.class_methods(self.classes[receiver.id])
+            if f.attr == "apply":
+                queue.append((receiver.id, m.get("forward")))
+                queue.append((receiver.id, m.get("backward")))
+            elif f.attr in m:
+                queue.append((receiver.id, m[f.attr]))
+            return
+        # A method of something that is not a module: x.sum(), y.relu_(), ...
+        if self.resolve(receiver) is not None:
+            return  # module functions are checked by path
+        name = dotted(receiver)
+        if name in self.extensions or (name and name.split(".", 1)[0] in self.extensions):
+            return
+        method = f.attr
+        base = method[:-1] if method.endswith("_") and not method.startswith("_") else method
+        if base in COMPUTE_NAMES and not self.is_allowed(base):
+            self.add("torch_fallback", node, "the tensor method '.%s()' is a PyTorch computation" % method)
+
+
+def cmd_lint(plan, ch):
+    path = plan["candidate"]
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    try:
+        tree = ast.parse(source, filename=os.path.basename(path))
+    except SyntaxError as e:
+        ch.event("failure", status="compile_error",
+                 message="line %s: SyntaxError: %s" % (e.lineno, e.msg),
+                 log="%s:%s:%s: %s\n%s" % (os.path.basename(path), e.lineno, e.offset, e.msg, (e.text or "").rstrip()))
+        ch.done()
+        return
+    linter = Linter(source, plan.get("allowed_ops", []))
+    linter.run(tree)
+    for f in linter.findings:
+        ch.event("finding", **f)
+    for s in linter.sources:
+        ch.event("source", **s)
+    ch.done()
+
+
+# ----------------------------------------------------------------------------------------------
+# The runtime op audit: aten ops ModelNew.forward may run. Everything else means the forward
+# computed with PyTorch (however the call was reached: getattr, the reference module, at::matmul
+# inside a C++ extension all go through the dispatcher).
+
+RUNTIME_ALLOWED_NAMES = frozenset("""
+    empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like new_zeros ones ones_like
+    new_ones full full_like new_full scalar_tensor arange
+    view _unsafe_view reshape _reshape_alias as_strided as_strided_ permute transpose transpose_ t t_
+    expand expand_as squeeze squeeze_ unsqueeze unsqueeze_ select slice narrow flatten unflatten view_as
+    alias detach detach_ split split_with_sizes unsafe_split chunk unbind movedim movedims swapaxes swapdims
+    numpy_T unfold view_as_real view_as_complex lift lift_fresh lift_fresh_copy _conj _neg_view resolve_conj
+    resolve_neg _efficientzerotensor contiguous clone copy_ _to_copy to _copy_from _copy_from_and_resize
+    resize_ resize_as_ set_ _local_scalar_dense item fill_ zero_ fill is_same_size size stride sym_size
+    sym_stride sym_numel sym_storage_offset is_contiguous _has_compatible_shallow_copy_type record_stream
+    _pin_memory pin_memory is_pinned
+""".split())
+
+AUDITED_NAMESPACES = ("aten", "prims", "quantized", "_quantized", "torchvision")
+
+
+def cmd_probe(plan, ch):
+    info = {"python": sys.version.split()[0], "executable": sys.executable}
+    try:
+        import torch
+    except BaseException as e:  # noqa: BLE001 - any failure to import torch is the answer
+        ch.event("probe", torch=None, error="%s: %s" % (type(e).__name__, e), **info)
+        ch.done()
+        return
+    info["torch"] = torch.__version__
+    info["has_compile"] = hasattr(torch, "compile")
+    info["cuda_available"] = bool(torch.cuda.is_available())
+    info["cuda_version"] = torch.version.cuda or ""
+    if info["cuda_available"]:
+        p = torch.cuda.get_device_properties(0)
+        info["gpu_name"] = p.name
+        info["gpu_capability"] = "%d.%d" % (p.major, p.minor)
+    try:
+        from torch.utils._python_dispatch import TorchDispatchMode  # noqa: F401
+        info["dispatch_mode"] = True
+    except ImportError:
+        info["dispatch_mode"] = False
+    ch.event("probe", **info)
+    ch.done()
+
+
+# ----------------------------------------------------------------------------------------------
+# Everything below imports torch.
+
+
+class Runtime:
+    """torch, the device and every function the checks and timing use, captured before any
+    candidate code is imported (a candidate that patches torch.cuda.Event or time.perf_counter
+    patches objects this harness no longer looks at)."""
+
+    def __init__(self, plan):
+        import ctypes
+        import random
+        import time
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        if sys.byteorder != "little":
+            raise SystemExit("kf_torch: tensors are exchanged little-endian; this machine is big-endian")
+        self.torch = torch
+        self.ctypes = ctypes
+        self.random = random
+        self.perf_counter = time.perf_counter
+        self.device = torch.device(plan["device"])
+        self.cuda = self.device.type == "cuda"
+        self.clone = torch.Tensor.clone
+        self.equal = torch.equal
+        self.allclose = torch.allclose
+        self.isfinite = torch.isfinite
+        self.empty = torch.empty
+        self.no_grad = torch.no_grad
+        self.enable_grad = torch.enable_grad
+        self.manual_seed = torch.manual_seed
+        self.randn_like = torch.randn_like
+        self.backward = torch.autograd.backward
+        self.Tensor = torch.Tensor
+        self.sum = torch.sum
+        self.frombuffer = torch.frombuffer
+        if self.cuda:
+            self.synchronize = torch.cuda.synchronize
+            self.Event = torch.cuda.Event
+            self.start_event = self.Event(enable_timing=True)
+            self.stop_event = self.Event(enable_timing=True)
+            props = torch.cuda.get_device_properties(self.device)
+            cache_bytes = getattr(props, "L2_cache_size", 0) or (64 << 20)
+        else:
+            self.synchronize = lambda: None
+            cache_bytes = last_level_cache_bytes()
+            tune_malloc(ctypes)
+        # Reading twice the cache size evicts what the previous call left behind (reading, not
+        # writing: dirty lines would be written back during the next timed call; as device_cuda.cu).
+        self.flush_buffer = torch.zeros(2 * cache_bytes // 4, dtype=torch.float32, device=self.device)
+        self.flush_sink = torch.zeros((), dtype=torch.float32, device=self.device)
+        self.dispatch_mode = TorchDispatchMode
+        self.allowed_ops = set(plan.get("allowed_ops", []))
+        self.timing = plan.get("timing", {})
+        self.flush_enabled = bool(self.timing.get("flush", True))
+
+    def seed(self, s):
+        s = int(s) & 0x7FFFFFFFFFFFFFFF
+        self.random.seed(s)
+        self.manual_seed(s)
+        np = sys.modules.get("numpy")
+        if np is not None:
+            np.random.seed(s % (2 ** 32))
+
+    # -- tensors on disk: raw little-endian bytes + (shape, dtype) in JSON
+    def save_tensor(self, t, directory, stem):
+        t = t.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        t = t.resolve_conj().resolve_neg().contiguous()
+        nbytes = t.numel() * t.element_size()
+        data = self.ctypes.string_at(t.data_ptr(), nbytes) if nbytes else b""
+        name = stem + ".bin"
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(data)
+        return {"t": "tensor", "file": name, "shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""),
+                "sha256": hashlib.sha256(data).hexdigest()}
+
+    def load_tensor(self, enc, directory):
+        dtype = getattr(self.torch, enc["dtype"])
+        with open(os.path.join(directory, enc["file"]), "rb") as f:
+            data = f.read()
+        if not data:
+            return self.torch.zeros(enc["shape"], dtype=dtype)
+        return self.frombuffer(bytearray(data), dtype=dtype).reshape(enc["shape"])
+
+    def encode(self, value, directory, stem):
+        if isinstance(value, self.Tensor):
+            return self.save_tensor(value, directory, stem)
+        if value is None or isinstance(value, (bool, int, str)):
+            return {"t": "value", "value": value}
+        if isinstance(value, float):
+            return {"t": "value", "value": value} if math.isfinite(value) else {"t": "float", "repr": repr(value)}
+        if isinstance(value, (list, tuple)):
+            return {"t": "list" if isinstance(value, list) else "tuple",
+                    "items": [self.encode(v, directory, "%s_%d" % (stem, i)) for i, v in enumerate(value)]}
+        raise TypeError("cannot exchange a value of type %s" % type(value).__name__)
+
+    def decode(self, enc, directory):
+        kind = enc["t"]
+        if kind == "tensor":
+            return self.load_tensor(enc, directory).to(self.device)
+        if kind == "value":
+            return enc["value"]
+        if kind == "float":
+            return float(enc["repr"])
+        items = [self.decode(e, directory) for e in enc["items"]]
+        return items if kind == "list" else tuple(items)
+
+    def fresh(self, value):
+        """A fresh copy of an input (nested lists and tuples kept)."""
+        if isinstance(value, self.Tensor):
+            return self.clone(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.fresh(v) for v in value)
+        return value
+
+    def flatten(self, value):
+        if isinstance(value, (list, tuple)):
+            out = []
+            for v in value:
+                out += self.flatten(v)
+            return out
+        return [value]
+
+    # -- poison: fill memory the allocator will hand out next with NaN, so outputs a kernel
+    # leaves unwritten show up (CUDA: the caching allocator reuses the freed blocks; CPU: glibc
+    # reuses the freed heap chunks, see tune_malloc).
+    def poison(self, specs):
+        torch = self.torch
+        blocks = []
+        for dtype, numel in specs:
+            for _ in range(2):
+                b = self.empty(max(numel, 1), dtype=dtype, device=self.device)
+                if dtype.is_floating_point:
+                    b.fill_(float("nan"))
+                else:
+                    b.view(torch.uint8).fill_(0xA5)
+                blocks.append(b)
+                del b
+        while blocks:
+            blocks.pop()
+
+    def flush(self):
+        if not self.flush_enabled:
+            return 0.0
+        t0 = self.perf_counter()
+        self.sum(self.flush_buffer, 0, out=self.flush_sink)
+        self.synchronize()
+        return (self.perf_counter() - t0) * 1e3
+
+    def timed_call(self, fn, args):
+        """Milliseconds of one call. CUDA: events on the current stream, cross-checked with the
+        host clock from before the start event to after the device is idle: when the host waited
+        clearly longer, work ran elsewhere (another stream) and the host time counts."""
+        if self.cuda:
+            self.synchronize()
+            h0 = self.perf_counter()
+            self.start_event.record()
+            out = fn(*args)
+            self.stop_event.record()
+            self.synchronize()
+            host_ms = (self.perf_counter() - h0) * 1e3
+            event_ms = self.start_event.elapsed_time(self.stop_event)
+            return out, (host_ms if host_ms > 1.1 * event_ms + 0.05 else event_ms)
+        h0 = self.perf_counter()
+        out = fn(*args)
+        return out, (self.perf_counter() - h0) * 1e3
+
+    def time_loop(self, ch, config, fn, args, record=True):
+        """Warm-up, then timed trials with a cache flush before each; (times, flush_ms)."""
+        warmup = int(self.timing.get("warmup", 3))
+        min_trials = int(self.timing.get("min_trials", 10))
+        max_trials = int(self.timing.get("max_trials", 100))
+        max_seconds = float(self.timing.get("max_seconds", 1.0))
+        flush_ms = 0.0
+        if record:
+            ch.record("P w %d" % config)
+        for _ in range(warmup):
+            _, ms = self.timed_call(fn, args)
+            if record:
+                ch.record("W %d %.9g" % (config, ms))
+        if record:
+            ch.record("P t %d" % config)
+        times = []
+        start = self.perf_counter()
+        while len(times) < max_trials:
+            flush_ms += self.flush()
+            _, ms = self.timed_call(fn, args)
+            times.append(ms)
+            if len(times) >= min_trials and self.perf_counter() - start > max_seconds:
+                break
+        return times, flush_ms
+
+
+def last_level_cache_bytes():
+    best = 0
+    for i in range(8):
+        try:
+            with open("/sys/devices/system/cpu/cpu0/cache/index%d/size" % i) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text[:-1] if text[-1:] in "KMG" else text
+        if digits.isdigit():
+            best = max(best, int(digits) * scale)
+    return best or (64 << 20)
+
+
+def tune_malloc(ctypes):
+    """glibc: serve large blocks from the heap and keep freed memory, so a block the poison
+    freed is what the next allocation of that size gets (mmap'd blocks come back zeroed)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def import_file(path, name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class ExtensionCache:
+    """Wraps torch.utils.cpp_extension.load_inline: each extension builds in a directory named by
+    the hash of everything that defines it, under a lock, once. Identical sources share one build
+    across candidates; different ones never overwrite each other; a later process imports the
+    built module directly (torch 1.13 rewrites its sources on every call and so rebuilds)."""
+
+    def __init__(self, root):
+        import fcntl
+        import inspect
+        import torch.utils.cpp_extension as cpp_extension
+
+        self.root = root
+        self.fcntl = fcntl
+        self.original = cpp_extension.load_inline
+        self.signature = inspect.signature(self.original)
+        self.failure = None  # (name, log) of a build that failed
+        os.makedirs(root, exist_ok=True)
+        os.environ["TORCH_EXTENSIONS_DIR"] = root
+        cpp_extension.load_inline = self.load_inline
+
+    def load_inline(self, *args, **kwargs):
+        bound = self.signature.bind(*args, **kwargs)
+        arguments = dict(bound.arguments)
+        key_fields = {k: v for k, v in arguments.items()
+                      if k not in ("build_directory", "verbose", "keep_intermediates")}
+        key = hashlib.sha256(json.dumps(key_fields, sort_keys=True, default=repr).encode()).hexdigest()[:24]
+        name = str(arguments.get("name", "ext"))
+        build_dir = os.path.join(self.root, "%s-%s" % ("".join(c if c.isalnum() or c == "_" else "_" for c in name),
+                                                       key))
+        os.makedirs(build_dir, exist_ok=True)
+        marker = os.path.join(build_dir, "kf_built")
+        with open(os.path.join(build_dir, "kf_lock"), "w") as lock:
+            self.fcntl.flock(lock, self.fcntl.LOCK_EX)
+            if arguments.get("is_python_module", True) and os.path.exists(marker):
+                with open(marker) as f:
+                    built = f.read().strip()
+                if built and os.path.exists(built):
+                    return import_file(built, os.path.basename(built).split(".", 1)[0])
+            # A build killed while holding torch's own lock file leaves it behind; under this
+            # lock nobody else is building here.
+            stale = os.path.join(build_dir, "lock")
+            if os.path.exists(stale):
+                os.remove(stale)
+            arguments["build_directory"] = build_dir
+            try:
+                module = self.original(**arguments)
+            except BaseException as e:
+                # Paths inside the cache say nothing to the reader: main.cpp:7:3 does.
+                self.failure = (name, str(e).replace(build_dir + os.sep, ""))
+                raise
+            path = getattr(module, "__file__", "") or ""
+            if path:
+                with open(marker + ".tmp", "w") as f:
+                    f.write(path)
+                os.replace(marker + ".tmp", marker)
+            return module
+
+
+class OpAuditFactory:
+    """Makes the TorchDispatchMode that records aten ops outside the allow-list."""
+
+    def __init__(self, rt):
+        # Task allowed_ops name ops as aten::sum (any overload) or aten::add.Tensor (one).
+        allowed_names = set(RUNTIME_ALLOWED_NAMES)
+        allowed = set()
+        for op in rt.allowed_ops:
+            namespace, _, rest = op.partition("::")
+            if "." in rest:
+                allowed.add(namespace + "." + rest)
+            elif namespace == "aten":
+                allowed_names.add(rest)
+            else:
+                allowed.add(namespace + "." + rest)
+        base = rt.dispatch_mode
+
+        class OpAudit(base):
+            def __init__(self):
+                super().__init__()
+                self.forbidden = {}
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                full = str(func)  # "aten.mm.default"
+                packet = str(getattr(func, "overloadpacket", full))  # "aten.mm"
+                namespace, _, short = packet.partition(".")
+                if namespace in AUDITED_NAMESPACES and short not in allowed_names \
+                        and packet not in allowed and full not in allowed:
+                    op = namespace + "::" + short
+                    self.forbidden[op] = self.forbidden.get(op, 0) + 1
+                return func(*args, **(kwargs or {}))
+
+        self.make = OpAudit
+
+
+# ----------------------------------------------------------------------------------------------
+# reference
+
+
+def cmd_reference(plan, ch):
+    rt = Runtime(plan)
+    torch = rt.torch
+    data_dir = plan["data_dir"]
+    os.makedirs(data_dir, exist_ok=True)
+    ref = import_file(plan["reference"], "kf_reference")
+    trials = int(plan["trials"])
+    backward = bool(plan.get("backward"))
+    meta = {"torch": torch.__version__, "device": str(rt.device), "configs": []}
+    flush_total = 0.0
+    correctness_ms = timing_ms = 0.0
+    for c, cfg in enumerate(plan["configs"]):
+        t_start = rt.perf_counter()
+        rt.seed(cfg["model_seed"])
+        init = list(ref.get_init_inputs(**cfg["init"]))
+        init_enc = rt.encode(init, data_dir, "c%d_init" % c)
+        rt.seed(cfg["model_seed"])
+        model = ref.Model(*init).to(rt.device)
+        params = [name for name, _ in model.named_parameters()]
+        entry = {"label": cfg["label"], "init": init_enc, "parameters": params, "trials": []}
+        timing_inputs = None
+        for t in range(trials + 1):  # the last set is only for the after-timing check
+            ch.record("P c %d %d" % (c, min(t, trials - 1)))
+            rt.seed(cfg["trial_seeds"][t])
+            inputs = [to_device(torch, x, rt.device) for x in ref.get_inputs(**cfg["inputs"])]
+            trial = {"inputs": [rt.encode(x, data_dir, "c%d_t%d_in%d" % (c, t, i)) for i, x in enumerate(inputs)]}
+            if backward:
+                args = [leaf(torch, x) for x in inputs]
+                model.zero_grad(set_to_none=True)
+                out = model(*args)
+                outs = rt.flatten(out)
+                rt.seed(cfg["trial_seeds"][t] ^ 0x5EED)
+                grad_outs = [torch.randn_like(o) if isinstance(o, torch.Tensor) and o.is_floating_point() else None
+                             for o in outs]
+                pairs = [(o, g) for o, g in zip(outs, grad_outs) if g is not None and o.requires_grad]
+                if pairs:
+                    torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+                trial["grad_outputs"] = [rt.encode(g, data_dir, "c%d_t%d_gout%d" % (c, t, i))
+                                         for i, g in enumerate(grad_outs)]
+                trial["grads"] = gradients(rt, args, model, data_dir, "c%d_t%d" % (c, t))
+            else:
+                with torch.no_grad():
+                    outs = rt.flatten(model(*inputs))
+            rt.synchronize()
+            trial["outputs"] = [rt.encode(o, data_dir, "c%d_t%d_out%d" % (c, t, i)) for i, o in enumerate(outs)]
+            entry["trials"].append(trial)
+            if t == 0:
+                timing_inputs = inputs
+        meta["configs"].append(entry)
+        t_timing = rt.perf_counter()
+        correctness_ms += (t_timing - t_start) * 1e3
+        if plan.get("time", True):
+            with torch.no_grad():
+                times, flush_ms = rt.time_loop(ch, c, model, timing_inputs)
+            flush_total += flush_ms
+            ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
+            if plan.get("compile_baseline"):
+                time_compiled(rt, ch, c, model, timing_inputs)
+        timing_ms += (rt.perf_counter() - t_timing) * 1e3
+    with open(os.path.join(data_dir, "meta.json.tmp"), "w") as f:
+        json.dump(meta, f)
+    os.replace(os.path.join(data_dir, "meta.json.tmp"), os.path.join(data_dir, "meta.json"))
+    ch.done(flush_total, correctness_ms, timing_ms)
+
+
+def time_compiled(rt, ch, c, model, inputs):
+    torch = rt.torch
+    if not hasattr(torch, "compile"):
+        ch.event("compile_unavailable", config=c, reason="torch %s has no torch.compile" % torch.__version__)
+        return
+    try:
+        compiled = torch.compile(model)
+        with torch.no_grad():
+            compiled(*inputs)  # compiles
+            rt.synchronize()
+            times, _ = rt.time_loop(ch, c, compiled, inputs, record=False)
+    except Exception as e:  # noqa: BLE001 - the baseline is optional; say why it is missing
+        ch.event("compile_unavailable", config=c, reason="torch.compile(Model) failed: %s: %s"
+                 % (type(e).__name__, trim(e, 400)))
+        return
+    ch.event("compile_times", config=c, times=times)
+
+
+def to_device(torch, x, device):
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, (list, tuple)):
+        return type(x)(to_device(torch, v, device) for v in x)
+    return x
+
+
+def leaf(torch, x):
+    if isinstance(x, torch.Tensor) and x.is_floating_point():
+        return x.detach().requires_grad_(True)
+    return x
+
+
+def gradients(rt, args, model, directory, stem):
+    """Gradients of every floating input, then of every parameter, in order (None: no gradient)."""
+    torch = rt.torch
+    out = []
+    for i, a in enumerate(args):
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            out.append({"what": "input %d" % i,
+                        "value": rt.encode(a.grad, directory, "%s_gin%d" % (stem, i))})
+    for k, (name, p) in enumerate(model.named_parameters()):
+        out.append({"what": "parameter %s" % name,
+                    "value": rt.encode(p.grad, directory, "%s_gp%d" % (stem, k))})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# build and run: candidate code from here on.
+
+
+def import_candidate(plan, ch):
+    """The candidate module, or None after reporting why it could not be imported."""
+    cache = ExtensionCache(plan["extensions_dir"])
+    import traceback
+    try:
+        module = import_file(plan["candidate"], "kf_candidate")
+    except BaseException as e:  # noqa: BLE001 - whatever the candidate raises is its verdict
+        if cache.failure is not None:
+            name, log = cache.failure
+            first = first_error_line(log)
+            ch.event("failure", status="compile_error",
+                     message="load_inline could not build extension '%s'%s" % (name, ": " + first if first else ""),
+                     log=trim(log, 60000))
+        else:
+            ch.event("failure", status=plan.get("import_status", "compile_error"),
+                     message="importing the candidate raised %s: %s" % (type(e).__name__, trim(e, 500)),
+                     log=trim("".join(traceback.format_exception(type(e), e, e.__traceback__)), 8000))
+        return None
+    if not isinstance(getattr(module, "ModelNew", None), type):
+        ch.event("failure", status="compile_error", message="the candidate defines no class ModelNew",
+                 log="")
+        return None
+    return module
+
+
+def first_error_line(log):
+    for line in str(log).splitlines():
+        if "error" in line.lower() and ("error:" in line or "Error" in line) and "Error building" not in line:
+            return line.strip()[:300]
+    return ""
+
+
+def cmd_build(plan, ch):
+    import torch  # noqa: F401 - load_inline needs torch loaded first
+    if import_candidate(plan, ch) is not None:
+        ch.event("built")
+    ch.done()
+
+
+class CandidateFailed(Exception):
+    pass
+
+
+def cmd_run(plan, ch):
+    import traceback
+    rt = Runtime(plan)
+    torch = rt.torch
+    audit = OpAuditFactory(rt)
+    data_dir = plan["data_dir"]
+    out_dir = plan["out_dir"]
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(data_dir, "meta.json")) as f:
+        meta = json.load(f)
+    trials = int(plan["trials"])
+    backward = bool(plan.get("backward"))
+    rotate = bool(plan.get("rotate_timing_inputs"))
+    tol = plan.get("tolerance", {"atol": 1e-5, "rtol": 1e-5})
+    plan["import_status"] = "runtime_error"
+    candidate = import_candidate(plan, ch)
+    if candidate is None:
+        ch.done()
+        return
+    flush_total = correctness_ms = timing_ms = 0.0
+    where = ["construction"]
+    c = 0
+
+    def call_audited(model, args, c, t):
+        mode = audit.make()
+        with mode:
+            out, ms = rt.timed_call(model, args)
+        ch.record("C %d %d %.9g" % (c, t, ms))
+        if mode.forbidden:
+            ch.event("torch_ops", config=c, trial=t, ops=mode.forbidden, where=where[0])
+            raise CandidateFailed()
+        return out
+
+    def check_mutation(args, pristine, c, t):
+        for i, (a, p) in enumerate(zip(args, pristine)):
+            if isinstance(a, torch.Tensor) and isinstance(p, torch.Tensor):
+                now = a.detach()
+                if now.shape != p.shape or now.dtype != p.dtype or not rt.equal(now, p):
+                    ch.event("mutated", config=c, trial=t, input=i,
+                             tensor=rt.encode(now, out_dir, "c%d_t%d_mutated%d" % (c, t, i)))
+                    raise CandidateFailed()
+
+    def matches(outs, expected_enc, c):
+        """The harness's own quick comparison (the parent decides); False skips timing."""
+        if len(outs) != len(expected_enc):
+            return False
+        for o, e in zip(outs, expected_enc):
+            if e["t"] != "tensor":
+                continue
+            if not isinstance(o, torch.Tensor):
+                return False
+            ref = rt.load_tensor(e, data_dir)
+            got = o.detach().cpu()
+            if list(got.shape) != e["shape"] or got.dtype != ref.dtype:
+                return False
+            if got.dtype.is_floating_point:
+                if not rt.allclose(got.double(), ref.double(), rtol=tol["rtol"], atol=tol["atol"], equal_nan=True):
+                    return False
+            elif not rt.equal(got, ref):
+                return False
+        return True
+
+    try:
+        for c, cfg in enumerate(meta["configs"]):
+            t0 = rt.perf_counter()
+            where[0] = "construction"
+            init = rt.decode(cfg["init"], data_dir)
+            rt.seed(plan["configs"][c]["model_seed"])
+            model = candidate.ModelNew(*init).to(rt.device)
+            pristine = [[rt.decode(x, data_dir) for x in trial["inputs"]] for trial in cfg["trials"]]
+            specs = []
+            for e in cfg["trials"][0]["outputs"]:
+                if e["t"] == "tensor":
+                    n = 1
+                    for d in e["shape"]:
+                        n *= d
+                    specs.append((getattr(torch, e["dtype"]), n))
+            kept = {}
+            # Two passes over the trials on fresh copies, every output kept alive (not copied)
+            # until all calls are done: a forward that caches results or reuses an output buffer
+            # across calls gives a wrong answer on some trial. This replaces KernelBench's
+            # candidate -> reference -> candidate order: the reference runs in another process,
+            # so its outputs never exist in this one.
+            for pass_name in ("first", "second"):
+                for t in range(trials):
+                    where[0] = "correctness trial %d/%d, %s call" % (t + 1, trials, pass_name)
+                    ch.record("P c %d %d" % (c, t))
+                    args = [rt.fresh(x) for x in pristine[t]]
+                    if backward:
+                        args = [leaf(torch, a) for a in args]
+                        model.zero_grad(set_to_none=True)
+                    rt.synchronize()
+                    rt.poison(specs)
+                    if backward:
+                        outs = rt.flatten(call_audited(model, args, c, t))
+                        grad_outs = [rt.decode(g, data_dir) if g["t"] == "tensor" else None
+                                     for g in cfg["trials"][t]["grad_outputs"]]
+                        pairs = [(o, g) for o, g in zip(outs, grad_outs)
+                                 if g is not None and isinstance(o, torch.Tensor) and o.requires_grad]
+                        if pairs:
+                            rt.backward([o for o, _ in pairs], [g for _, g in pairs])
+                        grads = gradients(rt, args, model, out_dir, "c%d_t%d_%s" % (c, t, pass_name))
+                    else:
+                        with rt.no_grad():
+                            outs = rt.flatten(call_audited(model, args, c, t))
+                        grads = None
+                    rt.synchronize()
+                    check_mutation(args, pristine[t], c, t)
+                    kept[(pass_name, t)] = (outs, grads)
+            where[0] = "saving outputs"
+            good = True
+            for (pass_name, t), (outs, grads) in kept.items():
+                enc = [rt.encode(o, out_dir, "c%d_t%d_%s_out%d" % (c, t, pass_name, i)) for i, o in enumerate(outs)]
+                ch.event("outputs", config=c, trial=t, **{"pass": pass_name}, values=enc, grads=grads)
+                good = good and matches(outs, cfg["trials"][t]["outputs"], c)
+            del kept
+            correctness_ms += (rt.perf_counter() - t0) * 1e3
+            if not good:
+                ch.event("skip_timing", config=c)
+                break
+            t1 = rt.perf_counter()
+            where[0] = "timing"
+            with rt.no_grad():
+                if rotate:
+                    times, flush_ms = time_rotating(rt, ch, c, model, pristine[:trials], cfg, data_dir, matches)
+                else:
+                    times, flush_ms = rt.time_loop(ch, c, model, pristine[0])
+            flush_total += flush_ms
+            ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
+            # After timing, on an input set no earlier call saw: a forward that stopped working
+            # (or returns a stale result) once it is being timed fails here.
+            where[0] = "the after-timing check"
+            ch.record("P a %d" % c)
+            args = [rt.fresh(x) for x in pristine[trials]]
+            rt.synchronize()
+            rt.poison(specs)
+            with rt.no_grad():
+                outs = rt.flatten(call_audited(model, args, c, trials))
+            rt.synchronize()
+            enc = [rt.encode(o, out_dir, "c%d_after_out%d" % (c, i)) for i, o in enumerate(outs)]
+            ch.event("outputs", config=c, trial=trials, **{"pass": "after"}, values=enc, grads=None)
+            timing_ms += (rt.perf_counter() - t1) * 1e3
+            del model
+    except CandidateFailed:
+        pass
+    except Exception as e:  # noqa: BLE001 - the candidate's exception is its verdict
+        label = meta["configs"][c]["label"] if 0 <= c < len(meta["configs"]) else "?"
+        ch.event("failure", status="runtime_error",
+                 message="ModelNew raised %s: %s (during %s of config %s)" % (type(e).__name__, trim(e, 600), where[0],
+                                                                             label),
+                 log=trim("".join(traceback.format_exception(type(e), e, e.__traceback__)), 8000))
+    ch.done(flush_total, correctness_ms, timing_ms)
+
+
+def time_rotating(rt, ch, c, model, sets, cfg, data_dir, matches):
+    """Re-verification timing: every timed call gets fresh copies of one of the known input
+    sets in turn, and its output is checked against that set's reference output, so a forward
+    that returns stale results while being timed fails instead of looking fast."""
+    warmup = int(rt.timing.get("warmup", 3))
+    min_trials = int(rt.timing.get("min_trials", 10))
+    max_trials = int(rt.timing.get("max_trials", 100))
+    max_seconds = float(rt.timing.get("max_seconds", 1.0))
+    ch.record("P w %d" % c)
+    for i in range(warmup):
+        _, ms = rt.timed_call(model, [rt.fresh(x) for x in sets[i % len(sets)]])
+        ch.record("W %d %.9g" % (c, ms))
+    ch.record("P t %d" % c)
+    times, flush_ms = [], 0.0
+    start = rt.perf_counter()
+    while len(times) < max_trials:
+        k = len(times) % len(sets)
+        args = [rt.fresh(x) for x in sets[k]]
+        flush_ms += rt.flush()
+        out, ms = rt.timed_call(model, args)
+        times.append(ms)
+        if not matches(rt.flatten(out), cfg["trials"][k]["outputs"], c):
+            ch.event("failure", status="wrong_value",
+                     message="timed call %d (input set %d) returned a wrong result: ModelNew must compute "
+                             "every call, also while it is being timed" % (len(times), k))
+            raise CandidateFailed()
+        if len(times) >= min_trials and rt.perf_counter() - start > max_seconds:
+            break
+    return times, flush_ms
+
+
+# ----------------------------------------------------------------------------------------------
+
+COMMANDS = {"probe": cmd_probe, "lint": cmd_lint, "reference": cmd_reference, "build": cmd_build, "run": cmd_run}
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] not in COMMANDS:
+        sys.exit("usage: kf_torch.py {%s} PLAN.json" % ",".join(COMMANDS))
+    ch = Channel()
+    with open(argv[2]) as f:
+        plan = json.load(f)
+    COMMANDS[argv[1]](plan, ch)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

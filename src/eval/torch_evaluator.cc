@@ -1,0 +1,965 @@
+// The evaluator of torch tasks. Every piece of Python runs in a sandboxed child of the harness
+// (src/eval/torch/kf_torch.py); this file plans those children, reads their result channels,
+// caches the reference's tensors and compares the candidate's with them itself, so the verdict
+// never rests on a comparison made inside the candidate's process.
+#include "eval/torch_evaluator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/subprocess.h"
+#include "eval/compare.h"
+#include "eval/cpu_backend.h"
+#include "eval/evaluator_common.h"
+#include "eval/harness.h"
+#include "eval/input_gen.h"
+#include "eval/kf_torch_source.h"
+#include "eval/static_check.h"
+#include "prompt/prompt.h"
+
+namespace kf::eval {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using core::Json;
+
+std::string_view TorchHarnessSource() { return detail::kTorchHarnessSource; }
+
+namespace {
+
+constexpr std::size_t kLogCapBytes = 16 * 1024;
+// Data and output files of KernelBench-sized problems run to hundreds of MiB each.
+constexpr std::uint64_t kTorchFileSizeBytes = 16ULL << 30;
+// load_inline compiles inside the build child: C++ takes ~20 s, CUDA a minute or more.
+constexpr double kMinBuildSeconds = 300;
+// The byte the harness fills integer outputs with before a call (kf_torch.py: poison).
+constexpr unsigned char kIntPoison = 0xA5;
+constexpr std::uint64_t kSeedMask = 0x7fff'ffff'ffff'ffffULL;
+
+double MsSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+std::string Nonce() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+}
+
+/// The last non-empty line of a log: a Python traceback ends with the exception.
+std::string LastLine(const std::string& text) {
+  std::size_t end = text.find_last_not_of(" \n\r\t");
+  if (end == std::string::npos) return "";
+  std::size_t begin = text.rfind('\n', end);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  return text.substr(begin, std::min<std::size_t>(end + 1 - begin, 400));
+}
+
+/// The head of a compiler log: the first errors are what a reader (or an LLM) needs.
+std::string Head(const std::string& text, std::size_t cap) {
+  return text.size() <= cap ? text : text.substr(0, cap) + "\n[...]";
+}
+
+std::string ShapeText(const Json& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i > 0 ? ", " : "") + std::to_string(shape[i].get<std::int64_t>());
+  return s + "]";
+}
+
+/// The kfoundry dtype of a torch dtype name, when the shared comparison handles it.
+std::optional<task::DType> DTypeOf(const std::string& torch_name) {
+  static const std::map<std::string, task::DType> kMap = {
+      {"float32", task::DType::kF32}, {"float64", task::DType::kF64}, {"float16", task::DType::kF16},
+      {"bfloat16", task::DType::kBF16}, {"int8", task::DType::kI8}, {"int32", task::DType::kI32},
+      {"int64", task::DType::kI64}, {"uint8", task::DType::kU8}, {"bool", task::DType::kU8}};
+  auto it = kMap.find(torch_name);
+  if (it == kMap.end()) return std::nullopt;
+  return it->second;
+}
+
+/// What the interpreter's torch can do (the harness's probe).
+struct TorchInfo {
+  std::string python;      // as given ($KF_PYTHON or task.torch.python)
+  std::string executable;  // sys.executable
+  std::string torch_version;
+  bool cuda_available = false;
+  std::string gpu_name, gpu_capability, cuda_version;
+  bool has_compile = false;
+};
+
+/// What one harness child reported: the native runner's records (progress, times, completion)
+/// and the torch-specific J records in order.
+struct HarnessRun {
+  core::SubprocessResult result;
+  RunnerReport report;
+  std::vector<Json> events;
+};
+
+HarnessRun ParseChannel(const task::Task& task, core::SubprocessResult result, std::string_view nonce) {
+  HarnessRun run;
+  std::string runner_lines;
+  std::string protocol_error;
+  bool after_marker = false;
+  std::istringstream in(result.channel);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("J ", 0) == 0) {
+      if (after_marker) {
+        protocol_error = "records after the completion marker";
+        continue;
+      }
+      auto j = core::ParseJson(std::string_view(line).substr(2), "harness record");
+      if (!j.ok() || !j->is_object() || !j->contains("event") || !(*j)["event"].is_string()) {
+        protocol_error = fmt::format("malformed record '{}'", line.substr(0, 80));
+        continue;
+      }
+      run.events.push_back(std::move(*j));
+      continue;
+    }
+    if (line.rfind("D ", 0) == 0) after_marker = true;
+    runner_lines += line + "\n";
+  }
+  run.report = ParseRunnerReport(task, runner_lines, nonce);
+  if (!protocol_error.empty() && run.report.protocol_error.empty()) run.report.protocol_error = protocol_error;
+  if (!run.report.protocol_error.empty()) run.report.completed = false;
+  run.result = std::move(result);
+  return run;
+}
+
+/// The runner report's "where" in a torch task's words: configurations, not shapes.
+std::string TorchWhere(std::string where) {
+  if (where.empty()) return "start-up (importing torch and the candidate)";
+  for (auto [from, to] : {std::pair<std::string_view, std::string_view>{" of shape ", " of config "},
+                          {"the after-timing copy", "the after-timing check"}}) {
+    if (auto at = where.find(from); at != std::string::npos) where.replace(at, from.size(), to);
+  }
+  return where;
+}
+
+struct HarnessCall {
+  std::string python;
+  fs::path harness;
+  std::string command;
+  Json plan;
+  fs::path scratch;  // the child's working directory; plan.json is written here
+  double timeout_s = 60;
+  const std::atomic<bool>* cancel = nullptr;
+  std::vector<std::pair<std::string, std::string>> env;
+};
+
+core::Expected<HarnessRun> RunHarness(const task::Task& task, const HarnessCall& call) {
+  const fs::path plan_path = call.scratch / "plan.json";
+  KF_TRY_VOID(core::WriteFileAtomic(plan_path, call.plan.dump()));
+  const std::string nonce = Nonce();
+  core::SubprocessSpec spec;
+  // -B: no .pyc next to the harness or the candidate; -u: a traceback is never lost in a buffer.
+  spec.argv = {call.python, "-B", "-u", call.harness.string(), call.command, plan_path.string()};
+  spec.working_dir = call.scratch;
+  spec.env = call.env;
+  spec.env.push_back({"KF_RESULT_FD", std::to_string(kResultChannelFd)});
+  spec.env.push_back({"KF_NONCE", nonce});
+  spec.channel_fd = kResultChannelFd;
+  spec.cancel = call.cancel;
+  spec.limits.wall_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(call.timeout_s * 1000));
+  spec.limits.address_space_bytes = 0;  // CUDA maps far more address space than it uses
+  spec.limits.file_size_bytes = kTorchFileSizeBytes;
+  KF_TRY(core::SubprocessResult result, core::RunSandboxed(spec));
+  return ParseChannel(task, std::move(result), nonce);
+}
+
+/// Why a child did not finish its protocol, or "" when it did; *status is the verdict.
+std::string ChildFailure(const HarnessRun& run, Status* status) {
+  const core::SubprocessResult& res = run.result;
+  const std::string where = TorchWhere(run.report.where);
+  *status = Status::kRuntimeError;
+  if (res.outcome == core::SubprocessResult::Outcome::kTimedOut) {
+    *status = Status::kTimeout;
+    return fmt::format("{} during {}", res.Describe(), where);
+  }
+  if (res.outcome == core::SubprocessResult::Outcome::kCancelled) return "cancelled during " + where;
+  if (res.outcome == core::SubprocessResult::Outcome::kSignaled || res.exit_code != 0) {
+    const std::string last = LastLine(res.stderr_text);
+    return fmt::format("{} during {}{}", res.Describe(), where, last.empty() ? "" : ": " + last);
+  }
+  if (!run.report.protocol_error.empty()) {
+    return fmt::format("the harness result channel was tampered with during {}: {}", where, run.report.protocol_error);
+  }
+  if (!run.report.completed) {
+    return fmt::format("exited before the harness finished (exit status 0) during {} — the candidate must not exit "
+                       "the process",
+                       where);
+  }
+  return "";
+}
+
+/// The reference's tensors for one seed (a directory the harness wrote, with meta.json) and,
+/// for the main seed, its timings.
+struct ReferenceData {
+  fs::path dir;
+  Json meta;
+  Json configs;  // the plan's configs: labels, kwargs and seeds
+  std::vector<double> eager_median_ms;    // per config; empty when not timed
+  std::vector<double> compile_median_ms;  // per config; 0 where not measured
+  std::string compile_note;               // why torch.compile was not measured
+};
+
+class TorchEvaluator final : public Evaluator {
+ public:
+  TorchEvaluator(const task::Task& task, EvaluatorOptions options, TorchInfo info, std::string device,
+                 fs::path harness, std::string harness_hash)
+      : task_(task),
+        options_(std::move(options)),
+        info_(std::move(info)),
+        device_(std::move(device)),
+        harness_(std::move(harness)),
+        harness_hash_(std::move(harness_hash)),
+        machine_(MachineId()) {
+    for (const auto& seed : task_.seeds) {
+      if (prompt::HasEvolveBlocks(seed.source)) {
+        frozen_template_ = seed.source;
+        break;
+      }
+    }
+    device_id_ = device_ == "cuda" ? fmt::format("cuda|{}|sm_{}|cuda {}", info_.gpu_name, info_.gpu_capability,
+                                                 info_.cuda_version)
+                                   : fmt::format("cpu|{}", CpuModel());
+    core::Sha256 h;
+    h.Field(info_.executable).Field(info_.torch_version).Field(device_id_);
+    extensions_dir_ = TorchDir() / "extensions" / h.HexDigest().substr(0, 16);
+  }
+
+  core::Expected<void> EnsureReference() {
+    if (reference_) return core::Ok();
+    KF_TRY(ReferenceData data, MakeReference(options_.seed, /*time=*/true));
+    reference_ = std::move(data);
+    if (!reference_->compile_note.empty()) core::LogDebug("torch.compile baseline: {}", reference_->compile_note);
+    return core::Ok();
+  }
+
+  Prepared Prepare(const std::string& source) override {
+    const auto t0 = Clock::now();
+    Prepared p;
+    EvalResult& r = p.result;
+    r.code_hash = core::Sha256Hex(source);
+    const fs::path candidate = TorchDir() / "candidates" / (r.code_hash + ".py");
+    if (!fs::exists(candidate)) {
+      if (auto w = core::WriteFileAtomic(candidate, source); !w.ok()) {
+        r.message = "could not write the candidate: " + w.error().message;
+        return p;
+      }
+    }
+
+    // Stage 1: the EVOLVE blocks, the harness's AST lint, and the C++ rules over the sources
+    // handed to load_inline.
+    std::vector<StaticFinding> findings = CheckStatic(task_, source, frozen_template_);
+    Json plan = BasePlan();
+    plan["candidate"] = candidate.string();
+    auto lint = RunIn("lint", plan, 60);
+    r.phases.static_ms = MsSince(t0);
+    if (!lint.ok()) {
+      r.message = "could not run the torch lint: " + lint.error().message;
+      return Finish(p, t0);
+    }
+    Status status;
+    if (std::string failure = ChildFailure(*lint, &status); !failure.empty()) {
+      r.status = status;
+      r.message = "the torch lint failed: " + failure;
+      r.log = Tail(lint->result.stderr_text, kLogCapBytes);
+      return Finish(p, t0);
+    }
+    try {
+      for (const Json& e : lint->events) {
+        const std::string kind = e.at("event").get<std::string>();
+        if (kind == "failure") {  // a syntax error: the module does not compile
+          r.status = Status::kCompileError;
+          r.message = e.at("message").get<std::string>();
+          r.log = e.value("log", "");
+          return Finish(p, t0);
+        }
+        if (kind == "finding") {
+          findings.push_back({e.at("rule").get<std::string>(), e.at("line").get<int>(),
+                              e.at("excerpt").get<std::string>(), e.at("reason").get<std::string>()});
+        } else if (kind == "source") {
+          CheckSource(e, findings);
+        }
+      }
+    } catch (const Json::exception& ex) {
+      r.message = fmt::format("the torch lint sent a malformed record: {}", ex.what());
+      return Finish(p, t0);
+    }
+    r.phases.static_ms = MsSince(t0);
+    if (!findings.empty()) {
+      std::stable_sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+      r.status = Status::kStaticRejected;
+      const StaticFinding& f = findings.front();
+      r.message = fmt::format("line {}: {}: {}", f.line, f.rule, f.reason);
+      for (const auto& g : findings) r.log += fmt::format("line {}: {}: `{}`: {}\n", g.line, g.rule, g.excerpt, g.reason);
+      return Finish(p, t0);
+    }
+
+    // Stage 2: import the candidate once, which builds its extensions (or finds them built).
+    const auto build_start = Clock::now();
+    core::Sha256 key;
+    key.Field(source).Field(harness_hash_).Field(extensions_dir_.string());
+    const fs::path marker = TorchDir() / "builds" / (key.HexDigest() + ".ok");
+    if (fs::exists(marker)) {
+      r.phases.compile_cached = true;
+    } else {
+      auto build = RunIn("build", plan, std::max(kMinBuildSeconds, TimeoutSeconds()));
+      if (!build.ok()) {
+        r.status = Status::kCompileError;
+        r.message = "could not run the build: " + build.error().message;
+        return Finish(p, t0);
+      }
+      bool built = false;
+      for (const Json& e : build->events) {
+        if (e.value("event", "") == "built") built = true;
+        if (e.value("event", "") == "failure") {
+          r.status = Status::kCompileError;
+          r.message = e.value("message", "the candidate does not import");
+          r.log = Head(e.value("log", ""), kLogCapBytes);
+        }
+      }
+      if (!built && r.status != Status::kCompileError) {
+        Status ignored;
+        const std::string failure = ChildFailure(*build, &ignored);
+        r.status = build->result.outcome == core::SubprocessResult::Outcome::kTimedOut ? Status::kTimeout
+                                                                                       : Status::kCompileError;
+        r.message = "importing the candidate failed: " + (failure.empty() ? "no verdict from the harness" : failure);
+        r.log = Tail(build->result.stderr_text, kLogCapBytes);
+      }
+      r.phases.compile_ms = MsSince(build_start);
+      if (!built) return Finish(p, t0);
+      (void)core::WriteFileAtomic(marker, candidate.string());
+    }
+    r.phases.compile_ms = MsSince(build_start);
+    p.ready = true;
+    p.binary = candidate;
+    return Finish(p, t0);
+  }
+
+  EvalResult Measure(const Prepared& prepared) override {
+    if (!prepared.ready) return prepared.result;
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto t0 = Clock::now();
+    EvalResult r = prepared.result;
+    MeasureInto(prepared.binary, r);
+    r.phases.total_ms += MsSince(t0);
+    return r;
+  }
+
+ private:
+  double TimeoutSeconds() const { return options_.timeout_seconds.value_or(task_.timeout_seconds); }
+  fs::path TorchDir() const { return options_.cache_dir / "torch"; }
+
+  Prepared& Finish(Prepared& p, Clock::time_point t0) const {
+    p.result.phases.total_ms = MsSince(t0);
+    return p;
+  }
+
+  /// What every plan holds.
+  Json BasePlan() const {
+    Json plan;
+    plan["device"] = device_;
+    plan["extensions_dir"] = extensions_dir_.string();
+    plan["trials"] = task_.correctness_trials;
+    plan["backward"] = task_.torch.backward;
+    plan["allowed_ops"] = task_.torch.allowed_ops;
+    plan["tolerance"] = {{"atol", task_.tolerance.atol}, {"rtol", task_.tolerance.rtol}};
+    const task::TimingSpec& ts = task_.timing;
+    plan["timing"] = {{"warmup", ts.warmup},
+                      {"min_trials", ts.min_trials},
+                      {"max_trials", ts.max_trials},
+                      {"max_seconds", ts.max_seconds_per_shape},
+                      {"flush", ts.flush_cache}};
+    return plan;
+  }
+
+  /// Configurations with their keyword arguments and seeds: one model seed per configuration
+  /// (ModelNew gets the same one, so parameters created in the same order match Model's) and
+  /// one input seed per trial, plus one for the input set only the after-timing check sees.
+  core::Expected<Json> ConfigsJson(std::uint64_t seed) const {
+    Json configs = Json::array();
+    for (std::size_t c = 0; c < task_.torch.configs.size(); ++c) {
+      const task::TorchConfig& cfg = task_.torch.configs[c];
+      KF_TRY(Json inputs, core::ParseJson(cfg.inputs_json, "torch config inputs"));
+      KF_TRY(Json init, core::ParseJson(cfg.init_json, "torch config init"));
+      const int ci = static_cast<int>(c);
+      Json trial_seeds = Json::array();
+      for (int t = 0; t <= task_.correctness_trials; ++t) {
+        trial_seeds.push_back(InputSeed(seed, task_.content_hash, ci, t, "#torch-inputs") & kSeedMask);
+      }
+      configs.push_back({{"label", cfg.label},
+                         {"inputs", std::move(inputs)},
+                         {"init", std::move(init)},
+                         {"model_seed", InputSeed(seed, task_.content_hash, ci, -1, "#torch-model") & kSeedMask},
+                         {"trial_seeds", std::move(trial_seeds)}});
+    }
+    return configs;
+  }
+
+  /// Runs a harness subcommand in a fresh scratch directory (removed afterwards unless kept).
+  core::Expected<HarnessRun> RunIn(const std::string& command, Json plan, double timeout_s) const {
+    KF_TRY(fs::path scratch, core::MakeUniqueDir(options_.work_dir, "torch-" + command + "-"));
+    HarnessCall call;
+    call.python = info_.python;
+    call.harness = harness_;
+    call.command = command;
+    call.plan = std::move(plan);
+    call.scratch = scratch;
+    call.timeout_s = timeout_s;
+    call.cancel = options_.cancel;
+    call.env = {{"TORCH_EXTENSIONS_DIR", extensions_dir_.string()}, {"PYTHONDONTWRITEBYTECODE", "1"}};
+    auto run = RunHarness(task_, call);
+    if (!options_.keep_work_dirs) {
+      std::error_code ec;
+      fs::remove_all(scratch, ec);
+    }
+    return run;
+  }
+
+  /// C++ static rules over one source string handed to load_inline: host rules for
+  /// cpp_sources, cuda rules for cuda_sources; lines counted in the candidate file.
+  void CheckSource(const Json& e, std::vector<StaticFinding>& findings) const {
+    task::Task cpp;
+    cpp.name = task_.name;
+    cpp.backend = e.at("kind").get<std::string>() == "cuda" ? task::Backend::kCuda : task::Backend::kCpu;
+    const std::string name = e.at("name").get<std::string>();
+    const int first_line = e.at("line").get<int>();
+    for (StaticFinding f : CheckStatic(cpp, e.at("text").get<std::string>())) {
+      f.line = first_line + std::max(f.line, 1) - 1;
+      f.reason += fmt::format(" (in {}, {} code passed to load_inline)", name,
+                              cpp.backend == task::Backend::kCuda ? "CUDA" : "C++");
+      findings.push_back(std::move(f));
+    }
+  }
+
+  /// The reference's tensors and (when `time`) timings for `seed`, from the cache when present.
+  core::Expected<ReferenceData> MakeReference(std::uint64_t seed, bool time) {
+    KF_TRY(Json configs, ConfigsJson(seed));
+    core::Sha256 h;
+    const task::TimingSpec& ts = task_.timing;
+    h.Field("torch-reference").Field(harness_hash_).Field(task_.content_hash).Field(std::to_string(seed));
+    h.Field(device_id_).Field(info_.torch_version).Field(info_.executable).Field(configs.dump());
+    h.Field(fmt::format("{} {} {}", task_.correctness_trials, task_.torch.backward, time));
+    if (time) {
+      h.Field(machine_).Field(fmt::format("{} {} {} {} {} {}", ts.warmup, ts.min_trials, ts.max_trials,
+                                          ts.max_seconds_per_shape, ts.flush_cache, task_.torch.compile_baseline));
+    }
+    const fs::path dir = TorchDir() / "reference" / h.HexDigest().substr(0, 32);
+    ReferenceData data;
+    data.dir = dir;
+    data.configs = configs;
+    if (!fs::exists(dir / "kf_ready.json")) KF_TRY_VOID(RunReference(dir, configs, time));
+    KF_TRY(std::string ready_text, core::ReadFile(dir / "kf_ready.json"));
+    KF_TRY(std::string meta_text, core::ReadFile(dir / "meta.json"));
+    KF_TRY(Json ready, core::ParseJson(ready_text, (dir / "kf_ready.json").string()));
+    KF_TRY(data.meta, core::ParseJson(meta_text, (dir / "meta.json").string()));
+    try {
+      data.eager_median_ms = ready.at("eager_median_ms").get<std::vector<double>>();
+      data.compile_median_ms = ready.at("compile_median_ms").get<std::vector<double>>();
+      data.compile_note = ready.value("compile_note", "");
+      if (data.meta.at("configs").size() != task_.torch.configs.size()) throw std::runtime_error("config count");
+    } catch (const std::exception& ex) {
+      return core::MakeError(core::ErrorCode::kIo, fmt::format("the cached reference {} is damaged ({}); delete it",
+                                                                dir.string(), ex.what()));
+    }
+    return data;
+  }
+
+  core::Expected<void> RunReference(const fs::path& dir, const Json& configs, bool time) {
+    const fs::path parent = dir.parent_path();
+    KF_TRY(fs::path tmp, core::MakeUniqueDir(parent, "tmp-"));
+    Json plan = BasePlan();
+    plan["reference"] = (task_.dir / task_.reference_file).string();
+    plan["data_dir"] = tmp.string();
+    plan["configs"] = configs;
+    plan["time"] = time;
+    plan["compile_baseline"] = time && task_.torch.compile_baseline;
+    // torch.compile compiles every configuration before it can be timed.
+    const double timeout_s = std::max(300.0, 4 * TimeoutSeconds());
+    auto run = RunIn("reference", plan, timeout_s);
+    auto give_up = [&](core::Error e) {
+      std::error_code ec;
+      fs::remove_all(tmp, ec);
+      return e;
+    };
+    if (!run.ok()) return give_up(run.error());
+    Status ignored;
+    if (const std::string failure = ChildFailure(*run, &ignored); !failure.empty()) {
+      return give_up(core::MakeError(core::ErrorCode::kValidation,
+                                     fmt::format("the task's reference {} failed: {}\n{}",
+                                                 (task_.dir / task_.reference_file).string(), failure,
+                                                 Tail(run->result.stderr_text, 4000))));
+    }
+    const std::size_t nconfigs = task_.torch.configs.size();
+    Json ready;
+    std::vector<double> eager(nconfigs, 0), compiled(nconfigs, 0);
+    std::string note;
+    for (std::size_t c = 0; c < nconfigs && time; ++c) {
+      auto it = run->report.trial_ms.find(static_cast<int>(c));
+      if (it == run->report.trial_ms.end()) {
+        return give_up(core::MakeError(core::ErrorCode::kValidation,
+                                       fmt::format("the reference reported no timing for config {}",
+                                                   task_.torch.configs[c].label)));
+      }
+      eager[c] = Summarize(it->second).median;
+    }
+    for (const Json& e : run->events) {
+      const std::string kind = e.value("event", "");
+      const std::size_t c = e.value("config", std::size_t{0});
+      if (kind == "compile_times" && c < nconfigs && e.contains("times") && !e["times"].empty()) {
+        compiled[c] = Summarize(e["times"].get<std::vector<double>>()).median;
+      } else if (kind == "compile_unavailable" && note.empty()) {
+        note = e.value("reason", "unavailable");
+      }
+    }
+    if (time && task_.torch.compile_baseline && note.empty() && !info_.has_compile) {
+      note = fmt::format("torch {} has no torch.compile", info_.torch_version);
+    }
+    ready["eager_median_ms"] = eager;
+    ready["compile_median_ms"] = compiled;
+    ready["compile_note"] = note;
+    if (auto w = core::WriteFileAtomic(tmp / "kf_ready.json", ready.dump()); !w.ok()) return give_up(w.error());
+    std::error_code ec;
+    fs::rename(tmp, dir, ec);
+    if (ec) fs::remove_all(tmp, ec);  // another evaluator finished the same reference first
+    return core::Ok();
+  }
+
+  /// A check's verdict: nullopt when it passed.
+  using Failure = std::optional<std::pair<Status, std::string>>;
+
+  /// One output (or gradient) of the candidate against the reference's.
+  Failure CompareEncoded(const std::string& what, const Json& expected, const Json& actual, const fs::path& ref_dir,
+                         const fs::path& out_dir, int c, int trial, const std::string& pass, EvalResult& r) const {
+    const std::string& label = task_.torch.configs[c].label;
+    const std::string when = pass == "after" ? "the after-timing check"
+                                             : fmt::format("trial {}, {} call", trial, pass);
+    const std::string et = expected.at("t").get<std::string>(), at = actual.at("t").get<std::string>();
+    if (et != "tensor" || at != "tensor") {
+      if (et != at) {
+        return std::pair{Status::kWrongShape, fmt::format("{} on config {} ({}): Model returns a {}, ModelNew a {}",
+                                                          what, label, when, et, at)};
+      }
+      if (expected != actual) {
+        return std::pair{Status::kWrongValue, fmt::format("{} on config {} ({}): expected {}, got {}", what, label,
+                                                          when, expected.dump(), actual.dump())};
+      }
+      return std::nullopt;
+    }
+    const std::string edtype = expected.at("dtype").get<std::string>(), adtype = actual.at("dtype").get<std::string>();
+    if (edtype != adtype || expected.at("shape") != actual.at("shape")) {
+      return std::pair{Status::kWrongShape,
+                       fmt::format("{} on config {} ({}): expected {} {}, got {} {}", what, label, when, edtype,
+                                   ShapeText(expected.at("shape")), adtype, ShapeText(actual.at("shape")))};
+    }
+    auto e = core::ReadFile(ref_dir / expected.at("file").get<std::string>());
+    auto a = core::ReadFile(out_dir / actual.at("file").get<std::string>());
+    if (!e.ok() || !a.ok()) {
+      return std::pair{Status::kRuntimeError, fmt::format("{} on config {}: {}", what, label,
+                                                          (!e.ok() ? e.error() : a.error()).message)};
+    }
+    // The harness hashed the bytes as it wrote them; a file changed afterwards was changed by
+    // candidate code still running (a finalizer, a thread).
+    if (core::Sha256Hex(*a) != actual.value("sha256", "")) {
+      return std::pair{Status::kRuntimeError,
+                       fmt::format("{} on config {} changed after the harness wrote it: the candidate must not "
+                                   "touch files", what, label)};
+    }
+    if (e->size() != a->size()) {
+      return std::pair{Status::kRuntimeError, fmt::format("{} on config {}: {} bytes, expected {}", what, label,
+                                                          a->size(), e->size())};
+    }
+    std::vector<std::int64_t> dims;
+    for (const Json& d : expected.at("shape")) dims.push_back(d.get<std::int64_t>());
+    const auto dtype = DTypeOf(edtype);
+    if (!dtype) {  // complex, int16, ...: exact bytes
+      if (*e == *a) return std::nullopt;
+      return std::pair{Status::kWrongValue, fmt::format("{} ({}) on config {} ({}) differs from the reference", what,
+                                                        edtype, label, when)};
+    }
+    task::ArgSpec arg;
+    arg.name = what;
+    arg.role = task::ArgRole::kOutput;
+    arg.dtype = *dtype;
+    auto mm = CompareOutput(arg, dims, reinterpret_cast<const unsigned char*>(e->data()),
+                            reinterpret_cast<const unsigned char*>(a->data()), task_.tolerance, kIntPoison);
+    if (!mm) return std::nullopt;
+    mm->shape_label = label;
+    mm->trial = pass == "after" ? -1 : trial;
+    r.mismatch = *mm;
+    std::string message = DescribeMismatch(*mm, "config");
+    if (pass == "second") {
+      message += "; this was the second call on fresh copies of the same inputs: ModelNew must not keep results or "
+                 "state between calls";
+    } else if (pass == "first" && trial > 0) {
+      message += " (a result kept from an earlier call, or an output buffer reused across calls, shows up here)";
+    }
+    return std::pair{Status::kWrongValue, std::move(message)};
+  }
+
+  Failure CheckOutputs(const Json& ev, const ReferenceData& ref, const fs::path& out_dir, EvalResult& r) const {
+    const int c = ev.at("config").get<int>();
+    const int t = ev.at("trial").get<int>();
+    const std::string pass = ev.at("pass").get<std::string>();
+    if (c < 0 || c >= static_cast<int>(task_.torch.configs.size()) || t < 0 || t > task_.correctness_trials) {
+      return std::pair{Status::kRuntimeError, "the harness reported outputs of an unknown trial"};
+    }
+    const Json& trial = ref.meta.at("configs").at(c).at("trials").at(t);
+    const Json& expected = trial.at("outputs");
+    const Json& values = ev.at("values");
+    if (values.size() != expected.size()) {
+      return std::pair{Status::kWrongShape,
+                       fmt::format("ModelNew.forward returned {} value{} on config {}, Model.forward returns {}",
+                                   values.size(), values.size() == 1 ? "" : "s", task_.torch.configs[c].label,
+                                   expected.size())};
+    }
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const std::string what = expected.size() == 1 ? "output" : fmt::format("output {}", i);
+      if (auto bad = CompareEncoded(what, expected[i], values[i], ref.dir, out_dir, c, t, pass, r)) return bad;
+    }
+    if (!task_.torch.backward || pass == "after") return std::nullopt;
+    const Json& want = trial.at("grads");
+    const Json& got = ev.at("grads");
+    if (!got.is_array() || got.size() != want.size()) {
+      return std::pair{Status::kWrongShape,
+                       fmt::format("ModelNew has {} gradients (floating inputs and parameters) on config {}, Model "
+                                   "has {}: create the same parameters in the same order",
+                                   got.is_array() ? got.size() : 0, task_.torch.configs[c].label, want.size())};
+    }
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const std::string what = "gradient of " + want[i].at("what").get<std::string>();
+      if (auto bad = CompareEncoded(what, want[i].at("value"), got[i].at("value"), ref.dir, out_dir, c, t, pass, r)) {
+        return bad;
+      }
+    }
+    return std::nullopt;
+  }
+
+  /// A mutated input, described by the shared comparison from the reference's copy.
+  Failure CheckMutation(const Json& ev, const ReferenceData& ref, const fs::path& out_dir, EvalResult& r) const {
+    const int c = ev.at("config").get<int>();
+    const int t = ev.at("trial").get<int>();
+    const std::size_t i = ev.at("input").get<std::size_t>();
+    const Json& original = ref.meta.at("configs").at(c).at("trials").at(t).at("inputs").at(i);
+    const Json& now = ev.at("tensor");
+    const std::string label = task_.torch.configs[c].label;
+    const std::string what = fmt::format("{}", i);
+    auto generic = std::pair{Status::kWrongValue,
+                             fmt::format("input {} was modified by ModelNew.forward on config {} (trial {}); inputs "
+                                         "are read-only",
+                                         i, label, t)};
+    if (original.value("t", "") != "tensor" || original.at("shape") != now.at("shape") ||
+        original.at("dtype") != now.at("dtype")) {
+      return generic;
+    }
+    auto before = core::ReadFile(ref.dir / original.at("file").get<std::string>());
+    auto after = core::ReadFile(out_dir / now.at("file").get<std::string>());
+    const auto dtype = DTypeOf(original.at("dtype").get<std::string>());
+    if (!before.ok() || !after.ok() || !dtype || before->size() != after->size()) return generic;
+    std::vector<std::int64_t> dims;
+    for (const Json& d : original.at("shape")) dims.push_back(d.get<std::int64_t>());
+    task::ArgSpec arg;
+    arg.name = what;
+    arg.dtype = *dtype;
+    auto mm = CompareInput(arg, dims, *before, reinterpret_cast<const unsigned char*>(after->data()));
+    if (!mm) return std::nullopt;  // NaN inputs compare unequal in torch.equal but not bytewise
+    mm->shape_label = label;
+    mm->trial = t;
+    r.mismatch = *mm;
+    return std::pair{Status::kWrongValue, DescribeMismatch(*mm, "config")};
+  }
+
+  Failure OpAuditFailure(const Json& ev) const {
+    std::vector<std::pair<std::int64_t, std::string>> ops;
+    for (const auto& [name, count] : ev.at("ops").items()) ops.push_back({count.get<std::int64_t>(), name});
+    std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::string list;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      list += fmt::format("{}{} (x{})", i > 0 ? ", " : "", ops[i].second, ops[i].first);
+    }
+    const int c = ev.at("config").get<int>();
+    return std::pair{Status::kStaticRejected,
+                     fmt::format("torch_fallback (runtime op audit): ModelNew.forward ran PyTorch operators {} during "
+                                 "{} of config {}; compute with your own kernels — PyTorch may only allocate, view, "
+                                 "reshape and copy tensors there{}",
+                                 list, ev.value("where", "a call"),
+                                 c >= 0 && c < static_cast<int>(task_.torch.configs.size())
+                                     ? task_.torch.configs[c].label
+                                     : "?",
+                                 task_.torch.allowed_ops.empty() ? "" : " (plus the task's allowed_ops)")};
+  }
+
+  /// One run child over `data`: correctness, op audit, timing, after-timing check. Fills r's
+  /// timings (speedups against the main reference's eager and compile medians) and returns
+  /// true when everything passed; otherwise r.status and r.message say why.
+  bool RunAndCheck(const ReferenceData& data, const fs::path& candidate, bool rotate, EvalResult& r) {
+    auto fail = [&](Status status, std::string message) {
+      r.status = status;
+      r.message = std::move(message);
+      return false;
+    };
+    Json plan = BasePlan();
+    plan["candidate"] = candidate.string();
+    plan["data_dir"] = data.dir.string();
+    plan["configs"] = data.configs;
+    plan["rotate_timing_inputs"] = rotate;
+    fs::path out_dir;
+    const auto child_start = Clock::now();
+    // The outputs must outlive the child's scratch directory until they are compared: keep it
+    // and remove it here.
+    auto scratch = core::MakeUniqueDir(options_.work_dir, "torch-out-");
+    if (!scratch.ok()) return fail(Status::kRuntimeError, "could not make a scratch directory: " + scratch.error().message);
+    out_dir = *scratch;
+    plan["out_dir"] = out_dir.string();
+    auto run = RunIn("run", plan, TimeoutSeconds());
+    const double child_ms = MsSince(child_start);
+    struct Cleanup {
+      fs::path dir;
+      bool keep;
+      ~Cleanup() {
+        std::error_code ec;
+        if (!keep) fs::remove_all(dir, ec);
+      }
+    } cleanup{out_dir, options_.keep_work_dirs};
+    if (!run.ok()) return fail(Status::kRuntimeError, "could not start the torch harness: " + run.error().message);
+    const RunnerReport& rep = run->report;
+    r.phases.kernel_ms += rep.kernel_ms;
+    r.phases.flush_ms += rep.flush_ms;
+    r.log = Tail(run->result.stderr_text, kLogCapBytes);
+    r.phases.correctness_ms += std::max(0.0, child_ms - rep.timing_ms);
+    r.phases.timing_ms += rep.timing_ms;
+
+    // Outputs checked before the reason the child stopped: a mismatch on an earlier config is
+    // the more precise verdict.
+    try {
+      for (const Json& ev : run->events) {
+        const std::string kind = ev.at("event").get<std::string>();
+        Failure bad;
+        if (kind == "outputs") {
+          bad = CheckOutputs(ev, data, out_dir, r);
+        } else if (kind == "mutated") {
+          bad = CheckMutation(ev, data, out_dir, r);
+        } else if (kind == "torch_ops") {
+          bad = OpAuditFailure(ev);
+        } else if (kind == "failure") {
+          auto status = ParseStatus(ev.at("status").get<std::string>());
+          bad = std::pair{status.ok() ? *status : Status::kRuntimeError, ev.at("message").get<std::string>()};
+          if (const std::string log = ev.value("log", ""); !log.empty()) r.log = Tail(log, kLogCapBytes) + "\n" + r.log;
+        }
+        if (bad) return fail(bad->first, bad->second);
+      }
+    } catch (const std::exception& ex) {
+      return fail(Status::kRuntimeError, fmt::format("the harness sent a malformed record: {}", ex.what()));
+    }
+    Status status;
+    if (const std::string failure = ChildFailure(*run, &status); !failure.empty()) return fail(status, failure);
+
+    const int nconfigs = static_cast<int>(task_.torch.configs.size());
+    double log_speedup = 0, log_median = 0, log_compile = 0;
+    bool all_compiled = true;
+    r.timings.clear();
+    for (int c = 0; c < nconfigs; ++c) {
+      auto it = rep.trial_ms.find(c);
+      if (it == rep.trial_ms.end()) {
+        return fail(Status::kRuntimeError,
+                    fmt::format("the harness reported no timing for config {} (it saw a mismatch the parent did not: "
+                                "see the log)", task_.torch.configs[c].label));
+      }
+      const SampleStats st = Summarize(it->second);
+      ShapeTiming tm;
+      tm.shape_label = task_.torch.configs[c].label;
+      tm.trials = static_cast<int>(it->second.size());
+      tm.median_ms = st.median;
+      tm.min_ms = st.min;
+      tm.cv = st.cv;
+      tm.reference_median_ms = reference_->eager_median_ms.at(c);
+      tm.speedup = tm.reference_median_ms / std::max(st.median, 1e-6);
+      const double compiled = reference_->compile_median_ms.at(c);
+      if (compiled > 0) {
+        tm.compile_median_ms = compiled;
+        tm.speedup_vs_compile = compiled / std::max(st.median, 1e-6);
+        log_compile += std::log(tm.speedup_vs_compile);
+      } else {
+        all_compiled = false;
+      }
+      log_speedup += std::log(tm.speedup);
+      log_median += std::log(std::max(st.median, 1e-6));
+      r.timings.push_back(tm);
+    }
+    r.speedup = std::exp(log_speedup / nconfigs);
+    r.median_ms = std::exp(log_median / nconfigs);
+    r.speedup_vs_compile = all_compiled ? std::exp(log_compile / nconfigs) : 0;
+    r.status = Status::kPassed;
+    return true;
+  }
+
+  void MeasureInto(const fs::path& candidate, EvalResult& r) {
+    const auto reference_start = Clock::now();
+    if (auto ref = EnsureReference(); !ref.ok()) {
+      // Not the candidate's fault, but a verdict still has to say why nothing was measured.
+      r.status = Status::kRuntimeError;
+      r.message = ref.error().message.substr(0, ref.error().message.find('\n'));
+      return;
+    }
+    r.phases.correctness_ms += MsSince(reference_start);
+    if (!RunAndCheck(*reference_, candidate, /*rotate=*/false, r)) return;
+    const int nconfigs = static_cast<int>(task_.torch.configs.size());
+    std::string compile_text =
+        r.speedup_vs_compile > 0 ? fmt::format(", {:.3g}x vs torch.compile", r.speedup_vs_compile) : "";
+    r.message = fmt::format("correct on {} config{} x {} trials; speedup {:.3g}x vs eager{}", nconfigs,
+                            nconfigs == 1 ? "" : "s", task_.correctness_trials, r.speedup, compile_text);
+    const double limit = task_.torch.max_speedup;
+    if (r.speedup <= limit) return;
+
+    // Too good to be believed without a second look: fresh inputs (a new seed, reference
+    // outputs made for it now), every timed call on fresh copies of the input sets in turn with
+    // its output checked, and the times from this run are the ones reported.
+    const double first = r.speedup;
+    const std::uint64_t fresh_seed = core::Fnv1a64("kfoundry torch re-verification", options_.seed);
+    auto fresh = MakeReference(fresh_seed, /*time=*/false);
+    if (!fresh.ok()) {
+      r.status = Status::kRuntimeError;
+      r.message = fmt::format("speedup {:.3g}x is above the task's max_speedup {:.3g}x, and the reference for "
+                              "re-verification failed: {}",
+                              first, limit, fresh.error().message.substr(0, fresh.error().message.find('\n')));
+      return;
+    }
+    if (!RunAndCheck(*fresh, candidate, /*rotate=*/true, r)) {
+      r.message = fmt::format("speedup {:.3g}x is above the task's max_speedup {:.3g}x and re-verification with fresh "
+                              "inputs failed: {}",
+                              first, limit, r.message);
+      return;
+    }
+    compile_text = r.speedup_vs_compile > 0 ? fmt::format(", {:.3g}x vs torch.compile", r.speedup_vs_compile) : "";
+    r.message = fmt::format("correct on {} config{} x {} trials; speedup {:.3g}x vs eager{} (first measured {:.3g}x, "
+                            "above the task's max_speedup {:.3g}x: re-verified on fresh inputs and re-timed with "
+                            "fresh copies each call{})",
+                            nconfigs, nconfigs == 1 ? "" : "s", task_.correctness_trials, r.speedup, compile_text,
+                            first, limit, r.speedup > limit ? "; still above it" : "");
+  }
+
+  const task::Task task_;  // a copy: the caller's Task may not outlive the evaluator
+  EvaluatorOptions options_;
+  TorchInfo info_;
+  std::string device_;  // "cpu" or "cuda"
+  fs::path harness_;
+  std::string harness_hash_;
+  std::string machine_;
+  std::string device_id_;
+  fs::path extensions_dir_;
+  std::string frozen_template_;
+
+  std::mutex mu_;  // guards everything below (Measure is serialized)
+  std::optional<ReferenceData> reference_;
+};
+
+/// The harness written into the cache directory, named by its hash: several kfoundry versions
+/// sharing one cache never run each other's harness.
+core::Expected<std::pair<fs::path, std::string>> InstallHarness(const fs::path& cache_dir) {
+  const std::string hash = core::Sha256Hex(TorchHarnessSource());
+  const fs::path path = cache_dir / "torch" / fmt::format("kf_torch-{}.py", hash.substr(0, 16));
+  if (!fs::exists(path)) KF_TRY_VOID(core::WriteFileAtomic(path, TorchHarnessSource()));
+  return std::pair{path, hash};
+}
+
+constexpr std::string_view kInstallHint =
+    "install Python 3 with PyTorch (Debian: apt-get install python3-torch) or point $KF_PYTHON (or the task's "
+    "torch.python) at an interpreter that has it";
+
+core::Expected<TorchInfo> ProbeTorch(const task::Task& task, const EvaluatorOptions& options,
+                                     const std::string& python, const fs::path& harness) {
+  KF_TRY(fs::path scratch, core::MakeUniqueDir(options.work_dir, "torch-probe-"));
+  HarnessCall call;
+  call.python = python;
+  call.harness = harness;
+  call.command = "probe";
+  call.plan = Json::object();
+  call.scratch = scratch;
+  call.timeout_s = 180;  // the first CUDA initialization can take a while
+  call.cancel = options.cancel;
+  auto run = RunHarness(task, call);
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  if (!run.ok()) {
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("cannot start the torch task's interpreter '{}': {}; {}", python,
+                                       run.error().message, kInstallHint));
+  }
+  const Json* probe = nullptr;
+  for (const Json& e : run->events) {
+    if (e.value("event", "") == "probe") probe = &e;
+  }
+  if (probe == nullptr) {
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("the interpreter '{}' could not run the torch harness ({}): {}; {}", python,
+                                       run->result.Describe(), LastLine(run->result.stderr_text), kInstallHint));
+  }
+  TorchInfo info;
+  info.python = python;
+  info.executable = probe->value("executable", python);
+  if (!probe->contains("torch") || !(*probe)["torch"].is_string()) {
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("'{}' ({}, Python {}) cannot import torch ({}); {}", python, info.executable,
+                                       probe->value("python", "?"), probe->value("error", "?"), kInstallHint));
+  }
+  info.torch_version = (*probe)["torch"].get<std::string>();
+  if (!probe->value("dispatch_mode", false)) {
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("torch {} ({}) lacks torch.utils._python_dispatch.TorchDispatchMode, which the "
+                                       "op audit needs; install torch 1.13 or newer",
+                                       info.torch_version, info.executable));
+  }
+  info.cuda_available = probe->value("cuda_available", false);
+  info.gpu_name = probe->value("gpu_name", "");
+  info.gpu_capability = probe->value("gpu_capability", "");
+  info.cuda_version = probe->value("cuda_version", "");
+  info.has_compile = probe->value("has_compile", false);
+  return info;
+}
+
+}  // namespace
+
+core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& task, EvaluatorOptions options) {
+  if (task.torch.configs.size() != task.shapes.size()) {
+    return core::MakeError(core::ErrorCode::kValidation,
+                           fmt::format("torch task {} has {} configs but {} shapes; load it with LoadTask", task.name,
+                                       task.torch.configs.size(), task.shapes.size()));
+  }
+  const char* env_python = std::getenv("KF_PYTHON");
+  const std::string python = env_python != nullptr && *env_python != '\0' ? env_python : task.torch.python;
+  KF_TRY(auto harness, InstallHarness(options.cache_dir));
+  KF_TRY(TorchInfo info, ProbeTorch(task, options, python, harness.first));
+  std::string device = task.torch.device;
+  if (device == "auto") device = info.cuda_available ? "cuda" : "cpu";
+  if (device == "cuda" && !info.cuda_available) {
+    return core::MakeError(core::ErrorCode::kToolchain,
+                           fmt::format("task {} asks for device cuda, but torch {} ({}) sees no CUDA GPU{}", task.name,
+                                       info.torch_version, info.executable,
+                                       info.cuda_version.empty() ? " (a CPU-only build)" : ""));
+  }
+  core::LogDebug("torch task {}: {} torch {} on {}{}", task.name, info.executable, info.torch_version, device,
+                 device == "cuda" ? " (" + info.gpu_name + ")" : "");
+  auto evaluator = std::make_unique<TorchEvaluator>(task, std::move(options), std::move(info), std::move(device),
+                                                    std::move(harness.first), std::move(harness.second));
+  // A reference that fails is the task's fault, not a candidate's: find out before any
+  // candidate is judged (its tensors are cached, so this is cheap after the first time).
+  KF_TRY_VOID(evaluator->EnsureReference());
+  return std::unique_ptr<Evaluator>(std::move(evaluator));
+}
+
+}  // namespace kf::eval

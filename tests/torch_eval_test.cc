@@ -1,0 +1,174 @@
+// The torch evaluator on CPU with a real Python and PyTorch (Debian's python3-torch in CI):
+// every folder tests/cases_torch/<name>/ (except _tasks) holds a candidate.py and an
+// expected.yaml {task, status, message_contains}; plus the reference cache, the re-verification
+// of implausible speedups and the toolchain errors. Skips with the reason where no interpreter
+// can import torch.
+//
+// Most cases share one load_inline extension (the same C++ source, so one build for all,
+// cached across cases and runs in the build tree's torch-eval-cache) and cheat around it.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "backend_cases.h"
+#include "core/fs.h"
+#include "eval/evaluator.h"
+#include "task/task.h"
+#include "torch_python.h"
+
+namespace kf::eval {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kCasesDir = fs::path(KF_SOURCE_DIR) / "tests" / "cases_torch";
+const fs::path kTaskDir = kCasesDir / "_tasks" / "linear_relu";
+constexpr const char* kLabel = "torch-eval";
+
+const auto* const kTorchPython = ::testing::AddGlobalTestEnvironment(new testing::TorchPython);
+
+EvaluatorOptions Options() {
+  EvaluatorOptions o;
+  o.cache_dir = fs::path(KF_BINARY_DIR) / (std::string(kLabel) + "-cache");
+  o.work_dir = fs::path(KF_BINARY_DIR) / (std::string(kLabel) + "-work");
+  return o;
+}
+
+class TorchCase : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TorchCase, GetsTheExpectedVerdict) {
+  testing::ExpectCaseVerdict(kCasesDir / GetParam(), "candidate.py", kLabel);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, TorchCase, ::testing::ValuesIn(testing::Subdirs(kCasesDir)),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Files under dir with their modification times: a changed map means something was (re)written.
+std::map<std::string, fs::file_time_type> Snapshot(const fs::path& dir) {
+  std::map<std::string, fs::file_time_type> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) files[e.path().string()] = e.last_write_time();
+  }
+  return files;
+}
+
+TEST(TorchEvaluator, ReevaluationBuildsNothingAndTheReferenceRunsOnce) {
+  auto task = task::LoadTask(kTaskDir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  auto source = core::ReadFile(kCasesDir / "correct" / "candidate.py");
+  ASSERT_TRUE(source.ok());
+  auto first = MakeEvaluator(*task, Options());
+  if (!first.ok() && first.error().code == core::ErrorCode::kToolchain) GTEST_SKIP() << first.error().message;
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  // The reference ran (or was found) when the evaluator was made; nothing re-runs it.
+  const fs::path reference_dir = Options().cache_dir / "torch" / "reference";
+  const auto after_first = Snapshot(reference_dir);
+  EXPECT_FALSE(after_first.empty());
+  const EvalResult cold = (*first)->Evaluate(*source);
+  ASSERT_EQ(cold.status, Status::kPassed) << cold.message << "\n" << cold.log;
+
+  auto second = MakeEvaluator(*task, Options());
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  const EvalResult warm = (*second)->Evaluate(*source);
+  ASSERT_EQ(warm.status, Status::kPassed) << warm.message << "\n" << warm.log;
+  EXPECT_TRUE(warm.phases.compile_cached);
+  EXPECT_EQ(Snapshot(reference_dir), after_first);
+  ASSERT_EQ(warm.timings.size(), 2u);
+  EXPECT_EQ(warm.timings[0].shape_label, "square");
+  EXPECT_DOUBLE_EQ(warm.timings[0].reference_median_ms, cold.timings[0].reference_median_ms);
+  EXPECT_GT(warm.timings[1].reference_median_ms, 0);
+  // torch 1.13 has no torch.compile: the baseline is absent, never made up.
+  for (const ShapeTiming& t : warm.timings) {
+    if (t.compile_median_ms == 0) {
+      EXPECT_EQ(t.speedup_vs_compile, 0);
+    }
+  }
+}
+
+// A forward that returns its previous result when called again with the very same tensor
+// object looks fast in timing (which repeats the inputs); above max_speedup the candidate is
+// re-verified on fresh inputs and re-timed with fresh copies each call, which gives its honest
+// (slow) time.
+TEST(TorchEvaluator, ReverifiesASpeedupAboveTheTasksLimitAndReportsTheHonestTime) {
+  auto task = task::LoadTask(kTaskDir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  task->torch.max_speedup = 3;
+  auto source = core::ReadFile(kCasesDir / "_reverify" / "fast_on_repeated_inputs.py");
+  ASSERT_TRUE(source.ok());
+  auto ev = MakeEvaluator(*task, Options());
+  if (!ev.ok() && ev.error().code == core::ErrorCode::kToolchain) GTEST_SKIP() << ev.error().message;
+  ASSERT_TRUE(ev.ok()) << ev.error().ToString();
+  const EvalResult r = (*ev)->Evaluate(*source);
+  std::cout << "  verdict: " << StatusName(r.status) << ": " << r.message << "\n";
+  ASSERT_EQ(r.status, Status::kPassed) << r.message << "\n" << r.log;
+  EXPECT_NE(r.message.find("re-verified on fresh inputs"), std::string::npos) << r.message;
+  EXPECT_LT(r.speedup, task->torch.max_speedup) << r.message;
+}
+
+TEST(TorchEvaluator, MissingInterpreterIsAToolchainErrorThatSaysWhatToInstall) {
+  auto task = task::LoadTask(kTaskDir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  task->torch.python = "/nonexistent/python3";
+  const char* saved = std::getenv("KF_PYTHON");
+  const std::string restore = saved != nullptr ? saved : "";
+  ::unsetenv("KF_PYTHON");
+  auto ev = MakeEvaluator(*task, Options());
+  if (!restore.empty()) ::setenv("KF_PYTHON", restore.c_str(), 1);
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.error().code, core::ErrorCode::kToolchain);
+  EXPECT_NE(ev.error().message.find("apt-get install python3-torch"), std::string::npos) << ev.error().message;
+}
+
+TEST(TorchEvaluator, InterpreterWithoutTorchIsAToolchainError) {
+  // python3 -S skips site-packages: a real interpreter that cannot import torch.
+  auto dir = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "torch-eval-test", "nosite-");
+  ASSERT_TRUE(dir.ok());
+  const fs::path wrapper = *dir / "python-without-torch";
+  ASSERT_TRUE(core::WriteFileAtomic(wrapper, "#!/bin/sh\nexec python3 -S \"$@\"\n").ok());
+  fs::permissions(wrapper, fs::perms::owner_all);
+  auto task = task::LoadTask(kTaskDir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  const char* saved = std::getenv("KF_PYTHON");
+  const std::string restore = saved != nullptr ? saved : "";
+  ::setenv("KF_PYTHON", wrapper.c_str(), 1);
+  auto ev = MakeEvaluator(*task, Options());
+  if (restore.empty()) {
+    ::unsetenv("KF_PYTHON");
+  } else {
+    ::setenv("KF_PYTHON", restore.c_str(), 1);
+  }
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.error().code, core::ErrorCode::kToolchain);
+  EXPECT_NE(ev.error().message.find("cannot import torch"), std::string::npos) << ev.error().message;
+  fs::remove_all(*dir);
+}
+
+TEST(TorchEvaluator, ReferenceThatRaisesIsAValidationErrorWithItsTraceback) {
+  auto dir = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "torch-eval-test", "badref-");
+  ASSERT_TRUE(dir.ok());
+  fs::copy_file(kTaskDir / "task.yaml", *dir / "task.yaml");
+  ASSERT_TRUE(core::WriteFileAtomic(*dir / "reference.py",
+                                    "import torch\nimport torch.nn as nn\n\n\nclass Model(nn.Module):\n"
+                                    "    def __init__(self, in_features, out_features):\n        super().__init__()\n\n"
+                                    "    def forward(self, x):\n        raise KeyError('no such weight')\n\n\n"
+                                    "def get_inputs(batch_size=1, in_features=1):\n    return [torch.randn(batch_size)]\n\n\n"
+                                    "def get_init_inputs(in_features=1, out_features=1):\n    return [1, 1]\n")
+                  .ok());
+  auto task = task::LoadTask(*dir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  EvaluatorOptions o = Options();
+  o.cache_dir = *dir / "cache";
+  auto ev = MakeEvaluator(*task, o);
+  if (!ev.ok() && ev.error().code == core::ErrorCode::kToolchain) GTEST_SKIP() << ev.error().message;
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.error().code, core::ErrorCode::kValidation);
+  EXPECT_NE(ev.error().message.find("KeyError: 'no such weight'"), std::string::npos) << ev.error().message;
+  fs::remove_all(*dir);
+}
+
+}  // namespace
+}  // namespace kf::eval
