@@ -50,6 +50,8 @@ constexpr std::uint64_t kTorchFileSizeBytes = 16ULL << 30;
 constexpr double kMinBuildSeconds = 300;
 // The byte the harness fills integer outputs with before a call (kf_torch.py: poison).
 constexpr unsigned char kIntPoison = 0xA5;
+// The byte glibc fills allocations with while the harness poisons on CPU (M_PERTURB 0x80).
+constexpr unsigned char kCpuPoisonByte = 0x7f;
 constexpr std::uint64_t kSeedMask = 0x7fff'ffff'ffff'ffffULL;
 
 double MsSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
@@ -599,6 +601,13 @@ class TorchEvaluator final : public Evaluator {
     auto mm = CompareOutput(arg, dims, reinterpret_cast<const unsigned char*>(e->data()),
                             reinterpret_cast<const unsigned char*>(a->data()), task_.tolerance, kIntPoison);
     if (!mm) return std::nullopt;
+    // On CPU the harness fills memory allocated during a call with 0x7f bytes (glibc's
+    // M_PERTURB): an element that still holds them was never written.
+    const std::size_t size = task::DTypeSize(*dtype);
+    const auto* first = reinterpret_cast<const unsigned char*>(a->data()) + mm->first_bad_index * size;
+    if (device_ == "cpu" && std::all_of(first, first + size, [](unsigned char b) { return b == kCpuPoisonByte; })) {
+      mm->kind = "unwritten";
+    }
     mm->shape_label = label;
     mm->trial = pass == "after" ? -1 : trial;
     r.mismatch = *mm;

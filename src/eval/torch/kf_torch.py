@@ -681,6 +681,7 @@ class Runtime:
         self.Tensor = torch.Tensor
         self.sum = torch.sum
         self.frombuffer = torch.frombuffer
+        self.libc = None
         if self.cuda:
             self.synchronize = torch.cuda.synchronize
             self.Event = torch.cuda.Event
@@ -691,7 +692,7 @@ class Runtime:
         else:
             self.synchronize = lambda: None
             cache_bytes = last_level_cache_bytes()
-            tune_malloc(ctypes)
+            self.libc = tune_malloc(ctypes)
         # Reading twice the cache size evicts what the previous call left behind (reading, not
         # writing: dirty lines would be written back during the next timed call; as device_cuda.cu).
         self.flush_buffer = torch.zeros(2 * cache_bytes // 4, dtype=torch.float32, device=self.device)
@@ -770,10 +771,17 @@ class Runtime:
             return out
         return [value]
 
-    # -- poison: fill memory the allocator will hand out next with NaN, so outputs a kernel
-    # leaves unwritten show up (CUDA: the caching allocator reuses the freed blocks; CPU: glibc
-    # reuses the freed heap chunks, see tune_malloc).
+    # -- poison: memory a kernel leaves unwritten must not happen to hold the right answer.
+    # CUDA: blocks of the outputs' sizes are filled with NaN and freed, and the caching
+    # allocator hands them out next. CPU (glibc): from poison() to end_poison() every malloc
+    # returns memory filled with 0x7f bytes (M_PERTURB; 3.4e38 as float32, NaN as float16),
+    # which the parent reports as never written; tune_malloc keeps large blocks on the heap
+    # where this applies.
     def poison(self, specs):
+        if not self.cuda:
+            if self.libc is not None:
+                self.libc.mallopt(M_PERTURB, 0x80)  # allocations are filled with 0x80 ^ 0xff
+            return
         torch = self.torch
         blocks = []
         for dtype, numel in specs:
@@ -787,6 +795,10 @@ class Runtime:
                 del b
         while blocks:
             blocks.pop()
+
+    def end_poison(self):
+        if not self.cuda and self.libc is not None:
+            self.libc.mallopt(M_PERTURB, 0)
 
     def flush(self):
         if not self.flush_enabled:
@@ -855,15 +867,20 @@ def last_level_cache_bytes():
     return best or (64 << 20)
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_PERTURB = -1, -3, -6
+
+
 def tune_malloc(ctypes):
-    """glibc: serve large blocks from the heap and keep freed memory, so a block the poison
-    freed is what the next allocation of that size gets (mmap'd blocks come back zeroed)."""
+    """glibc: serve blocks below 1 GiB from the heap (mmap'd blocks come back as fresh zero
+    pages, which M_PERTURB does not fill) and keep freed memory. None where there is no glibc."""
     try:
         libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+        if not libc.mallopt(M_MMAP_THRESHOLD, 1 << 30):
+            libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # the largest some glibc versions accept
+        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        return libc
     except (OSError, AttributeError):
-        pass
+        return None
 
 
 def import_file(path, name):
@@ -1221,12 +1238,13 @@ def cmd_run(plan, ch):
                     if backward:
                         args = [leaf(torch, a) for a in args]
                         model.zero_grad(set_to_none=True)
+                    if backward:
+                        grad_outs = [rt.decode(g, data_dir) if g["t"] == "tensor" else None
+                                     for g in cfg["trials"][t]["grad_outputs"]]
                     rt.synchronize()
                     rt.poison(specs)
                     if backward:
                         outs = rt.flatten(call_audited(model, args, c, t))
-                        grad_outs = [rt.decode(g, data_dir) if g["t"] == "tensor" else None
-                                     for g in cfg["trials"][t]["grad_outputs"]]
                         pairs = [(o, g) for o, g in zip(outs, grad_outs)
                                  if g is not None and isinstance(o, torch.Tensor) and o.requires_grad]
                         if pairs:
@@ -1237,6 +1255,7 @@ def cmd_run(plan, ch):
                             outs = rt.flatten(call_audited(model, args, c, t))
                         grads = None
                     rt.synchronize()
+                    rt.end_poison()
                     check_mutation(args, pristine[t], c, t)
                     kept[(pass_name, t)] = (outs, grads)
             where[0] = "saving outputs"
@@ -1269,6 +1288,7 @@ def cmd_run(plan, ch):
             with rt.no_grad():
                 outs = rt.flatten(call_audited(model, args, c, trials))
             rt.synchronize()
+            rt.end_poison()
             enc = [rt.encode(o, out_dir, "c%d_after_out%d" % (c, i)) for i, o in enumerate(outs)]
             ch.event("outputs", config=c, trial=trials, **{"pass": "after"}, values=enc, grads=None)
             timing_ms += (rt.perf_counter() - t1) * 1e3
