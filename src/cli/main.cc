@@ -16,6 +16,7 @@
 #include "core/subprocess.h"
 #include "core/log.h"
 #include "engine/run.h"
+#include "engine/suite.h"
 #include "eval/ceilings.h"
 #include "eval/evaluator.h"
 #ifdef KF_HAVE_OPENCL
@@ -326,6 +327,35 @@ int CmdImportRobustKbench(const ImportArgs& a) {
   return ReportImport(task::ImportRobustKbench(a.source, a.out, options), a.out);
 }
 
+struct SuiteArgs {
+  std::string suite_dir, candidates_dir, csv;
+  bool json = false;
+  int jobs = 0;
+  std::optional<double> timeout;
+  std::optional<std::uint64_t> seed;
+};
+
+int CmdEvalSuite(const SuiteArgs& a) {
+  engine::SuiteOptions options;
+  options.evaluator = MakeEvaluatorOptions(a.timeout, a.seed, fs::temp_directory_path() / "kfoundry-work", false, false);
+  options.compile_workers = a.jobs;
+  options.cancel = &g_stop;
+  auto rows = engine::EvaluateSuite(a.suite_dir, a.candidates_dir, options);
+  if (!rows.ok()) {
+    std::cerr << "kfoundry: " << rows.error().message << "\n";
+    return kExitUsage;
+  }
+  if (!a.csv.empty()) {
+    if (auto written = core::WriteFileAtomic(a.csv, engine::SuiteCsv(*rows)); !written.ok()) {
+      std::cerr << "kfoundry: " << written.error().message << "\n";
+      return kExitUsage;
+    }
+  }
+  std::cout << (a.json ? engine::SuiteJson(*rows).dump(2) + "\n" : engine::SuiteTable(*rows));
+  if (g_stop.load()) return kExitInterrupted;
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -364,6 +394,16 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("devices", "List backends, toolchains and devices found on this machine");
 
+  SuiteArgs suite_args;
+  CLI::App* suite_cmd = app.add_subcommand("eval-suite", "Evaluate one candidate per task of a suite (e.g. an imported KernelBench level) and report correctness, fast_p and geomean speedups");
+  suite_cmd->add_option("suite_dir", suite_args.suite_dir, "Folder holding task packages at any depth")->required()->check(CLI::ExistingDirectory);
+  suite_cmd->add_option("candidates_dir", suite_args.candidates_dir, "Candidates: <task path>.py|.cu|.cpp, <task path>/candidate.*, or <task name>.*")->required()->check(CLI::ExistingDirectory);
+  suite_cmd->add_flag("--json", suite_args.json, "Print rows and metrics as JSON");
+  suite_cmd->add_option("--csv", suite_args.csv, "Also write one CSV row per problem to this file");
+  suite_cmd->add_option("-j,--jobs", suite_args.jobs, "Parallel static checks and compiles (default: one per hardware thread)");
+  suite_cmd->add_option("--timeout", suite_args.timeout, "Wall-clock limit in seconds for each harness run");
+  suite_cmd->add_option("--seed", suite_args.seed, "Seed for input generation");
+
   ImportArgs kb_args;
   CLI::App* kb_cmd = app.add_subcommand("import-kernelbench", "Make torch task packages from a local KernelBench checkout");
   kb_cmd->add_option("kernelbench_dir", kb_args.source, "KernelBench checkout (or its KernelBench folder)")->required()->check(CLI::ExistingDirectory);
@@ -395,6 +435,7 @@ int main(int argc, char** argv) {
     return CmdImportKernelBench(kb_args);
   }
   if (*rkb_cmd) return CmdImportRobustKbench(rkb_args);
+  if (*suite_cmd) return CmdEvalSuite(suite_args);
   if (*run_cmd) {
     if (run_args.resume.empty() == run_args.task_dir.empty()) {
       std::cerr << "kfoundry run: give either TASK_DIR or --resume RUN_DIR\n";
