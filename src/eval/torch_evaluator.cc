@@ -563,6 +563,12 @@ class TorchEvaluator final : public Evaluator {
       }
       return std::nullopt;
     }
+    const std::string edevice = expected.value("device", ""), adevice = actual.value("device", "");
+    if (edevice != adevice) {
+      return std::pair{Status::kWrongShape, fmt::format("{} on config {} ({}): Model returns a {} tensor, ModelNew a "
+                                                        "{} tensor",
+                                                        what, label, when, edevice, adevice)};
+    }
     const std::string edtype = expected.at("dtype").get<std::string>(), adtype = actual.at("dtype").get<std::string>();
     if (edtype != adtype || expected.at("shape") != actual.at("shape")) {
       return std::pair{Status::kWrongShape,
@@ -827,6 +833,7 @@ class TorchEvaluator final : public Evaluator {
     }
     r.phases.correctness_ms += MsSince(reference_start);
     if (!RunAndCheck(*reference_, candidate, /*rotate=*/false, r)) return;
+    if (!reference_->compile_note.empty()) r.log = "no torch.compile baseline: " + reference_->compile_note + "\n" + r.log;
     const int nconfigs = static_cast<int>(task_.torch.configs.size());
     std::string compile_text =
         r.speedup_vs_compile > 0 ? fmt::format(", {:.3g}x vs torch.compile", r.speedup_vs_compile) : "";
@@ -960,6 +967,9 @@ core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& 
                            fmt::format("task {} asks for device cuda, but torch {} ({}) sees no CUDA GPU{}", task.name,
                                        info.torch_version, info.executable,
                                        info.cuda_version.empty() ? " (a CPU-only build)" : ""));
+  }
+  if (options.profile || options.sanitize) {
+    core::LogWarn("torch task {}: --profile and --sanitize are not supported for torch tasks yet; ignored", task.name);
   }
   core::LogDebug("torch task {}: {} torch {} on {}{}", task.name, info.executable, info.torch_version, device,
                  device == "cuda" ? " (" + info.gpu_name + ")" : "");
