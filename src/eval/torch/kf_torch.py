@@ -172,7 +172,8 @@ REASONS = {
                       "launch every kernel on the current stream inside forward",
     "monkey_patching": "changing attributes of modules or classes you did not define (torch, time, ...) can "
                        "fool the harness; modify only your own objects",
-    "dynamic_code": "code the checks cannot see, file I/O and interpreter internals are not allowed",
+    "dynamic_code": "eval/exec, file I/O and the interpreter's internals are not allowed; compute in your own "
+                    "kernels",
     "unchecked_source": "the sources passed to load_inline must be string literals (or names bound to string "
                         "literals at module level) so that kfoundry can check them",
     "missing_model_new": "the module must define class ModelNew(nn.Module) with the same constructor "
@@ -222,7 +223,7 @@ class Linter:
             return
         self.seen.add(key)
         base = REASONS.get(rule, "")
-        reason = "%s: %s" % (why, base) if why else base
+        reason = "%s: %s" % (why, base) if why and base else why or base
         self.findings.append({"rule": "torch_fallback" if rule == "layer_call" else rule, "line": line,
                               "excerpt": excerpt, "reason": reason})
 
