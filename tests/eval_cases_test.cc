@@ -199,6 +199,14 @@ TEST(DetectToolchains, ListsTheCpuCompilerAndTheOtherBackends) {
       }
       continue;
     }
+    // torch depends on an interpreter with torch (python3-torch in CI); available names its version.
+    if (infos[i].backend == "torch") {
+      EXPECT_NE(infos[i].note.find("torch"), std::string::npos) << infos[i].note;
+      if (infos[i].available) {
+        EXPECT_NE(infos[i].note.find("torch.compile"), std::string::npos) << "whether the compile baseline exists";
+      }
+      continue;
+    }
     // sycl depends on a compiler (none in Debian); available means a device is named.
     ASSERT_EQ(infos[i].backend, "sycl");
     if (infos[i].available) {
@@ -207,7 +215,7 @@ TEST(DetectToolchains, ListsTheCpuCompilerAndTheOtherBackends) {
       EXPECT_NE(infos[i].note.find("no SYCL compiler"), std::string::npos) << infos[i].note;
     }
   }
-  EXPECT_EQ(infos.size(), 4u) << "cpu, cuda, opencl, sycl";
+  EXPECT_EQ(infos.size(), 5u) << "cpu, cuda, opencl, sycl, torch";
 }
 
 }  // namespace

@@ -648,6 +648,16 @@ std::vector<ToolchainInfo> DetectToolchains() {
   auto sycl_compiler = DetectSyclCompiler();
   auto sycl = sycl_compiler.ok() ? DetectSyclToolchain(core::DefaultCacheDir()) : sycl_compiler;
   add("sycl", sycl, sycl.ok() ? sycl->target : "", sycl_compiler.ok() ? sycl_compiler->compiler : "");
+  // torch: the default interpreter of torch tasks (python3, or $KF_PYTHON) and what its torch has.
+  ToolchainInfo torch{"torch"};
+  if (auto described = DescribeTorch("python3", core::DefaultCacheDir()); described.ok()) {
+    torch.available = true;
+    torch.compiler = FindInPath("python3");
+    torch.note = *described;
+  } else {
+    torch.note = described.error().message;
+  }
+  out.push_back(std::move(torch));
   return out;
 }
 

@@ -950,6 +950,25 @@ core::Expected<TorchInfo> ProbeTorch(const task::Task& task, const EvaluatorOpti
 
 }  // namespace
 
+core::Expected<std::string> DescribeTorch(const std::string& python, const fs::path& cache_dir) {
+  const char* env_python = std::getenv("KF_PYTHON");
+  const std::string interpreter = env_python != nullptr && *env_python != '\0' ? env_python : python;
+  task::Task probe_task;
+  probe_task.name = "devices";
+  probe_task.backend = task::Backend::kTorch;
+  EvaluatorOptions options;
+  options.cache_dir = fs::absolute(cache_dir);
+  options.work_dir = fs::temp_directory_path() / "kfoundry-work";
+  KF_TRY(auto harness, InstallHarness(options.cache_dir));
+  KF_TRY(TorchInfo info, ProbeTorch(probe_task, options, interpreter, harness.first));
+  std::string gpu = info.cuda_available
+                        ? fmt::format("CUDA {} on {} (sm {})", info.cuda_version, info.gpu_name, info.gpu_capability)
+                        : info.cuda_version.empty() ? std::string("CPU only (a CPU build of torch)")
+                                                    : fmt::format("CPU only (CUDA {} build, no GPU visible)", info.cuda_version);
+  return fmt::format("torch {} ({}), {}, {}", info.torch_version, info.executable, gpu,
+                     info.has_compile ? "torch.compile baseline" : "no torch.compile (eager baseline only)");
+}
+
 core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& task, EvaluatorOptions options) {
   if (task.torch.configs.size() != task.shapes.size()) {
     return core::MakeError(core::ErrorCode::kValidation,

@@ -18,7 +18,9 @@
 //            task's max_speedup is re-verified on fresh inputs and re-timed.
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "core/error.h"
@@ -33,6 +35,11 @@ namespace kf::eval {
 /// torch, or lacks the task's device (the message says what to install); with kValidation when
 /// the reference fails (with its traceback). The reference runs here, once per cache.
 core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& task, EvaluatorOptions options);
+
+/// What `python` (or $KF_PYTHON) offers torch tasks, for `kfoundry devices`:
+/// "torch 2.11.0 (/usr/bin/python3), CUDA 13.0 on NVIDIA H100 80GB HBM3 (sm 9.0), torch.compile";
+/// kToolchain with what to install when the interpreter or torch is missing.
+core::Expected<std::string> DescribeTorch(const std::string& python, const std::filesystem::path& cache_dir);
 
 /// The embedded harness (src/eval/torch/kf_torch.py).
 std::string_view TorchHarnessSource();
