@@ -652,7 +652,8 @@ std::vector<ToolchainInfo> DetectToolchains() {
   ToolchainInfo torch{"torch"};
   if (auto described = DescribeTorch("python3", core::DefaultCacheDir()); described.ok()) {
     torch.available = true;
-    torch.compiler = FindInPath("python3");
+    const char* env_python = std::getenv("KF_PYTHON");
+    torch.compiler = env_python != nullptr && *env_python != '\0' ? env_python : FindInPath("python3");
     torch.note = *described;
   } else {
     torch.note = described.error().message;
