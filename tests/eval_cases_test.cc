@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "backend_cases.h"
 #include "core/fs.h"
 #include "eval/evaluator.h"
 #include "task/task.h"
@@ -25,16 +26,6 @@ namespace fs = std::filesystem;
 
 const fs::path kCasesDir = fs::path(KF_SOURCE_DIR) / "tests" / "cases";
 
-std::vector<std::string> ListCases() {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(kCasesDir)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_directory() && name.front() != '_') names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 EvaluatorOptions Options(const fs::path& cache_dir) {
   EvaluatorOptions o;
   o.cache_dir = cache_dir;
@@ -42,57 +33,13 @@ EvaluatorOptions Options(const fs::path& cache_dir) {
   return o;
 }
 
-// One task and evaluator per task directory, shared by the cases of one process.
-struct LoadedTask {
-  task::Task task;
-  std::unique_ptr<Evaluator> evaluator;
-};
-
-LoadedTask& TaskFor(const fs::path& dir) {
-  static std::map<fs::path, std::unique_ptr<LoadedTask>> tasks;
-  const fs::path key = fs::weakly_canonical(dir);
-  auto& slot = tasks[key];
-  if (!slot) {
-    auto task = task::LoadTask(key);
-    EXPECT_TRUE(task.ok()) << task.error().ToString();
-    if (!task.ok()) std::abort();
-    slot = std::make_unique<LoadedTask>();
-    slot->task = std::move(*task);
-    auto ev = MakeEvaluator(slot->task, Options(fs::path(KF_BINARY_DIR) / "eval-cases-cache"));
-    EXPECT_TRUE(ev.ok()) << ev.error().ToString();
-    if (!ev.ok()) std::abort();
-    slot->evaluator = std::move(*ev);
-  }
-  return *slot;
-}
-
 class EvalCase : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EvalCase, GetsTheExpectedVerdict) {
-  const fs::path dir = kCasesDir / GetParam();
-  const YAML::Node expected = YAML::LoadFile((dir / "expected.yaml").string());
-  ASSERT_TRUE(expected["task"] && expected["status"]) << dir << "/expected.yaml needs task and status";
-  auto source = core::ReadFile(dir / "candidate.cpp");
-  ASSERT_TRUE(source.ok()) << source.error().ToString();
-  LoadedTask& t = TaskFor(dir / expected["task"].as<std::string>());
-
-  const EvalResult r = t.evaluator->Evaluate(*source);
-  std::cout << "  verdict: " << StatusName(r.status) << ": " << r.message << "\n";
-
-  EXPECT_EQ(StatusName(r.status), expected["status"].as<std::string>())
-      << "message: " << r.message << "\nlog:\n" << r.log;
-  if (expected["message_contains"]) {
-    EXPECT_NE(r.message.find(expected["message_contains"].as<std::string>()), std::string::npos)
-        << "message: " << r.message;
-  }
-  if (expected["min_speedup"]) EXPECT_GT(r.speedup, expected["min_speedup"].as<double>()) << r.message;
-  if (r.status == Status::kPassed) {
-    EXPECT_EQ(r.timings.size(), t.task.shapes.size());
-    EXPECT_GT(r.phases.kernel_ms, 0);
-  }
+  testing::ExpectCaseVerdict(kCasesDir / GetParam(), "candidate.cpp", "eval-cases");
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, EvalCase, ::testing::ValuesIn(ListCases()),
+INSTANTIATE_TEST_SUITE_P(Cases, EvalCase, ::testing::ValuesIn(testing::Subdirs(kCasesDir)),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Files under dir with their modification times: a changed map means something was (re)written.

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "backend_cases.h"
 #include "core/fs.h"
 #include "core/subprocess.h"
 #include "eval/cuda_backend.h"
@@ -30,6 +31,7 @@ namespace fs = std::filesystem;
 
 const fs::path kCasesDir = fs::path(KF_SOURCE_DIR) / "tests" / "cases_cuda";
 const fs::path kTaskDir = kCasesDir / "_tasks" / "vec_scale";
+constexpr const char* kLabel = "gpu-eval";
 
 // Why cuda kernels cannot be evaluated here, or "" when they can.
 std::string WhyNoCuda() {
@@ -44,45 +46,21 @@ std::string WhyNoCuda() {
     if (const std::string why = WhyNoCuda(); !why.empty()) GTEST_SKIP() << why; \
   } while (false)
 
-std::vector<std::string> ListCases() {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(kCasesDir)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_directory() && name.front() != '_') names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 std::string Source(const std::string& case_name) {
   auto source = core::ReadFile(kCasesDir / case_name / "candidate.cu");
   EXPECT_TRUE(source.ok()) << source.error().ToString();
   return source.ok() ? *source : std::string();
 }
 
-// One evaluator per task directory for the whole process, as a `kfoundry run` has.
+// One evaluator per task directory for the whole process, as a `kfoundry run` has (shared
+// with the data-driven cases); callers have checked that cuda is usable.
 Evaluator& EvaluatorFor(const fs::path& dir) {
-  static std::map<fs::path, std::pair<task::Task, std::unique_ptr<Evaluator>>> evaluators;
-  const fs::path key = fs::weakly_canonical(dir);
-  auto& slot = evaluators[key];
-  if (!slot.second) {
-    auto task = task::LoadTask(key);
-    if (!task.ok()) {
-      ADD_FAILURE() << task.error().ToString();
-      std::abort();
-    }
-    slot.first = std::move(*task);
-    EvaluatorOptions o;
-    o.cache_dir = fs::path(KF_BINARY_DIR) / "gpu-eval-cache";
-    o.work_dir = fs::path(KF_BINARY_DIR) / "gpu-eval-work";
-    auto ev = MakeEvaluator(slot.first, o);
-    if (!ev.ok()) {
-      ADD_FAILURE() << ev.error().ToString();
-      std::abort();
-    }
-    slot.second = std::move(*ev);
+  testing::LoadedTask& t = testing::TaskFor(dir, kLabel);
+  if (!t.evaluator) {
+    ADD_FAILURE() << t.error << t.skip_reason;
+    std::abort();
   }
-  return *slot.second;
+  return *t.evaluator;
 }
 
 EvalResult EvaluateCase(const std::string& case_name) {
@@ -95,25 +73,10 @@ class CudaCase : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaCase, GetsTheExpectedVerdict) {
   KF_REQUIRE_CUDA();
-  const fs::path dir = kCasesDir / GetParam();
-  const YAML::Node expected = YAML::LoadFile((dir / "expected.yaml").string());
-  ASSERT_TRUE(expected["task"] && expected["status"]) << dir << "/expected.yaml needs task and status";
-  const EvalResult r = EvaluatorFor(dir / expected["task"].as<std::string>()).Evaluate(Source(GetParam()));
-  std::cout << "  verdict: " << StatusName(r.status) << ": " << r.message << "\n";
-  EXPECT_EQ(StatusName(r.status), expected["status"].as<std::string>())
-      << "message: " << r.message << "\nlog:\n" << r.log;
-  if (expected["message_contains"]) {
-    EXPECT_NE(r.message.find(expected["message_contains"].as<std::string>()), std::string::npos)
-        << "message: " << r.message;
-  }
-  if (r.status == Status::kPassed) {
-    EXPECT_EQ(r.timings.size(), 2u);
-    EXPECT_GT(r.phases.kernel_ms, 0);
-    for (const auto& t : r.timings) EXPECT_GT(t.median_ms, 0) << t.shape_label;
-  }
+  testing::ExpectCaseVerdict(kCasesDir / GetParam(), "candidate.cu", kLabel);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, CudaCase, ::testing::ValuesIn(ListCases()),
+INSTANTIATE_TEST_SUITE_P(Cases, CudaCase, ::testing::ValuesIn(testing::Subdirs(kCasesDir)),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 TEST(CudaEvaluator, AStickyDeviceErrorEndsOnlyItsChild) {
@@ -234,16 +197,6 @@ TEST(CudaArchFlags, ArchSpecificTargetOnlyForWgmmaOrSetmaxnreg) {
   EXPECT_EQ(CudaArchFlags("90", "asm volatile(\"setmaxnreg.inc.sync.aligned.u32 240;\");"),
             std::vector<std::string>{"-gencode=arch=compute_90a,code=sm_90a"});
   EXPECT_EQ(CudaArchFlags("80", "wgmma"), std::vector<std::string>{"-arch=sm_80"});
-}
-
-TEST(MakeEvaluator, BackendsNotInThisBuildAreAToolchainError) {
-  auto task = task::LoadTask(kTaskDir);
-  ASSERT_TRUE(task.ok()) << task.error().ToString();
-  task->backend = task::Backend::kTorch;
-  auto ev = MakeEvaluator(*task, EvaluatorOptions{});
-  ASSERT_FALSE(ev.ok());
-  EXPECT_EQ(ev.error().code, core::ErrorCode::kToolchain);
-  EXPECT_NE(ev.error().message.find("'torch' is not in this build yet"), std::string::npos) << ev.error().message;
 }
 
 }  // namespace

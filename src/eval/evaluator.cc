@@ -583,10 +583,9 @@ core::Expected<Toolchain> DetectToolchain(task::Backend backend, const fs::path&
     case task::Backend::kSycl: return DetectSyclToolchain(cache_dir);
     case task::Backend::kTorch: break;
   }
-  return core::MakeError(core::ErrorCode::kToolchain,
-                         fmt::format("backend '{}' is not in this build yet (cpu, cuda, opencl and sycl are); see "
-                                     "`kfoundry devices`",
-                                     task::BackendName(backend)));
+  // Torch tasks run Python, not a compiled runner: MakeEvaluator hands them to the torch evaluator.
+  return core::MakeError(core::ErrorCode::kInternal,
+                         fmt::format("backend '{}' has no compiled toolchain", task::BackendName(backend)));
 }
 
 }  // namespace
