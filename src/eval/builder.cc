@@ -8,6 +8,7 @@
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "eval/evaluator_common.h"
 #include "eval/harness.h"
 
 namespace kf::eval {
@@ -42,10 +43,6 @@ void Publish(const fs::path& tmp, const fs::path& final_dir) {
   std::error_code ec;
   fs::rename(tmp, final_dir, ec);
   if (ec) fs::remove_all(tmp, ec);
-}
-
-double MsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 class CompilingBuilder final : public Builder {

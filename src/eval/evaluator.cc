@@ -49,8 +49,6 @@ constexpr std::uint64_t kGiB = 1ULL << 30;
 constexpr std::size_t kLogCapBytes = 16 * 1024;
 constexpr std::uint64_t kRunnerFileSizeBytes = 64ULL << 20;
 
-double MsSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
 // The last "kfoundry runner: <why>" line the runner printed before giving up, or "".
 std::string RunnerComplaint(const std::string& stderr_text) {
   constexpr std::string_view kPrefix = "kfoundry runner: ";
@@ -137,13 +135,7 @@ class TaskEvaluator final : public Evaluator {
   }
 
   EvalResult Measure(const Prepared& prepared) override {
-    if (!prepared.ready) return prepared.result;
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto t0 = Clock::now();
-    EvalResult r = prepared.result;
-    MeasureInto(prepared.binary, r);
-    r.phases.total_ms += MsSince(t0);
-    return r;
+    return MeasureSerialized(prepared, mu_, [this](const fs::path& binary, EvalResult& r) { MeasureInto(binary, r); });
   }
 
  private:
@@ -195,8 +187,7 @@ class TaskEvaluator final : public Evaluator {
     KF_TRY(fs::path scratch, core::MakeUniqueDir(options_.work_dir, "run-"));
     const std::string plan_path = (scratch / "plan.txt").string();
     KF_TRY_VOID(core::WriteFileAtomic(plan_path, PlanText(task_, layouts_, plan)));
-    std::random_device rd;
-    const std::string nonce = fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+    const std::string nonce = Nonce();
     core::SubprocessSpec spec;
     // A tool (ncu, compute-sanitizer) may wrap the runner; its own argv ends with the runner's.
     spec.argv = wrapper;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "eval/cpu_backend.h"
@@ -46,6 +47,11 @@ std::string DescribeMismatch(const Mismatch& m, std::string_view unit) {
   s += fmt::format("; max abs error {:.3g}, max rel error {:.3g}", m.max_abs_error, m.max_rel_error);
   if (m.trial < 0) s += "; the kernel must give the same result on every call";
   return s;
+}
+
+std::string Nonce() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
 }
 
 }  // namespace kf::eval

@@ -54,13 +54,6 @@ constexpr unsigned char kIntPoison = 0xA5;
 constexpr unsigned char kCpuPoisonByte = 0x7f;
 constexpr std::uint64_t kSeedMask = 0x7fff'ffff'ffff'ffffULL;
 
-double MsSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-std::string Nonce() {
-  std::random_device rd;
-  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
-}
-
 /// The last non-empty line of a log: a Python traceback ends with the exception.
 std::string LastLine(const std::string& text) {
   std::size_t end = text.find_last_not_of(" \n\r\t");
@@ -354,13 +347,7 @@ class TorchEvaluator final : public Evaluator {
   }
 
   EvalResult Measure(const Prepared& prepared) override {
-    if (!prepared.ready) return prepared.result;
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto t0 = Clock::now();
-    EvalResult r = prepared.result;
-    MeasureInto(prepared.binary, r);
-    r.phases.total_ms += MsSince(t0);
-    return r;
+    return MeasureSerialized(prepared, mu_, [this](const fs::path& binary, EvalResult& r) { MeasureInto(binary, r); });
   }
 
  private:
