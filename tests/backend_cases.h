@@ -17,12 +17,20 @@
 #include <vector>
 
 #include "core/fs.h"
+#include "eval/cuda_backend.h"
 #include "eval/evaluator.h"
 #include "task/task.h"
 
 namespace kf::eval::testing {
 
 namespace fs = std::filesystem;
+
+/// Why cuda kernels cannot be evaluated here (no nvcc, no GPU), or "" when they can. Asks only
+/// the cuda toolchain (once per process), not every backend.
+inline std::string WhyNoCuda() {
+  auto tc = DetectCudaToolchain();
+  return tc.ok() ? "" : tc.error().message;
+}
 
 /// The case (or example) folders under `dir`, sorted; names starting with '_' are not cases.
 inline std::vector<std::string> Subdirs(const fs::path& dir) {
@@ -91,7 +99,9 @@ inline void ExpectVerdict(const EvalResult& r, const YAML::Node& expected, bool 
   for (const std::string& w : Strings(expected["message_contains"])) {
     EXPECT_NE(r.message.find(w), std::string::npos) << w << "\nmessage: " << r.message;
   }
-  if (expected["min_speedup"]) EXPECT_GT(r.speedup, expected["min_speedup"].as<double>()) << r.message;
+  if (expected["min_speedup"]) {
+    EXPECT_GT(r.speedup, expected["min_speedup"].as<double>()) << r.message;
+  }
 }
 
 /// Evaluates `case_dir`/`candidate_file` and checks the verdict against its expected.yaml.

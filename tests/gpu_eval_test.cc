@@ -33,13 +33,7 @@ const fs::path kCasesDir = fs::path(KF_SOURCE_DIR) / "tests" / "cases_cuda";
 const fs::path kTaskDir = kCasesDir / "_tasks" / "vec_scale";
 constexpr const char* kLabel = "gpu-eval";
 
-// Why cuda kernels cannot be evaluated here, or "" when they can.
-std::string WhyNoCuda() {
-  for (const ToolchainInfo& t : DetectToolchains()) {
-    if (t.backend == "cuda") return t.available ? "" : t.note;
-  }
-  return "DetectToolchains lists no cuda backend";
-}
+using testing::WhyNoCuda;
 
 #define KF_REQUIRE_CUDA()                                                     \
   do {                                                                        \

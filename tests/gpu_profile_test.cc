@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "backend_cases.h"
 #include "core/fs.h"
 #include "eval/evaluator.h"
 #include "task/task.h"
@@ -15,12 +16,7 @@ namespace fs = std::filesystem;
 
 const fs::path kTaskDir = fs::path(KF_SOURCE_DIR) / "tests" / "cases_cuda" / "_tasks" / "vec_scale";
 
-std::string WhyNoCuda() {
-  for (const ToolchainInfo& t : DetectToolchains()) {
-    if (t.backend == "cuda") return t.available ? "" : t.note;
-  }
-  return "DetectToolchains lists no cuda backend";
-}
+using testing::WhyNoCuda;
 
 // Correct output, but every thread also reads just past the end of a scratch buffer it
 // allocated: the read lands in the allocation's padding, so the hardware does not fault, and
