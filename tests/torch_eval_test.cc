@@ -47,29 +47,24 @@ TEST_P(TorchCase, GetsTheExpectedVerdict) {
 INSTANTIATE_TEST_SUITE_P(Cases, TorchCase, ::testing::ValuesIn(testing::Subdirs(kCasesDir)),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
-// Files of the finished references under dir (one folder each) with their modification times:
-// a changed map means a reference was (re)written. Folders still being made (by tests running
-// beside this one) are left out.
+// The finished baseline files under dir with their modification times: a changed map means a
+// baseline was (re)measured. Files still being written (by tests running beside this one) are
+// left out.
 std::map<std::string, fs::file_time_type> Snapshot(const fs::path& dir) {
   std::map<std::string, fs::file_time_type> files;
   if (!fs::exists(dir)) return files;
-  for (const auto& folder : fs::directory_iterator(dir)) {
-    if (!fs::exists(folder.path() / "kf_ready.json")) continue;
-    for (const auto& e : fs::directory_iterator(folder.path())) {
-      if (e.is_regular_file()) files[e.path().string()] = e.last_write_time();
-    }
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file() && e.path().extension() == ".json") files[e.path().string()] = e.last_write_time();
   }
   return files;
 }
 
-// The part of `now` in the folders `before` has.
-std::map<std::string, fs::file_time_type> SameFolders(const std::map<std::string, fs::file_time_type>& before,
-                                                      const std::map<std::string, fs::file_time_type>& now) {
-  std::set<fs::path> folders;
-  for (const auto& [file, time] : before) folders.insert(fs::path(file).parent_path());
+// The part of `now` that `before` has.
+std::map<std::string, fs::file_time_type> SameFiles(const std::map<std::string, fs::file_time_type>& before,
+                                                    const std::map<std::string, fs::file_time_type>& now) {
   std::map<std::string, fs::file_time_type> out;
   for (const auto& [file, time] : now) {
-    if (folders.contains(fs::path(file).parent_path())) out[file] = time;
+    if (before.contains(file)) out[file] = time;
   }
   return out;
 }
@@ -82,9 +77,10 @@ TEST(TorchEvaluator, ReevaluationBuildsNothingAndTheReferenceRunsOnce) {
   auto first = MakeEvaluator(*task, Options());
   if (!first.ok() && first.error().code == core::ErrorCode::kToolchain) GTEST_SKIP() << first.error().message;
   ASSERT_TRUE(first.ok()) << first.error().ToString();
-  // The reference ran (or was found) when the evaluator was made; nothing re-runs it.
-  const fs::path reference_dir = Options().cache_dir / "torch" / "reference";
-  const auto after_first = Snapshot(reference_dir);
+  // The reference ran and was timed (or its baseline was found) when the evaluator was made;
+  // nothing re-times it.
+  const fs::path baseline_dir = Options().cache_dir / "torch" / "baseline";
+  const auto after_first = Snapshot(baseline_dir);
   EXPECT_FALSE(after_first.empty());
   const EvalResult cold = (*first)->Evaluate(*source);
   ASSERT_EQ(cold.status, Status::kPassed) << cold.message << "\n" << cold.log;
@@ -94,7 +90,7 @@ TEST(TorchEvaluator, ReevaluationBuildsNothingAndTheReferenceRunsOnce) {
   const EvalResult warm = (*second)->Evaluate(*source);
   ASSERT_EQ(warm.status, Status::kPassed) << warm.message << "\n" << warm.log;
   EXPECT_TRUE(warm.phases.compile_cached);
-  EXPECT_EQ(SameFolders(after_first, Snapshot(reference_dir)), after_first);
+  EXPECT_EQ(SameFiles(after_first, Snapshot(baseline_dir)), after_first);
   ASSERT_EQ(warm.timings.size(), 2u);
   EXPECT_EQ(warm.timings[0].shape_label, "square");
   EXPECT_DOUBLE_EQ(warm.timings[0].reference_median_ms, cold.timings[0].reference_median_ms);

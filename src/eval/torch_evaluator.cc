@@ -16,15 +16,18 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/subprocess.h"
-#include "eval/compare.h"
 #include "eval/cpu_backend.h"
 #include "eval/evaluator_common.h"
 #include "eval/harness.h"
@@ -48,10 +51,6 @@ constexpr std::size_t kLogCapBytes = 16 * 1024;
 constexpr std::uint64_t kTorchFileSizeBytes = 16ULL << 30;
 // load_inline compiles inside the build child: C++ takes ~20 s, CUDA a minute or more.
 constexpr double kMinBuildSeconds = 300;
-// The byte the harness fills integer outputs with before a call (kf_torch.py: poison).
-constexpr unsigned char kIntPoison = 0xA5;
-// The byte glibc fills allocations with while the harness poisons on CPU (M_PERTURB 0x80).
-constexpr unsigned char kCpuPoisonByte = 0x7f;
 constexpr std::uint64_t kSeedMask = 0x7fff'ffff'ffff'ffffULL;
 
 /// The last non-empty line of a log: a Python traceback ends with the exception.
@@ -66,23 +65,6 @@ std::string LastLine(const std::string& text) {
 /// The head of a compiler log: the first errors are what a reader (or an LLM) needs.
 std::string Head(const std::string& text, std::size_t cap) {
   return text.size() <= cap ? text : text.substr(0, cap) + "\n[...]";
-}
-
-std::string ShapeText(const Json& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i > 0 ? ", " : "") + std::to_string(shape[i].get<std::int64_t>());
-  return s + "]";
-}
-
-/// The kfoundry dtype of a torch dtype name, when the shared comparison handles it.
-std::optional<task::DType> DTypeOf(const std::string& torch_name) {
-  static const std::map<std::string, task::DType> kMap = {
-      {"float32", task::DType::kF32}, {"float64", task::DType::kF64}, {"float16", task::DType::kF16},
-      {"bfloat16", task::DType::kBF16}, {"int8", task::DType::kI8}, {"int32", task::DType::kI32},
-      {"int64", task::DType::kI64}, {"uint8", task::DType::kU8}, {"bool", task::DType::kU8}};
-  auto it = kMap.find(torch_name);
-  if (it == kMap.end()) return std::nullopt;
-  return it->second;
 }
 
 /// What the interpreter's torch can do (the harness's probe).
@@ -200,13 +182,11 @@ std::string ChildFailure(const HarnessRun& run, Status* status) {
   return "";
 }
 
-/// The reference's tensors for one seed (a directory the harness wrote, with meta.json) and,
-/// for the main seed, its timings.
-struct ReferenceData {
-  fs::path dir;
-  Json meta;
-  Json configs;  // the plan's configs: labels, kwargs and seeds
-  std::vector<double> eager_median_ms;    // per config; empty when not timed
+/// The reference's timings per configuration (eager Model and torch.compile(Model)), measured
+/// once per machine and cached as a small JSON file. No tensor is stored: every process makes
+/// the inputs from the seeds, and the checker makes the reference's results as it needs them.
+struct Baseline {
+  std::vector<double> eager_median_ms;    // per config
   std::vector<double> compile_median_ms;  // per config; 0 where not measured
   std::string compile_note;               // why torch.compile was not measured
 };
@@ -236,11 +216,11 @@ class TorchEvaluator final : public Evaluator {
     extensions_dir_ = TorchDir() / "extensions" / h.HexDigest().substr(0, 16);
   }
 
-  core::Expected<void> EnsureReference() {
-    if (reference_) return core::Ok();
-    KF_TRY(ReferenceData data, MakeReference(options_.seed, /*time=*/true));
-    reference_ = std::move(data);
-    if (!reference_->compile_note.empty()) core::LogDebug("torch.compile baseline: {}", reference_->compile_note);
+  core::Expected<void> EnsureBaseline() {
+    if (baseline_) return core::Ok();
+    KF_TRY(Baseline b, MakeBaseline());
+    baseline_ = std::move(b);
+    if (!baseline_->compile_note.empty()) core::LogDebug("torch.compile baseline: {}", baseline_->compile_note);
     return core::Ok();
   }
 
@@ -401,7 +381,8 @@ class TorchEvaluator final : public Evaluator {
   }
 
   /// Runs a harness subcommand in a fresh scratch directory (removed afterwards unless kept).
-  core::Expected<HarnessRun> RunIn(const std::string& command, Json plan, double timeout_s) const {
+  core::Expected<HarnessRun> RunIn(const std::string& command, Json plan, double timeout_s,
+                                   const std::atomic<bool>* cancel = nullptr) const {
     KF_TRY(fs::path scratch, core::MakeUniqueDir(options_.work_dir, "torch-" + command + "-"));
     HarnessCall call;
     call.python = info_.python;
@@ -410,7 +391,7 @@ class TorchEvaluator final : public Evaluator {
     call.plan = std::move(plan);
     call.scratch = scratch;
     call.timeout_s = timeout_s;
-    call.cancel = options_.cancel;
+    call.cancel = cancel != nullptr ? cancel : options_.cancel;
     call.env = {{"TORCH_EXTENSIONS_DIR", extensions_dir_.string()}, {"PYTHONDONTWRITEBYTECODE", "1"}};
     auto run = RunHarness(task_, call);
     if (!options_.keep_work_dirs) {
@@ -436,78 +417,65 @@ class TorchEvaluator final : public Evaluator {
     }
   }
 
-  /// The reference's tensors and (when `time`) timings for `seed`, from the cache when present.
-  core::Expected<ReferenceData> MakeReference(std::uint64_t seed, bool time) {
-    KF_TRY(Json configs, ConfigsJson(seed));
+  /// The reference's timings for the main seed, from the cache when present.
+  core::Expected<Baseline> MakeBaseline() {
+    KF_TRY(Json configs, ConfigsJson(options_.seed));
     core::Sha256 h;
     const task::TimingSpec& ts = task_.timing;
-    h.Field("torch-reference").Field(harness_hash_).Field(task_.content_hash).Field(std::to_string(seed));
+    h.Field("torch-baseline").Field(harness_hash_).Field(task_.content_hash).Field(std::to_string(options_.seed));
     h.Field(device_id_).Field(info_.torch_version).Field(info_.executable).Field(configs.dump());
-    h.Field(fmt::format("{} {} {}", task_.correctness_trials, task_.torch.backward, time));
-    if (time) {
-      h.Field(machine_).Field(fmt::format("{} {} {} {} {} {}", ts.warmup, ts.min_trials, ts.max_trials,
-                                          ts.max_seconds_per_shape, ts.flush_cache, task_.torch.compile_baseline));
-    }
-    const fs::path dir = TorchDir() / "reference" / h.HexDigest().substr(0, 32);
-    ReferenceData data;
-    data.dir = dir;
-    data.configs = configs;
-    if (!fs::exists(dir / "kf_ready.json")) KF_TRY_VOID(RunReference(dir, configs, time));
-    KF_TRY(std::string ready_text, core::ReadFile(dir / "kf_ready.json"));
-    KF_TRY(std::string meta_text, core::ReadFile(dir / "meta.json"));
-    KF_TRY(Json ready, core::ParseJson(ready_text, (dir / "kf_ready.json").string()));
-    KF_TRY(data.meta, core::ParseJson(meta_text, (dir / "meta.json").string()));
+    h.Field(fmt::format("{} {}", task_.correctness_trials, task_.torch.backward));
+    h.Field(machine_).Field(fmt::format("{} {} {} {} {} {}", ts.warmup, ts.min_trials, ts.max_trials,
+                                        ts.max_seconds_per_shape, ts.flush_cache, task_.torch.compile_baseline));
+    const fs::path file = TorchDir() / "baseline" / (h.HexDigest().substr(0, 32) + ".json");
+    if (!fs::exists(file)) KF_TRY_VOID(RunBaseline(file, configs));
+    KF_TRY(std::string text, core::ReadFile(file));
+    KF_TRY(Json ready, core::ParseJson(text, file.string()));
+    Baseline b;
     try {
-      data.eager_median_ms = ready.at("eager_median_ms").get<std::vector<double>>();
-      data.compile_median_ms = ready.at("compile_median_ms").get<std::vector<double>>();
-      data.compile_note = ready.value("compile_note", "");
-      if (data.meta.at("configs").size() != task_.torch.configs.size()) throw std::runtime_error("config count");
+      b.eager_median_ms = ready.at("eager_median_ms").get<std::vector<double>>();
+      b.compile_median_ms = ready.at("compile_median_ms").get<std::vector<double>>();
+      b.compile_note = ready.value("compile_note", "");
+      if (b.eager_median_ms.size() != task_.torch.configs.size() ||
+          b.compile_median_ms.size() != task_.torch.configs.size()) {
+        throw std::runtime_error("config count");
+      }
     } catch (const std::exception& ex) {
-      return core::MakeError(core::ErrorCode::kIo, fmt::format("the cached reference {} is damaged ({}); delete it",
-                                                                dir.string(), ex.what()));
+      return core::MakeError(core::ErrorCode::kIo, fmt::format("the cached baseline {} is damaged ({}); delete it",
+                                                                file.string(), ex.what()));
     }
-    return data;
+    return b;
   }
 
-  core::Expected<void> RunReference(const fs::path& dir, const Json& configs, bool time) {
-    const fs::path parent = dir.parent_path();
-    KF_TRY(fs::path tmp, core::MakeUniqueDir(parent, "tmp-"));
+  core::Expected<void> RunBaseline(const fs::path& file, const Json& configs) {
     Json plan = BasePlan();
     plan["reference"] = (task_.dir / task_.reference_file).string();
-    plan["data_dir"] = tmp.string();
     plan["configs"] = configs;
-    plan["time"] = time;
-    plan["compile_baseline"] = time && task_.torch.compile_baseline;
+    plan["time"] = true;
+    plan["compile_baseline"] = task_.torch.compile_baseline;
     // torch.compile compiles every configuration before it can be timed.
     const double timeout_s = std::max(300.0, 4 * TimeoutSeconds());
-    auto run = RunIn("reference", plan, timeout_s);
-    auto give_up = [&](core::Error e) {
-      std::error_code ec;
-      fs::remove_all(tmp, ec);
-      return e;
-    };
-    if (!run.ok()) return give_up(run.error());
+    KF_TRY(HarnessRun run, RunIn("baseline", plan, timeout_s));
     Status ignored;
-    if (const std::string failure = ChildFailure(*run, &ignored); !failure.empty()) {
-      return give_up(core::MakeError(core::ErrorCode::kValidation,
-                                     fmt::format("the task's reference {} failed: {}\n{}",
-                                                 (task_.dir / task_.reference_file).string(), failure,
-                                                 Tail(run->result.stderr_text, 4000))));
+    if (const std::string failure = ChildFailure(run, &ignored); !failure.empty()) {
+      return core::MakeError(core::ErrorCode::kValidation,
+                             fmt::format("the task's reference {} failed: {}\n{}",
+                                         (task_.dir / task_.reference_file).string(), failure,
+                                         Tail(run.result.stderr_text, 4000)));
     }
     const std::size_t nconfigs = task_.torch.configs.size();
-    Json ready;
     std::vector<double> eager(nconfigs, 0), compiled(nconfigs, 0);
     std::string note;
-    for (std::size_t c = 0; c < nconfigs && time; ++c) {
-      auto it = run->report.trial_ms.find(static_cast<int>(c));
-      if (it == run->report.trial_ms.end()) {
-        return give_up(core::MakeError(core::ErrorCode::kValidation,
-                                       fmt::format("the reference reported no timing for config {}",
-                                                   task_.torch.configs[c].label)));
+    for (std::size_t c = 0; c < nconfigs; ++c) {
+      auto it = run.report.trial_ms.find(static_cast<int>(c));
+      if (it == run.report.trial_ms.end()) {
+        return core::MakeError(core::ErrorCode::kValidation, fmt::format("the reference reported no timing for "
+                                                                         "config {}",
+                                                                         task_.torch.configs[c].label));
       }
       eager[c] = Summarize(it->second).median;
     }
-    for (const Json& e : run->events) {
+    for (const Json& e : run.events) {
       const std::string kind = e.value("event", "");
       const std::size_t c = e.value("config", std::size_t{0});
       if (kind == "compile_times" && c < nconfigs && e.contains("times") && !e["times"].empty()) {
@@ -516,174 +484,65 @@ class TorchEvaluator final : public Evaluator {
         note = e.value("reason", "unavailable");
       }
     }
-    if (time && task_.torch.compile_baseline && note.empty() && !info_.has_compile) {
+    if (task_.torch.compile_baseline && note.empty() && !info_.has_compile) {
       note = fmt::format("torch {} has no torch.compile", info_.torch_version);
     }
+    Json ready;
     ready["eager_median_ms"] = eager;
     ready["compile_median_ms"] = compiled;
     ready["compile_note"] = note;
-    if (auto w = core::WriteFileAtomic(tmp / "kf_ready.json", ready.dump()); !w.ok()) return give_up(w.error());
+    // Kept as it is when another evaluator measured the same baseline first: timings already
+    // handed out stay the ones on disk.
+    const fs::path tmp = fs::path(file.string() + ".tmp." + Nonce());
+    KF_TRY_VOID(core::WriteFileAtomic(tmp, ready.dump()));
+    (void)::link(tmp.c_str(), file.c_str());
     std::error_code ec;
-    fs::rename(tmp, dir, ec);
-    if (ec) fs::remove_all(tmp, ec);  // another evaluator finished the same reference first
+    fs::remove(tmp, ec);
     return core::Ok();
   }
 
   /// A check's verdict: nullopt when it passed.
   using Failure = std::optional<std::pair<Status, std::string>>;
 
-  /// One output (or gradient) of the candidate against the reference's.
-  Failure CompareEncoded(const std::string& what, const Json& expected, const Json& actual, const fs::path& ref_dir,
-                         const fs::path& out_dir, int c, int trial, const std::string& pass, EvalResult& r) const {
-    const std::string& label = task_.torch.configs[c].label;
-    const std::string when = pass == "after" ? "the after-timing check"
-                                             : fmt::format("trial {}, {} call", trial, pass);
-    const std::string et = expected.at("t").get<std::string>(), at = actual.at("t").get<std::string>();
-    if (et != "tensor" || at != "tensor") {
-      if (et != at) {
-        return std::pair{Status::kWrongShape, fmt::format("{} on config {} ({}): Model returns a {}, ModelNew a {}",
-                                                          what, label, when, et, at)};
-      }
-      if (expected != actual) {
-        return std::pair{Status::kWrongValue, fmt::format("{} on config {} ({}): expected {}, got {}", what, label,
-                                                          when, expected.dump(), actual.dump())};
-      }
-      return std::nullopt;
-    }
-    const std::string edevice = expected.value("device", ""), adevice = actual.value("device", "");
-    if (edevice != adevice) {
-      return std::pair{Status::kWrongShape, fmt::format("{} on config {} ({}): Model returns a {} tensor, ModelNew a "
-                                                        "{} tensor",
-                                                        what, label, when, edevice, adevice)};
-    }
-    const std::string edtype = expected.at("dtype").get<std::string>(), adtype = actual.at("dtype").get<std::string>();
-    if (edtype != adtype || expected.at("shape") != actual.at("shape")) {
-      return std::pair{Status::kWrongShape,
-                       fmt::format("{} on config {} ({}): expected {} {}, got {} {}", what, label, when, edtype,
-                                   ShapeText(expected.at("shape")), adtype, ShapeText(actual.at("shape")))};
-    }
-    auto e = core::ReadFile(ref_dir / expected.at("file").get<std::string>());
-    auto a = core::ReadFile(out_dir / actual.at("file").get<std::string>());
-    if (!e.ok() || !a.ok()) {
-      return std::pair{Status::kRuntimeError, fmt::format("{} on config {}: {}", what, label,
-                                                          (!e.ok() ? e.error() : a.error()).message)};
-    }
-    // The harness hashed the bytes as it wrote them; a file changed afterwards was changed by
-    // candidate code still running (a finalizer, a thread).
-    if (core::Sha256Hex(*a) != actual.value("sha256", "")) {
-      return std::pair{Status::kRuntimeError,
-                       fmt::format("{} on config {} changed after the harness wrote it: the candidate must not "
-                                   "touch files", what, label)};
-    }
-    if (e->size() != a->size()) {
-      return std::pair{Status::kRuntimeError, fmt::format("{} on config {}: {} bytes, expected {}", what, label,
-                                                          a->size(), e->size())};
-    }
-    std::vector<std::int64_t> dims;
-    for (const Json& d : expected.at("shape")) dims.push_back(d.get<std::int64_t>());
-    const auto dtype = DTypeOf(edtype);
-    if (!dtype) {  // complex, int16, ...: exact bytes
-      if (*e == *a) return std::nullopt;
-      return std::pair{Status::kWrongValue, fmt::format("{} ({}) on config {} ({}) differs from the reference", what,
-                                                        edtype, label, when)};
-    }
-    task::ArgSpec arg;
-    arg.name = what;
-    arg.role = task::ArgRole::kOutput;
-    arg.dtype = *dtype;
-    auto mm = CompareOutput(arg, dims, reinterpret_cast<const unsigned char*>(e->data()),
-                            reinterpret_cast<const unsigned char*>(a->data()), task_.tolerance, kIntPoison);
-    if (!mm) return std::nullopt;
-    // On CPU the harness fills memory allocated during a call with 0x7f bytes (glibc's
-    // M_PERTURB): an element that still holds them was never written.
-    const std::size_t size = task::DTypeSize(*dtype);
-    const auto* first = reinterpret_cast<const unsigned char*>(a->data()) + mm->first_bad_index * size;
-    if (device_ == "cpu" && std::all_of(first, first + size, [](unsigned char b) { return b == kCpuPoisonByte; })) {
-      mm->kind = "unwritten";
-    }
-    mm->shape_label = label;
-    mm->trial = pass == "after" ? -1 : trial;
-    r.mismatch = *mm;
-    std::string message = DescribeMismatch(*mm, "config");
+  /// The checker's report of a wrong result, in the words the native backends use.
+  std::string MismatchMessage(const Json& ev, EvalResult& r) const {
+    if (ev.contains("message") && ev["message"].is_string()) return ev["message"].get<std::string>();
+    const Json& m = ev.at("mismatch");
+    auto number = [&](const char* key) { return std::strtod(m.at(key).get<std::string>().c_str(), nullptr); };
+    Mismatch mm;
+    mm.arg = m.at("what").get<std::string>();
+    mm.kind = m.at("kind").get<std::string>();
+    mm.bad_count = m.at("bad_count").get<std::int64_t>();
+    mm.total = m.at("total").get<std::int64_t>();
+    mm.first_bad_index = m.at("first_bad_index").get<std::int64_t>();
+    mm.first_bad_coord = m.at("first_bad_coord").get<std::vector<std::int64_t>>();
+    mm.expected = number("expected");
+    mm.actual = number("actual");
+    mm.max_abs_error = number("max_abs_error");
+    mm.max_rel_error = number("max_rel_error");
+    const int c = ev.at("config").get<int>();
+    const int trial = ev.at("trial").get<int>();
+    const std::string pass = ev.at("pass").get<std::string>();
+    mm.shape_label = c >= 0 && c < static_cast<int>(task_.torch.configs.size()) ? task_.torch.configs[c].label : "?";
+    mm.trial = pass == "after" ? -1 : trial;
+    r.mismatch = mm;
+    std::string message = DescribeMismatch(mm, "config");
+    if (mm.kind == "input_mutated") return message;
     if (pass == "second") {
       message += "; this was the second call on fresh copies of the same inputs: ModelNew must not keep results or "
                  "state between calls";
     } else if (pass == "first" && trial > 0) {
       message += " (a result kept from an earlier call, or an output buffer reused across calls, shows up here)";
+    } else if (pass == "recheck") {
+      message += fmt::format("; ModelNew returned the right result on that ({}) call, and a later call changed it: "
+                             "return new tensors on every call (an output buffer reused across calls shows up here)",
+                             ev.value("of", "?"));
+    } else if (pass == "timed") {
+      message = fmt::format("timed call {} (input set {}) returned a wrong result: ModelNew must compute every call, "
+                            "also while it is being timed: {}",
+                            ev.value("call", 0), trial, message);
     }
-    return std::pair{Status::kWrongValue, std::move(message)};
-  }
-
-  Failure CheckOutputs(const Json& ev, const ReferenceData& ref, const fs::path& out_dir, EvalResult& r) const {
-    const int c = ev.at("config").get<int>();
-    const int t = ev.at("trial").get<int>();
-    const std::string pass = ev.at("pass").get<std::string>();
-    if (c < 0 || c >= static_cast<int>(task_.torch.configs.size()) || t < 0 || t > task_.correctness_trials) {
-      return std::pair{Status::kRuntimeError, "the harness reported outputs of an unknown trial"};
-    }
-    const Json& trial = ref.meta.at("configs").at(c).at("trials").at(t);
-    const Json& expected = trial.at("outputs");
-    const Json& values = ev.at("values");
-    if (values.size() != expected.size()) {
-      return std::pair{Status::kWrongShape,
-                       fmt::format("ModelNew.forward returned {} value{} on config {}, Model.forward returns {}",
-                                   values.size(), values.size() == 1 ? "" : "s", task_.torch.configs[c].label,
-                                   expected.size())};
-    }
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      const std::string what = expected.size() == 1 ? "output" : fmt::format("output {}", i);
-      if (auto bad = CompareEncoded(what, expected[i], values[i], ref.dir, out_dir, c, t, pass, r)) return bad;
-    }
-    if (!task_.torch.backward || pass == "after") return std::nullopt;
-    const Json& want = trial.at("grads");
-    const Json& got = ev.at("grads");
-    if (!got.is_array() || got.size() != want.size()) {
-      return std::pair{Status::kWrongShape,
-                       fmt::format("ModelNew has {} gradients (floating inputs and parameters) on config {}, Model "
-                                   "has {}: create the same parameters in the same order",
-                                   got.is_array() ? got.size() : 0, task_.torch.configs[c].label, want.size())};
-    }
-    for (std::size_t i = 0; i < want.size(); ++i) {
-      const std::string what = "gradient of " + want[i].at("what").get<std::string>();
-      if (auto bad = CompareEncoded(what, want[i].at("value"), got[i].at("value"), ref.dir, out_dir, c, t, pass, r)) {
-        return bad;
-      }
-    }
-    return std::nullopt;
-  }
-
-  /// A mutated input, described by the shared comparison from the reference's copy.
-  Failure CheckMutation(const Json& ev, const ReferenceData& ref, const fs::path& out_dir, EvalResult& r) const {
-    const int c = ev.at("config").get<int>();
-    const int t = ev.at("trial").get<int>();
-    const std::size_t i = ev.at("input").get<std::size_t>();
-    const Json& original = ref.meta.at("configs").at(c).at("trials").at(t).at("inputs").at(i);
-    const Json& now = ev.at("tensor");
-    const std::string label = task_.torch.configs[c].label;
-    const std::string what = fmt::format("{}", i);
-    auto generic = std::pair{Status::kWrongValue,
-                             fmt::format("input {} was modified by ModelNew.forward on config {} (trial {}); inputs "
-                                         "are read-only",
-                                         i, label, t)};
-    if (original.value("t", "") != "tensor" || original.at("shape") != now.at("shape") ||
-        original.at("dtype") != now.at("dtype")) {
-      return generic;
-    }
-    auto before = core::ReadFile(ref.dir / original.at("file").get<std::string>());
-    auto after = core::ReadFile(out_dir / now.at("file").get<std::string>());
-    const auto dtype = DTypeOf(original.at("dtype").get<std::string>());
-    if (!before.ok() || !after.ok() || !dtype || before->size() != after->size()) return generic;
-    std::vector<std::int64_t> dims;
-    for (const Json& d : original.at("shape")) dims.push_back(d.get<std::int64_t>());
-    task::ArgSpec arg;
-    arg.name = what;
-    arg.dtype = *dtype;
-    auto mm = CompareInput(arg, dims, *before, reinterpret_cast<const unsigned char*>(after->data()));
-    if (!mm) return std::nullopt;  // NaN inputs compare unequal in torch.equal but not bytewise
-    mm->shape_label = label;
-    mm->trial = t;
-    r.mismatch = *mm;
-    return std::pair{Status::kWrongValue, DescribeMismatch(*mm, "config")};
+    return message;
   }
 
   Failure OpAuditFailure(const Json& ev) const {
@@ -706,30 +565,49 @@ class TorchEvaluator final : public Evaluator {
                                  task_.torch.allowed_ops.empty() ? "" : " (plus the task's allowed_ops)")};
   }
 
-  /// One run child over `data`: correctness, op audit, timing, after-timing check. Fills r's
-  /// timings (speedups against the main reference's eager and compile medians) and returns
-  /// true when everything passed; otherwise r.status and r.message say why.
-  bool RunAndCheck(const ReferenceData& data, const fs::path& candidate, bool rotate, EvalResult& r) {
+  /// The run child and its checker side by side. A checker that ends first has failed: the
+  /// run child gets a grace period (it reads end-of-file and stops by itself) and is then
+  /// ended; the checker likewise once the run child is gone.
+  std::pair<core::Expected<HarnessRun>, core::Expected<HarnessRun>> RunPair(const Json& run_plan,
+                                                                            const Json& check_plan) {
+    constexpr auto kGrace = std::chrono::seconds(5);
+    std::atomic<bool> stop_run{false}, stop_check{false}, run_done{false}, check_done{false};
+    std::optional<core::Expected<HarnessRun>> run, check;
+    // The checker makes the reference's results as well as comparing: it may take longer.
+    std::thread checker([&] {
+      check.emplace(RunIn("check", check_plan, 2 * TimeoutSeconds() + 60, &stop_check));
+      check_done = true;
+    });
+    std::thread runner([&] {
+      run.emplace(RunIn("run", run_plan, TimeoutSeconds(), &stop_run));
+      run_done = true;
+    });
+    std::optional<Clock::time_point> first_done;
+    while (!(run_done && check_done)) {
+      if (options_.cancel != nullptr && options_.cancel->load()) stop_run = stop_check = true;
+      if ((run_done || check_done) && !first_done) first_done = Clock::now();
+      if (first_done && Clock::now() - *first_done > kGrace) stop_run = stop_check = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    checker.join();
+    runner.join();
+    return {std::move(*run), std::move(*check)};
+  }
+
+  /// One run child and its checker over the inputs of `seed`: correctness, op audit, timing,
+  /// after-timing check. Fills r's timings (speedups against the baseline's eager and compile
+  /// medians) and returns true when everything passed; otherwise r.status and r.message say why.
+  bool RunAndCheck(std::uint64_t seed, const fs::path& candidate, bool rotate, EvalResult& r) {
     auto fail = [&](Status status, std::string message) {
       r.status = status;
       r.message = std::move(message);
       return false;
     };
-    Json plan = BasePlan();
-    plan["candidate"] = candidate.string();
-    plan["data_dir"] = data.dir.string();
-    plan["configs"] = data.configs;
-    plan["rotate_timing_inputs"] = rotate;
-    fs::path out_dir;
-    const auto child_start = Clock::now();
-    // The outputs must outlive the child's scratch directory until they are compared: keep it
-    // and remove it here.
-    auto scratch = core::MakeUniqueDir(options_.work_dir, "torch-out-");
-    if (!scratch.ok()) return fail(Status::kRuntimeError, "could not make a scratch directory: " + scratch.error().message);
-    out_dir = *scratch;
-    plan["out_dir"] = out_dir.string();
-    auto run = RunIn("run", plan, TimeoutSeconds());
-    const double child_ms = MsSince(child_start);
+    auto configs = ConfigsJson(seed);
+    if (!configs.ok()) return fail(Status::kRuntimeError, configs.error().message);
+    // The exchange directory: the two FIFOs of the link and the files results travel in.
+    auto exchange = core::MakeUniqueDir(options_.work_dir, "torch-exchange-");
+    if (!exchange.ok()) return fail(Status::kRuntimeError, "could not make a directory: " + exchange.error().message);
     struct Cleanup {
       fs::path dir;
       bool keep;
@@ -737,8 +615,26 @@ class TorchEvaluator final : public Evaluator {
         std::error_code ec;
         if (!keep) fs::remove_all(dir, ec);
       }
-    } cleanup{out_dir, options_.keep_work_dirs};
+    } cleanup{*exchange, options_.keep_work_dirs};
+    const fs::path requests = *exchange / "requests", replies = *exchange / "replies";
+    if (::mkfifo(requests.c_str(), 0600) != 0 || ::mkfifo(replies.c_str(), 0600) != 0) {
+      return fail(Status::kRuntimeError, fmt::format("could not make the checker's FIFOs in {}: {}",
+                                                     exchange->string(), std::strerror(errno)));
+    }
+    Json plan = BasePlan();
+    plan["reference"] = (task_.dir / task_.reference_file).string();
+    plan["configs"] = *configs;
+    plan["exchange_dir"] = exchange->string();
+    plan["requests"] = requests.string();
+    plan["replies"] = replies.string();
+    const Json check_plan = plan;
+    plan["candidate"] = candidate.string();
+    plan["rotate_timing_inputs"] = rotate;
+    const auto child_start = Clock::now();
+    auto [run, check] = RunPair(plan, check_plan);
+    const double child_ms = MsSince(child_start);
     if (!run.ok()) return fail(Status::kRuntimeError, "could not start the torch harness: " + run.error().message);
+    if (!check.ok()) return fail(Status::kRuntimeError, "could not start the checker: " + check.error().message);
     const RunnerReport& rep = run->report;
     r.phases.kernel_ms += rep.kernel_ms;
     r.phases.flush_ms += rep.flush_ms;
@@ -746,17 +642,32 @@ class TorchEvaluator final : public Evaluator {
     r.phases.correctness_ms += std::max(0.0, child_ms - rep.timing_ms);
     r.phases.timing_ms += rep.timing_ms;
 
-    // Outputs checked before the reason the child stopped: a mismatch on an earlier config is
-    // the more precise verdict.
+    const int nconfigs = static_cast<int>(task_.torch.configs.size());
+    std::vector<int> checked(nconfigs, 0), timed(nconfigs, 0);
     try {
+      // The checker's verdict first: the run child stops at the first result it rejects.
+      for (const Json& ev : check->events) {
+        const std::string kind = ev.at("event").get<std::string>();
+        if (kind == "mismatch") {
+          auto status = ParseStatus(ev.at("status").get<std::string>());
+          if (const std::string log = ev.value("log", ""); !log.empty()) r.log = Tail(log, kLogCapBytes) + "\n" + r.log;
+          return fail(status.ok() ? *status : Status::kRuntimeError, MismatchMessage(ev, r));
+        }
+        if (kind == "failure") {
+          r.log = Tail(ev.value("log", ""), kLogCapBytes) + "\n" + r.log;
+          return fail(Status::kRuntimeError,
+                      fmt::format("the task's reference failed while this candidate was checked (a problem of the "
+                                  "task, not of the candidate): {}",
+                                  ev.value("message", "?")));
+        }
+        const int c = ev.value("config", -1);
+        const std::string pass = ev.value("pass", "");
+        if (kind == "checked" && c >= 0 && c < nconfigs && pass != "recheck") ++(pass == "timed" ? timed : checked)[c];
+      }
       for (const Json& ev : run->events) {
         const std::string kind = ev.at("event").get<std::string>();
         Failure bad;
-        if (kind == "outputs") {
-          bad = CheckOutputs(ev, data, out_dir, r);
-        } else if (kind == "mutated") {
-          bad = CheckMutation(ev, data, out_dir, r);
-        } else if (kind == "torch_ops") {
+        if (kind == "torch_ops") {
           bad = OpAuditFailure(ev);
         } else if (kind == "failure") {
           auto status = ParseStatus(ev.at("status").get<std::string>());
@@ -770,17 +681,22 @@ class TorchEvaluator final : public Evaluator {
     }
     Status status;
     if (const std::string failure = ChildFailure(*run, &status); !failure.empty()) return fail(status, failure);
+    if (const std::string failure = ChildFailure(*check, &status); !failure.empty()) {
+      r.log = Tail(check->result.stderr_text, kLogCapBytes) + "\n" + r.log;
+      return fail(Status::kRuntimeError, "kfoundry's checker failed: " + failure);
+    }
 
-    const int nconfigs = static_cast<int>(task_.torch.configs.size());
     double log_speedup = 0, log_median = 0, log_compile = 0;
     bool all_compiled = true;
     r.timings.clear();
     for (int c = 0; c < nconfigs; ++c) {
       auto it = rep.trial_ms.find(c);
-      if (it == rep.trial_ms.end()) {
+      if (it == rep.trial_ms.end() || checked[c] != 2 * task_.correctness_trials + 1 ||
+          (rotate && timed[c] != static_cast<int>(it->second.size()))) {
         return fail(Status::kRuntimeError,
-                    fmt::format("the harness reported no timing for config {} (it saw a mismatch the parent did not: "
-                                "see the log)", task_.torch.configs[c].label));
+                    fmt::format("the harness did not finish config {}: {} of {} results checked{} (see the log)",
+                                task_.torch.configs[c].label, checked[c], 2 * task_.correctness_trials + 1,
+                                it == rep.trial_ms.end() ? ", no timing" : ""));
       }
       const SampleStats st = Summarize(it->second);
       ShapeTiming tm;
@@ -789,9 +705,9 @@ class TorchEvaluator final : public Evaluator {
       tm.median_ms = st.median;
       tm.min_ms = st.min;
       tm.cv = st.cv;
-      tm.reference_median_ms = reference_->eager_median_ms.at(c);
+      tm.reference_median_ms = baseline_->eager_median_ms.at(c);
       tm.speedup = tm.reference_median_ms / std::max(st.median, 1e-6);
-      const double compiled = reference_->compile_median_ms.at(c);
+      const double compiled = baseline_->compile_median_ms.at(c);
       if (compiled > 0) {
         tm.compile_median_ms = compiled;
         tm.speedup_vs_compile = compiled / std::max(st.median, 1e-6);
@@ -811,16 +727,16 @@ class TorchEvaluator final : public Evaluator {
   }
 
   void MeasureInto(const fs::path& candidate, EvalResult& r) {
-    const auto reference_start = Clock::now();
-    if (auto ref = EnsureReference(); !ref.ok()) {
+    const auto baseline_start = Clock::now();
+    if (auto b = EnsureBaseline(); !b.ok()) {
       // Not the candidate's fault, but a verdict still has to say why nothing was measured.
       r.status = Status::kRuntimeError;
-      r.message = ref.error().message.substr(0, ref.error().message.find('\n'));
+      r.message = b.error().message.substr(0, b.error().message.find('\n'));
       return;
     }
-    r.phases.correctness_ms += MsSince(reference_start);
-    if (!RunAndCheck(*reference_, candidate, /*rotate=*/false, r)) return;
-    if (!reference_->compile_note.empty()) r.log = "no torch.compile baseline: " + reference_->compile_note + "\n" + r.log;
+    r.phases.correctness_ms += MsSince(baseline_start);
+    if (!RunAndCheck(options_.seed, candidate, /*rotate=*/false, r)) return;
+    if (!baseline_->compile_note.empty()) r.log = "no torch.compile baseline: " + baseline_->compile_note + "\n" + r.log;
     const int nconfigs = static_cast<int>(task_.torch.configs.size());
     std::string compile_text =
         r.speedup_vs_compile > 0 ? fmt::format(", {:.3g}x vs torch.compile", r.speedup_vs_compile) : "";
@@ -829,20 +745,12 @@ class TorchEvaluator final : public Evaluator {
     const double limit = task_.torch.max_speedup;
     if (r.speedup <= limit) return;
 
-    // Too good to be believed without a second look: fresh inputs (a new seed, reference
-    // outputs made for it now), every timed call on fresh copies of the input sets in turn with
-    // its output checked, and the times from this run are the ones reported.
+    // Too good to be believed without a second look: fresh inputs (a new seed), every timed
+    // call on fresh copies of the input sets in turn with its result checked, and the times
+    // from this run are the ones reported.
     const double first = r.speedup;
     const std::uint64_t fresh_seed = core::Fnv1a64("kfoundry torch re-verification", options_.seed);
-    auto fresh = MakeReference(fresh_seed, /*time=*/false);
-    if (!fresh.ok()) {
-      r.status = Status::kRuntimeError;
-      r.message = fmt::format("speedup {:.3g}x is above the task's max_speedup {:.3g}x, and the reference for "
-                              "re-verification failed: {}",
-                              first, limit, fresh.error().message.substr(0, fresh.error().message.find('\n')));
-      return;
-    }
-    if (!RunAndCheck(*fresh, candidate, /*rotate=*/true, r)) {
+    if (!RunAndCheck(fresh_seed, candidate, /*rotate=*/true, r)) {
       r.message = fmt::format("speedup {:.3g}x is above the task's max_speedup {:.3g}x and re-verification with fresh "
                               "inputs failed: {}",
                               first, limit, r.message);
@@ -868,7 +776,7 @@ class TorchEvaluator final : public Evaluator {
   std::string frozen_template_;
 
   std::mutex mu_;  // guards everything below (Measure is serialized)
-  std::optional<ReferenceData> reference_;
+  std::optional<Baseline> baseline_;
 };
 
 /// The harness written into the cache directory, named by its hash: several kfoundry versions
@@ -983,7 +891,7 @@ core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& 
                                                     std::move(harness.first), std::move(harness.second));
   // A reference that fails is the task's fault, not a candidate's: find out before any
   // candidate is judged (its tensors are cached, so this is cheap after the first time).
-  KF_TRY_VOID(evaluator->EnsureReference());
+  KF_TRY_VOID(evaluator->EnsureBaseline());
   return std::unique_ptr<Evaluator>(std::move(evaluator));
 }
 

@@ -8,19 +8,23 @@ sandboxed children:
   probe       torch version, devices, torch.compile; trusted code only.
   lint        AST checks of a candidate (no torch import): findings, and the C++/CUDA source strings
               it passes to load_inline, which kfoundry checks with its own C++ static rules.
-  reference   trusted code only: per configuration and trial, seeds, builds Model and the inputs,
-              runs the reference and saves inputs, outputs (and gradients) as raw little-endian
-              tensors plus meta.json; times eager Model and torch.compile(Model).
+  baseline    trusted code only: runs Model once per configuration, times eager Model and
+              torch.compile(Model).
   build       imports the candidate, which builds its load_inline extensions (cached by content).
-  run         the candidate's correctness calls, runtime op audit, timing and after-timing check.
+  run         the candidate's correctness calls, runtime op audit, timing and after-timing check;
+              every result is handed to the checker, and the run stops at the first it rejects.
+  check       trusted code only, beside a run child: makes the reference's results for the same
+              seeds and compares every result the run child hands over, on the device.
 
 Results go to the parent only through the inherited result channel (KF_RESULT_FD), never stdout:
 lines in the native runner's format (P progress, C/W/T times, D <nonce> completion marker), plus
 "J <json>" records for everything torch-specific. The nonce and descriptor are taken out of the
 environment before any candidate code is imported, and every function the checks and the timing
-depend on is captured before the candidate can patch it. The parent repeats every correctness
-check itself on the tensors written here; what this file checks itself only saves time (a wrong
-candidate is not timed).
+depend on is captured before the candidate can patch it. Inputs are never stored: every process
+makes them from the plan's seeds with the reference's get_inputs(). The verdict on correctness
+comes from the checker, a process the candidate's code never runs in and the only one that holds
+the reference's results; the run child hands each result over as raw bytes in a file of the
+exchange directory and waits for the checker's answer before the next call.
 """
 
 import ast
@@ -678,7 +682,7 @@ class Runtime:
         self.backward = torch.autograd.backward
         self.Tensor = torch.Tensor
         self.sum = torch.sum
-        self.frombuffer = torch.frombuffer
+        self.from_file = torch.from_file
         self.libc = None
         if self.cuda:
             self.synchronize = torch.cuda.synchronize
@@ -708,52 +712,50 @@ class Runtime:
         if np is not None:
             np.random.seed(s % (2 ** 32))
 
-    # -- tensors on disk: raw little-endian bytes + (shape, dtype) in JSON
-    def save_tensor(self, t, directory, stem):
-        t = t.detach()
-        device = t.device.type
-        if device != "cpu":
-            t = t.cpu()
-        t = t.resolve_conj().resolve_neg().contiguous()
-        nbytes = t.numel() * t.element_size()
-        data = self.ctypes.string_at(t.data_ptr(), nbytes) if nbytes else b""
-        name = stem + ".bin"
-        with open(os.path.join(directory, name), "wb") as f:
-            f.write(data)
-        return {"t": "tensor", "file": name, "shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""),
-                "device": device, "sha256": hashlib.sha256(data).hexdigest()}
-
-    def load_tensor(self, enc, directory):
-        dtype = getattr(self.torch, enc["dtype"])
-        with open(os.path.join(directory, enc["file"]), "rb") as f:
-            data = f.read()
-        if not data:
-            return self.torch.zeros(enc["shape"], dtype=dtype)
-        return self.frombuffer(bytearray(data), dtype=dtype).reshape(enc["shape"])
-
-    def encode(self, value, directory, stem):
+    # -- tensors handed from the run child to the checker: raw bytes in a file of the exchange
+    # directory, written through a shared mapping (one device-to-host copy, no Python bytes),
+    # and (shape, dtype, device) in JSON. The checker removes each file once it has read it.
+    def export(self, value, directory, stem):
         if isinstance(value, self.Tensor):
-            return self.save_tensor(value, directory, stem)
+            t = value.detach().resolve_conj().resolve_neg()
+            name = stem + ".bin"
+            path = os.path.join(directory, name)
+            if t.numel() > 0:
+                dst = self.from_file(path, shared=True, size=t.numel(), dtype=t.dtype)
+                dst.view(t.shape).copy_(t)
+                del dst
+            else:
+                open(path, "wb").close()
+            return {"t": "tensor", "file": name, "shape": list(t.shape), "dtype": dtype_name(t.dtype),
+                    "device": t.device.type}
         if value is None or isinstance(value, (bool, int, str)):
             return {"t": "value", "value": value}
         if isinstance(value, float):
             return {"t": "value", "value": value} if math.isfinite(value) else {"t": "float", "repr": repr(value)}
         if isinstance(value, (list, tuple)):
             return {"t": "list" if isinstance(value, list) else "tuple",
-                    "items": [self.encode(v, directory, "%s_%d" % (stem, i)) for i, v in enumerate(value)]}
-        raise TypeError("cannot exchange a value of type %s" % type(value).__name__)
+                    "items": [self.export(v, directory, "%s_%d" % (stem, i)) for i, v in enumerate(value)]}
+        raise TypeError("cannot hand over a value of type %s" % type(value).__name__)
 
-    def decode(self, enc, directory):
-        kind = enc["t"]
-        if kind == "tensor":
-            return self.load_tensor(enc, directory).to(self.device)
-        if kind == "value":
-            return enc["value"]
-        if kind == "float":
-            return float(enc["repr"])
-        items = [self.decode(e, directory) for e in enc["items"]]
-        return items if kind == "list" else tuple(items)
-
+    def load(self, enc, directory):
+        """A tensor the run child exported (on the CPU), its file removed; ProtocolError when the
+        record or the file does not add up."""
+        torch = self.torch
+        name, shape = enc.get("file"), enc.get("shape")
+        dtype = getattr(torch, str(enc.get("dtype")), None)
+        if not isinstance(name, str) or not EXCHANGE_NAME.fullmatch(name) or not isinstance(dtype, torch.dtype) \
+                or not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise ProtocolError("malformed tensor record %s" % trim(json.dumps(enc), 200))
+        path = os.path.join(directory, name)
+        numel = math.prod(shape)
+        size = os.path.getsize(path)
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        if size != numel * itemsize:
+            raise ProtocolError("%s holds %d bytes, %s %s needs %d" % (name, size, enc["dtype"], shape,
+                                                                      numel * itemsize))
+        t = self.from_file(path, shared=False, size=numel, dtype=dtype) if numel else torch.empty(0, dtype=dtype)
+        os.remove(path)
+        return t.view(shape)
     def fresh(self, value):
         """A fresh copy of an input (nested lists and tuples kept)."""
         if isinstance(value, self.Tensor):
@@ -985,71 +987,148 @@ class OpAuditFactory:
 
 
 # ----------------------------------------------------------------------------------------------
-# reference
+# What the baseline, the checker and the run child share: every one of them makes a
+# configuration's model and each trial's inputs from the plan's seeds the same way, so the
+# inputs are never stored: each process makes its own, identical copies.
+
+# Tensors kept alive across calls (run child: outputs and input sets; checker: reference results)
+# up to this many bytes per configuration; past it they are made again when needed.
+KEEP_BYTES = 4 << 30
+
+EXCHANGE_NAME = __import__("re").compile(r"[A-Za-z0-9_]{1,120}\.bin")
 
 
-def cmd_reference(plan, ch):
+class ProtocolError(Exception):
+    """The run child's record does not add up: its verdict is a runtime error."""
+
+
+class CandidateFailed(Exception):
+    pass
+
+
+class ReferenceFailed(Exception):
+    """The reference raised while the checker made its results: the task's fault."""
+
+
+def dtype_name(dtype):
+    return str(dtype).replace("torch.", "")
+
+
+def tensor_bytes(rt, values):
+    return sum(v.numel() * v.element_size() for v in values if isinstance(v, rt.Tensor))
+
+
+def import_reference(plan):
+    return import_file(plan["reference"], "kf_reference")
+
+
+def make_model(rt, cls, get_init_inputs, cfg):
+    rt.seed(cfg["model_seed"])
+    init = list(get_init_inputs(**cfg["init"]))
+    rt.seed(cfg["model_seed"])
+    return cls(*init).to(rt.device)
+
+
+def make_inputs(rt, get_inputs, cfg, t):
+    rt.seed(cfg["trial_seeds"][t])
+    return [to_device(rt.torch, x, rt.device) for x in get_inputs(**cfg["inputs"])]
+
+
+def make_grad_outputs(rt, outs, cfg, t):
+    """The upstream gradients of a backward trial: one normal tensor per floating output."""
+    torch = rt.torch
+    rt.seed(cfg["trial_seeds"][t] ^ 0x5EED)
+    return [torch.randn_like(o) if isinstance(o, torch.Tensor) and o.is_floating_point() else None for o in outs]
+
+
+def call_with_backward(rt, fn, model, args, cfg, t):
+    """fn(model, args) with gradients of every floating input and parameter; (outs, grads)."""
+    torch = rt.torch
+    args = [leaf(torch, a) for a in args]
+    model.zero_grad(set_to_none=True)
+    outs = rt.flatten(fn(model, args))
+    grad_outs = make_grad_outputs(rt, outs, cfg, t)
+    pairs = [(o, g) for o, g in zip(outs, grad_outs)
+             if g is not None and isinstance(o, torch.Tensor) and o.requires_grad]
+    if pairs:
+        rt.backward([o for o, _ in pairs], [g for _, g in pairs])
+    return outs, gradients(rt, args, model)
+
+
+def to_device(torch, x, device):
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, (list, tuple)):
+        return type(x)(to_device(torch, v, device) for v in x)
+    return x
+
+
+def leaf(torch, x):
+    if isinstance(x, torch.Tensor) and x.is_floating_point():
+        return x.detach().requires_grad_(True)
+    return x
+
+
+def gradients(rt, args, model):
+    """[(what, gradient or None)]: every floating input, then every parameter, in order."""
+    torch = rt.torch
+    out = [("input %d" % i, a.grad) for i, a in enumerate(args)
+           if isinstance(a, torch.Tensor) and a.is_floating_point()]
+    return out + [("parameter %s" % name, p.grad) for name, p in model.named_parameters()]
+
+
+class BoundedCache:
+    """Per-key tensors kept while their total stays under KEEP_BYTES."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        self.items = {}
+        self.bytes = 0
+
+    def get(self, key):
+        return self.items.get(key)
+
+    def put(self, key, value, tensors):
+        size = tensor_bytes(self.rt, tensors)
+        if self.bytes + size <= KEEP_BYTES:
+            self.items[key] = value
+            self.bytes += size
+
+
+# ----------------------------------------------------------------------------------------------
+# baseline: trusted code only. Runs the reference once per configuration (a reference that
+# fails is the task's fault, found before any candidate is judged) and times eager Model and
+# torch.compile(Model).
+
+
+def cmd_baseline(plan, ch):
     rt = Runtime(plan)
     torch = rt.torch
-    data_dir = plan["data_dir"]
-    os.makedirs(data_dir, exist_ok=True)
-    ref = import_file(plan["reference"], "kf_reference")
-    trials = int(plan["trials"])
+    ref = import_reference(plan)
     backward = bool(plan.get("backward"))
-    meta = {"torch": torch.__version__, "device": str(rt.device), "configs": []}
-    flush_total = 0.0
-    correctness_ms = timing_ms = 0.0
+    flush_total = correctness_ms = timing_ms = 0.0
     for c, cfg in enumerate(plan["configs"]):
         t_start = rt.perf_counter()
-        rt.seed(cfg["model_seed"])
-        init = list(ref.get_init_inputs(**cfg["init"]))
-        init_enc = rt.encode(init, data_dir, "c%d_init" % c)
-        rt.seed(cfg["model_seed"])
-        model = ref.Model(*init).to(rt.device)
-        params = [name for name, _ in model.named_parameters()]
-        entry = {"label": cfg["label"], "init": init_enc, "parameters": params, "trials": []}
-        timing_inputs = None
-        for t in range(trials + 1):  # the last set is only for the after-timing check
-            ch.record("P c %d %d" % (c, min(t, trials - 1)))
-            rt.seed(cfg["trial_seeds"][t])
-            inputs = [to_device(torch, x, rt.device) for x in ref.get_inputs(**cfg["inputs"])]
-            trial = {"inputs": [rt.encode(x, data_dir, "c%d_t%d_in%d" % (c, t, i)) for i, x in enumerate(inputs)]}
-            if backward:
-                args = [leaf(torch, x) for x in inputs]
-                model.zero_grad(set_to_none=True)
-                out = model(*args)
-                outs = rt.flatten(out)
-                rt.seed(cfg["trial_seeds"][t] ^ 0x5EED)
-                grad_outs = [torch.randn_like(o) if isinstance(o, torch.Tensor) and o.is_floating_point() else None
-                             for o in outs]
-                pairs = [(o, g) for o, g in zip(outs, grad_outs) if g is not None and o.requires_grad]
-                if pairs:
-                    torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
-                trial["grad_outputs"] = [rt.encode(g, data_dir, "c%d_t%d_gout%d" % (c, t, i))
-                                         for i, g in enumerate(grad_outs)]
-                trial["grads"] = gradients(rt, args, model, data_dir, "c%d_t%d" % (c, t))
-            else:
-                with torch.no_grad():
-                    outs = rt.flatten(model(*inputs))
-            rt.synchronize()
-            trial["outputs"] = [rt.encode(o, data_dir, "c%d_t%d_out%d" % (c, t, i)) for i, o in enumerate(outs)]
-            entry["trials"].append(trial)
-            if t == 0:
-                timing_inputs = inputs
-        meta["configs"].append(entry)
+        model = make_model(rt, ref.Model, ref.get_init_inputs, cfg)
+        ch.record("P c %d 0" % c)
+        inputs = make_inputs(rt, ref.get_inputs, cfg, 0)
+        if backward:
+            call_with_backward(rt, lambda m, a: m(*a), model, inputs, cfg, 0)
+        else:
+            with torch.no_grad():
+                model(*inputs)
+        rt.synchronize()
         t_timing = rt.perf_counter()
         correctness_ms += (t_timing - t_start) * 1e3
         if plan.get("time", True):
             with torch.no_grad():
-                times, flush_ms = rt.time_loop(ch, c, model, timing_inputs)
+                times, flush_ms = rt.time_loop(ch, c, model, inputs)
             flush_total += flush_ms
             ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
             if plan.get("compile_baseline"):
-                time_compiled(rt, ch, c, model, timing_inputs)
+                time_compiled(rt, ch, c, model, inputs)
         timing_ms += (rt.perf_counter() - t_timing) * 1e3
-    with open(os.path.join(data_dir, "meta.json.tmp"), "w") as f:
-        json.dump(meta, f)
-    os.replace(os.path.join(data_dir, "meta.json.tmp"), os.path.join(data_dir, "meta.json"))
+        del model, inputs
     ch.done(flush_total, correctness_ms, timing_ms)
 
 
@@ -1071,32 +1150,318 @@ def time_compiled(rt, ch, c, model, inputs):
     ch.event("compile_times", config=c, times=times)
 
 
-def to_device(torch, x, device):
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    if isinstance(x, (list, tuple)):
-        return type(x)(to_device(torch, v, device) for v in x)
-    return x
+# ----------------------------------------------------------------------------------------------
+# The link between the run child and the checker: two FIFOs the parent made in the exchange
+# directory, one JSON object per line each way. The run child asks, the checker answers; the
+# run child waits for each answer, so it never runs ahead of a verdict and the checker reads
+# every file before the run child can write the next one.
 
 
-def leaf(torch, x):
-    if isinstance(x, torch.Tensor) and x.is_floating_point():
-        return x.detach().requires_grad_(True)
-    return x
+class Link:
+    def __init__(self, send_path, receive_path, sender):
+        # Opened in the same order on both sides (requests, then replies), so neither blocks
+        # forever while the other is alive; a side that dies closes its ends and the other
+        # reads end-of-file.
+        if sender:
+            self.out_fd = os.open(send_path, os.O_WRONLY)
+            self.in_fd = os.open(receive_path, os.O_RDONLY)
+        else:
+            self.in_fd = os.open(receive_path, os.O_RDONLY)
+            self.out_fd = os.open(send_path, os.O_WRONLY)
+        self.buffer = b""
+
+    def send(self, obj):
+        data = (json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        while data:
+            data = data[os.write(self.out_fd, data):]
+
+    def receive(self):
+        """The next object, or None at end-of-file."""
+        while b"\n" not in self.buffer:
+            chunk = os.read(self.in_fd, 1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
 
 
-def gradients(rt, args, model, directory, stem):
-    """Gradients of every floating input, then of every parameter, in order (None: no gradient)."""
+# ----------------------------------------------------------------------------------------------
+# check: trusted code only. For every call the run child reports, the reference's outputs (and
+# gradients) for the same configuration and trial, made here from the same seeds, compared with
+# the candidate's on this process's device. A verdict goes to the parent on the result channel
+# before the run child is told to go on.
+
+# The bytes an element holds when the kernel never wrote it: NaN fills on CUDA (canonical quiet
+# NaN, 0xA5 for integers), glibc's perturbation on the CPU (0x7f in every byte).
+CUDA_POISON = {"float32": b"\x00\x00\xc0\x7f", "float64": b"\x00\x00\x00\x00\x00\x00\xf8\x7f",
+               "float16": b"\x00\x7e", "bfloat16": b"\xc0\x7f"}
+COMPARED_DTYPES = frozenset("float32 float64 float16 bfloat16 int8 int16 int32 int64 uint8 bool".split())
+CHUNK = 1 << 25
+
+
+def compare_tensors(rt, expected, actual, tol, run_device):
+    """The parent's allclose (eval/compare.cc): |a - e| <= atol + rtol |e| where the reference is
+    finite (NaN/Inf there fail as non-finite), exact match where it is not; None when every
+    element passes, else the mismatch report. Chunked on this process's device."""
     torch = rt.torch
-    out = []
-    for i, a in enumerate(args):
-        if isinstance(a, torch.Tensor) and a.is_floating_point():
-            out.append({"what": "input %d" % i,
-                        "value": rt.encode(a.grad, directory, "%s_gin%d" % (stem, i))})
-    for k, (name, p) in enumerate(model.named_parameters()):
-        out.append({"what": "parameter %s" % name,
-                    "value": rt.encode(p.grad, directory, "%s_gp%d" % (stem, k))})
-    return out
+    name = dtype_name(expected.dtype)
+    e_flat, a_flat = expected.reshape(-1), actual.reshape(-1)
+    n = e_flat.numel()
+    if name not in COMPARED_DTYPES:  # complex and the like: exact bytes
+        same = e_flat.cpu().contiguous().view(torch.uint8).equal(a_flat.contiguous().view(torch.uint8))
+        return None if same else {"bad_count": n, "total": n, "first_bad_index": 0, "expected": "nan",
+                                  "actual": "nan", "max_abs_error": "0", "max_rel_error": "0", "kind": "value"}
+    atol, rtol = float(tol["atol"]), float(tol["rtol"])
+    bad_count, first, max_abs, max_rel = 0, -1, 0.0, 0.0
+    for s in range(0, n, CHUNK):
+        e = e_flat[s:s + CHUNK].to(rt.device).double()
+        a = a_flat[s:s + CHUNK].to(rt.device).double()
+        fin_e, fin_a = torch.isfinite(e), torch.isfinite(a)
+        err = (a - e).abs()
+        both = fin_e & fin_a
+        good = both & (err <= atol + rtol * e.abs())
+        good |= ~fin_e & torch.where(torch.isnan(e), torch.isnan(a), a == e)
+        if bool(both.any()):
+            max_abs = max(max_abs, float(torch.where(both, err, torch.zeros_like(err)).max()))
+            rel_ok = both & (e != 0)
+            if bool(rel_ok.any()):
+                rel = torch.where(rel_ok, err / torch.where(rel_ok, e.abs(), torch.ones_like(e)), torch.zeros_like(e))
+                max_rel = max(max_rel, float(rel.max()))
+        bad = ~good
+        count = int(bad.sum())
+        if count and first < 0:
+            first = s + int(torch.argmax(bad.to(torch.uint8)))
+        bad_count += count
+    if bad_count == 0:
+        return None
+    ev, av = float(e_flat[first]), float(a_flat[first])
+    kind = "value" if math.isfinite(ev) and math.isfinite(av) else "nonfinite"
+    raw = bytes(a_flat[first:first + 1].contiguous().view(torch.uint8).tolist())
+    if run_device == "cpu":
+        unwritten = raw == b"\x7f" * len(raw)
+    else:
+        unwritten = raw == CUDA_POISON.get(name, b"\xa5" * len(raw))
+    return {"bad_count": bad_count, "total": n, "first_bad_index": first, "expected": repr(ev), "actual": repr(av),
+            "max_abs_error": repr(max_abs), "max_rel_error": repr(max_rel),
+            "kind": "unwritten" if unwritten else kind}
+
+
+class Checker:
+    def __init__(self, plan, ch):
+        self.rt = Runtime(plan)
+        self.ch = ch
+        self.plan = plan
+        self.configs = plan["configs"]
+        self.ref = import_reference(plan)
+        self.trials = int(plan["trials"])
+        self.backward = bool(plan.get("backward"))
+        self.tol = plan.get("tolerance", {"atol": 1e-5, "rtol": 1e-5})
+        self.dir = plan["exchange_dir"]
+        self.config = -1
+        self.model = None
+        self.results = None
+
+    def reference(self, c, t):
+        """(outs, grads) of Model for configuration c, trial t: cached within KEEP_BYTES."""
+        rt = self.rt
+        if c != self.config:
+            self.model = None
+            self.results = BoundedCache(rt)
+            try:
+                self.model = make_model(rt, self.ref.Model, self.ref.get_init_inputs, self.configs[c])
+            except Exception as e:  # noqa: BLE001
+                raise ReferenceFailed("constructing Model for config %s raised %s: %s"
+                                      % (self.configs[c]["label"], type(e).__name__, trim(e, 600)))
+            self.config = c
+        got = self.results.get(t)
+        if got is not None:
+            return got
+        try:
+            return self.run_reference(c, t)
+        except Exception as e:  # noqa: BLE001 - whatever the reference raises is the task's problem
+            import traceback
+            raise ReferenceFailed("the reference raised %s: %s (config %s, trial %d)\n%s"
+                                  % (type(e).__name__, trim(e, 600), self.configs[c]["label"], t,
+                                     trim("".join(traceback.format_exception(type(e), e, e.__traceback__)), 8000)))
+
+    def run_reference(self, c, t):
+        rt, torch = self.rt, self.rt.torch
+        cfg = self.configs[c]
+        inputs = make_inputs(rt, self.ref.get_inputs, cfg, t)
+        if self.backward:
+            outs, grads = call_with_backward(rt, lambda m, a: m(*a), self.model, inputs, cfg, t)
+            grads = [(what, g.detach() if g is not None else None) for what, g in grads]
+            outs = [o.detach() if isinstance(o, torch.Tensor) else o for o in outs]
+        else:
+            with torch.no_grad():
+                outs = rt.flatten(self.model(*inputs))
+            grads = None
+        rt.synchronize()
+        del inputs
+        value = (outs, grads)
+        self.results.put(t, value, list(outs) + [g for _, g in grads or []])
+        return value
+
+    def specs(self, c):
+        outs, _ = self.reference(c, 0)
+        return [{"dtype": dtype_name(o.dtype), "numel": o.numel()} for o in outs if isinstance(o, self.rt.Tensor)]
+
+    def compare(self, what, expected, enc, c, t, when):
+        """None when the candidate's value matches, else (status, message or None, mismatch)."""
+        rt = self.rt
+        label = self.configs[c]["label"]
+        where = "%s on config %s (%s)" % (what, label, when)
+        kind = enc.get("t") if isinstance(enc, dict) else None
+        if not isinstance(expected, rt.Tensor) or kind != "tensor":
+            want = rt.export(expected, self.dir, "unused") if not isinstance(expected, rt.Tensor) else None
+            if want is None or kind != want["t"]:
+                return ("wrong_shape", "%s: Model returns a %s, ModelNew a %s"
+                        % (where, "tensor" if want is None else want["t"], kind), None)
+            if want != enc:
+                return ("wrong_value", "%s: expected %s, got %s" % (where, json.dumps(want), trim(json.dumps(enc), 200)),
+                        None)
+            return None
+        device = self.plan["device"]
+        if enc.get("device") != expected.device.type:
+            return ("wrong_shape", "%s: Model returns a %s tensor, ModelNew a %s tensor"
+                    % (where, expected.device.type, enc.get("device")), None)
+        want_dtype, want_shape = dtype_name(expected.dtype), list(expected.shape)
+        if enc.get("dtype") != want_dtype or enc.get("shape") != want_shape:
+            return ("wrong_shape", "%s: expected %s %s, got %s %s" % (where, want_dtype, shape_text(want_shape),
+                                                                    enc.get("dtype"), shape_text(enc.get("shape"))),
+                    None)
+        actual = rt.load(enc, self.dir)
+        mismatch = compare_tensors(rt, expected.detach(), actual, self.tol, device)
+        if mismatch is None:
+            return None
+        mismatch["what"] = what
+        mismatch["first_bad_coord"] = coordinate(want_shape, mismatch["first_bad_index"])
+        return ("wrong_value", None, mismatch)
+
+    def check_call(self, msg):
+        c, t, pass_name = msg["config"], msg["trial"], msg["pass"]
+        if not (0 <= c < len(self.configs)) or not (0 <= t <= self.trials) \
+                or pass_name not in ("first", "second", "after", "timed", "recheck"):
+            raise ProtocolError("a call of an unknown trial")
+        outs, grads = self.reference(c, t)
+        when = "the after-timing check" if pass_name == "after" else \
+            "timed call %d" % msg.get("call", 0) if pass_name == "timed" else \
+            "trial %d, %s call, checked again after the last call" % (t, msg.get("of")) if pass_name == "recheck" else \
+            "trial %d, %s call" % (t, pass_name)
+        values = msg["values"]
+        label = self.configs[c]["label"]
+        if len(values) != len(outs):
+            return ("wrong_shape", "ModelNew.forward returned %d value%s on config %s, Model.forward returns %d"
+                    % (len(values), "" if len(values) == 1 else "s", label, len(outs)), None)
+        for i, (o, enc) in enumerate(zip(outs, values)):
+            bad = self.compare("output" if len(outs) == 1 else "output %d" % i, o, enc, c, t, when)
+            if bad:
+                return bad
+        if not self.backward or pass_name in ("after", "timed"):
+            return None
+        got = msg.get("grads")
+        if not isinstance(got, list) or len(got) != len(grads):
+            return ("wrong_shape", "ModelNew has %d gradients (floating inputs and parameters) on config %s, Model "
+                    "has %d: create the same parameters in the same order"
+                    % (len(got) if isinstance(got, list) else 0, label, len(grads)), None)
+        for (what, g), enc in zip(grads, got):
+            bad = self.compare("gradient of " + what, g, enc.get("value") if isinstance(enc, dict) else None,
+                               c, t, when)
+            if bad:
+                return bad
+        return None
+
+    def check_mutation(self, msg):
+        c, t, i = msg["config"], msg["trial"], msg["input"]
+        if not (0 <= c < len(self.configs)) or not (0 <= t <= self.trials):
+            raise ProtocolError("a mutation of an unknown trial")
+        rt = self.rt
+        before = make_inputs(rt, self.ref.get_inputs, self.configs[c], t)
+        if not (0 <= i < len(before)) or not isinstance(before[i], rt.Tensor):
+            raise ProtocolError("a mutation of an unknown input")
+        enc = msg["tensor"]
+        original = before[i].detach()
+        if enc.get("dtype") != dtype_name(original.dtype) or enc.get("shape") != list(original.shape):
+            return ("wrong_value", "input %d was modified by ModelNew.forward on config %s (trial %d); inputs are "
+                    "read-only" % (i, self.configs[c]["label"], t), None)
+        now = rt.load(enc, self.dir).reshape(-1)
+        was = original.reshape(-1).cpu().contiguous()
+        if was.numel() == 0:
+            return None
+        changed = (was.view(rt.torch.uint8).reshape(was.numel(), -1)
+                   != now.contiguous().view(rt.torch.uint8).reshape(now.numel(), -1)).any(dim=1)
+        count = int(changed.sum())
+        if count == 0:
+            return None  # NaN inputs compare unequal in torch.equal but not bytewise
+        first = int(rt.torch.argmax(changed.to(rt.torch.uint8)))
+        return ("wrong_value", None, {"what": str(i), "kind": "input_mutated", "bad_count": count,
+                                      "total": was.numel(), "first_bad_index": first,
+                                      "first_bad_coord": coordinate(list(original.shape), first),
+                                      "expected": repr(float(was[first])), "actual": repr(float(now[first])),
+                                      "max_abs_error": "0", "max_rel_error": "0"})
+
+
+def shape_text(shape):
+    return "[%s]" % ", ".join(str(d) for d in shape) if isinstance(shape, list) else str(shape)
+
+
+def coordinate(shape, flat):
+    coord = [0] * len(shape)
+    for k in range(len(shape) - 1, -1, -1):
+        if shape[k] > 0:
+            coord[k] = flat % shape[k]
+            flat //= shape[k]
+    return coord
+
+
+def cmd_check(plan, ch):
+    import traceback
+    checker = Checker(plan, ch)
+    link = Link(plan["replies"], plan["requests"], sender=False)
+    while True:
+        try:
+            msg = link.receive()
+        except ValueError as e:  # not JSON
+            msg = {"kind": "malformed: %s" % e}
+        if msg is None:
+            break
+        if not isinstance(msg, dict):
+            msg = {"kind": "malformed: not an object"}
+        kind = msg.get("kind")
+        try:
+            if kind == "config":
+                link.send({"ok": True, "specs": checker.specs(int(msg["config"]))})
+                continue
+            if kind not in ("call", "mutated"):
+                raise ProtocolError("unknown request %s" % trim(json.dumps(msg), 120))
+            bad = checker.check_call(msg) if kind == "call" else checker.check_mutation(msg)
+        except ReferenceFailed as e:
+            ch.event("failure", message=str(e).split("\n", 1)[0], log=str(e))
+            link.send({"ok": False})
+            break
+        except (ProtocolError, KeyError, TypeError, ValueError, IndexError) as e:
+            ch.event("mismatch", config=-1, trial=-1, status="runtime_error",
+                     message="the run child's report to the checker was malformed: %s: %s" % (type(e).__name__, e))
+            link.send({"ok": False})
+            break
+        except Exception as e:  # noqa: BLE001 - the comparison itself failed (out of memory, ...)
+            ch.event("mismatch", config=-1, trial=-1, status="runtime_error",
+                     message="the checker could not compare the results: %s: %s" % (type(e).__name__, trim(e, 600)),
+                     log=trim("".join(traceback.format_exception(type(e), e, e.__traceback__)), 8000))
+            link.send({"ok": False})
+            break
+        where = {"config": msg["config"], "trial": msg["trial"], "pass": msg.get("pass", "mutated"),
+                 "call": msg.get("call", 0), "of": msg.get("of", "")}
+        if bad is None:
+            ch.event("checked", **where)
+            link.send({"ok": True})
+            continue
+        status, message, mismatch = bad
+        ch.event("mismatch", status=status, message=message, mismatch=mismatch, **where)
+        link.send({"ok": False})
+        break
+    ch.done()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1142,199 +1507,214 @@ def cmd_build(plan, ch):
     ch.done()
 
 
-class CandidateFailed(Exception):
+class Run:
+    """The run child's side: calls ModelNew under the op audit, hands every result to the
+    checker and stops at the first one it rejects."""
+
+    def __init__(self, plan, ch):
+        self.rt = Runtime(plan)
+        self.ch = ch
+        self.plan = plan
+        self.audit = OpAuditFactory(self.rt)
+        # The link and the reference's input makers before any candidate code runs.
+        self.link = Link(plan["requests"], plan["replies"], sender=True)
+        ref = import_reference(plan)
+        self.get_inputs, self.get_init_inputs = ref.get_inputs, ref.get_init_inputs
+        sys.modules.pop("kf_reference", None)
+        del ref
+        self.dir = plan["exchange_dir"]
+        self.trials = int(plan["trials"])
+        self.backward = bool(plan.get("backward"))
+        self.where = "construction"
+        self.sent = 0
+
+    def ask(self, request):
+        self.link.send(request)
+        answer = self.link.receive()
+        if answer is None:
+            raise CheckerGone()
+        return bool(answer.get("ok")), answer
+
+    def call(self, model, args, specs, c, t, backward):
+        """One audited, poisoned call; (outs, grads)."""
+        rt = self.rt
+        rt.synchronize()
+        rt.poison(specs)
+        mode = self.audit.make()
+
+        def forward(m, a):
+            with mode:
+                out, ms = rt.timed_call(m, a)
+            self.ch.record("C %d %d %.9g" % (c, t, ms))
+            return out
+
+        if backward:
+            outs, grads = call_with_backward(rt, forward, model, args, self.plan["configs"][c], t)
+        else:
+            with rt.no_grad():
+                outs, grads = rt.flatten(forward(model, args)), None
+        rt.synchronize()
+        rt.end_poison()
+        if mode.forbidden:
+            self.ch.event("torch_ops", config=c, trial=t, ops=mode.forbidden, where=self.where)
+            raise CandidateFailed()
+        return outs, grads
+
+    def hand_over(self, outs, grads, c, t, pass_name, call=0, of=""):
+        rt = self.rt
+        self.sent += 1
+        stem = "n%d" % self.sent
+        request = {"kind": "call", "config": c, "trial": t, "pass": pass_name, "call": call, "of": of,
+                   "values": [rt.export(o, self.dir, "%s_out%d" % (stem, i)) for i, o in enumerate(outs)]}
+        if grads is not None:
+            request["grads"] = [{"what": what, "value": rt.export(g, self.dir, "%s_g%d" % (stem, k))}
+                                for k, (what, g) in enumerate(grads)]
+        ok, _ = self.ask(request)
+        if not ok:
+            raise CandidateFailed()
+
+    def check_mutation(self, args, pristine, c, t):
+        rt = self.rt
+        for i, (a, p) in enumerate(zip(args, pristine)):
+            if isinstance(a, rt.Tensor) and isinstance(p, rt.Tensor):
+                now = a.detach()
+                if now.shape != p.shape or now.dtype != p.dtype or not rt.equal(now, p):
+                    self.sent += 1
+                    ok, _ = self.ask({"kind": "mutated", "config": c, "trial": t, "input": i,
+                                      "tensor": rt.export(now, self.dir, "n%d_mutated%d" % (self.sent, i))})
+                    if not ok:
+                        raise CandidateFailed()
+
+    def config(self, candidate, c, cfg, rotate):
+        """Correctness, timing and the after-timing check of one configuration; its times."""
+        rt, ch = self.rt, self.ch
+        ok, answer = self.ask({"kind": "config", "config": c})
+        if not ok:
+            raise CandidateFailed()
+        specs = [(getattr(rt.torch, s["dtype"]), int(s["numel"])) for s in answer["specs"]]
+        self.where = "construction"
+        model = make_model(rt, candidate.ModelNew, self.get_init_inputs, cfg)
+        input_sets = BoundedCache(rt)
+
+        def inputs(t):
+            got = input_sets.get(t)
+            if got is None:
+                got = make_inputs(rt, self.get_inputs, cfg, t)
+                input_sets.put(t, got, got)
+            return got
+
+        # Two passes over the trials on fresh copies, every result kept alive (within
+        # KEEP_BYTES) until the configuration is done: a forward that caches results or reuses
+        # an output buffer across calls gives a wrong answer on some trial. This replaces
+        # KernelBench's candidate -> reference -> candidate order: the reference runs in
+        # another process, so its outputs never exist in this one.
+        kept = BoundedCache(rt)
+        t0 = rt.perf_counter()
+        for pass_name in ("first", "second"):
+            for t in range(self.trials):
+                self.where = "correctness trial %d/%d, %s call" % (t + 1, self.trials, pass_name)
+                ch.record("P c %d %d" % (c, t))
+                pristine = inputs(t)
+                args = [rt.fresh(x) for x in pristine]
+                outs, grads = self.call(model, args, specs, c, t, self.backward)
+                self.check_mutation(args, pristine, c, t)
+                self.hand_over(outs, grads, c, t, pass_name)
+                kept.put((pass_name, t), (outs, grads), list(outs) + [g for _, g in grads or []])
+                del args, outs, grads
+        # Every kept result must still hold what it held when it was handed over: a forward that
+        # writes into a tensor it returned earlier (a reused output buffer) changes it.
+        for (pass_name, t), (outs, grads) in kept.items.items():
+            self.where = "the re-check of trial %d, %s call" % (t + 1, pass_name)
+            self.hand_over(outs, grads, c, t, "recheck", of=pass_name)
+        del kept
+        correctness_ms = (rt.perf_counter() - t0) * 1e3
+        t1 = rt.perf_counter()
+        self.where = "timing"
+        with rt.no_grad():
+            if rotate:
+                # Every input set that is still kept, and at least two.
+                sets = [inputs(t) for t in range(self.trials) if t < 2 or input_sets.get(t) is not None]
+                times, flush_ms = self.time_rotating(c, model, sets)
+            else:
+                times, flush_ms = rt.time_loop(ch, c, model, inputs(0))
+        ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
+        # After timing, on an input set no earlier call saw: a forward that stopped working
+        # (or returns a stale result) once it is being timed fails here.
+        self.where = "the after-timing check"
+        ch.record("P a %d" % c)
+        pristine = make_inputs(rt, self.get_inputs, cfg, self.trials)
+        args = [rt.fresh(x) for x in pristine]
+        outs, _ = self.call(model, args, specs, c, self.trials, backward=False)
+        self.hand_over(outs, None, c, self.trials, "after")
+        return flush_ms, correctness_ms, (rt.perf_counter() - t1) * 1e3
+
+    def time_rotating(self, c, model, sets):
+        """Re-verification timing: every timed call gets fresh copies of one of the known input
+        sets in turn, and its result goes to the checker after its time is taken, so a forward
+        that returns stale results while being timed fails instead of looking fast."""
+        rt, ch = self.rt, self.ch
+        warmup = int(rt.timing.get("warmup", 3))
+        min_trials = int(rt.timing.get("min_trials", 10))
+        max_trials = int(rt.timing.get("max_trials", 100))
+        max_seconds = float(rt.timing.get("max_seconds", 1.0))
+        ch.record("P w %d" % c)
+        for i in range(warmup):
+            _, ms = rt.timed_call(model, [rt.fresh(x) for x in sets[i % len(sets)]])
+            ch.record("W %d %.9g" % (c, ms))
+        ch.record("P t %d" % c)
+        times, flush_ms = [], 0.0
+        start = rt.perf_counter()
+        spent = 0.0  # handing results over is not part of the time budget
+        while len(times) < max_trials:
+            k = len(times) % len(sets)
+            args = [rt.fresh(x) for x in sets[k]]
+            flush_ms += rt.flush()
+            out, ms = rt.timed_call(model, args)
+            times.append(ms)
+            h0 = rt.perf_counter()
+            self.hand_over(rt.flatten(out), None, c, k, "timed", call=len(times))
+            spent += rt.perf_counter() - h0
+            if len(times) >= min_trials and rt.perf_counter() - start - spent > max_seconds:
+                break
+        return times, flush_ms
+
+
+class CheckerGone(Exception):
     pass
 
 
 def cmd_run(plan, ch):
     import traceback
-    rt = Runtime(plan)
-    torch = rt.torch
-    audit = OpAuditFactory(rt)
-    data_dir = plan["data_dir"]
-    out_dir = plan["out_dir"]
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(data_dir, "meta.json")) as f:
-        meta = json.load(f)
-    trials = int(plan["trials"])
-    backward = bool(plan.get("backward"))
-    rotate = bool(plan.get("rotate_timing_inputs"))
-    tol = plan.get("tolerance", {"atol": 1e-5, "rtol": 1e-5})
+    run = Run(plan, ch)
     plan["import_status"] = "runtime_error"
     candidate = import_candidate(plan, ch)
     if candidate is None:
         ch.done()
         return
     flush_total = correctness_ms = timing_ms = 0.0
-    where = ["construction"]
+    configs = plan["configs"]
     c = 0
-
-    def call_audited(model, args, c, t):
-        mode = audit.make()
-        with mode:
-            out, ms = rt.timed_call(model, args)
-        ch.record("C %d %d %.9g" % (c, t, ms))
-        if mode.forbidden:
-            ch.event("torch_ops", config=c, trial=t, ops=mode.forbidden, where=where[0])
-            raise CandidateFailed()
-        return out
-
-    def check_mutation(args, pristine, c, t):
-        for i, (a, p) in enumerate(zip(args, pristine)):
-            if isinstance(a, torch.Tensor) and isinstance(p, torch.Tensor):
-                now = a.detach()
-                if now.shape != p.shape or now.dtype != p.dtype or not rt.equal(now, p):
-                    ch.event("mutated", config=c, trial=t, input=i,
-                             tensor=rt.encode(now, out_dir, "c%d_t%d_mutated%d" % (c, t, i)))
-                    raise CandidateFailed()
-
-    def matches(outs, expected_enc, c):
-        """The harness's own quick comparison (the parent decides); False skips timing."""
-        if len(outs) != len(expected_enc):
-            return False
-        for o, e in zip(outs, expected_enc):
-            if e["t"] != "tensor":
-                continue
-            if not isinstance(o, torch.Tensor):
-                return False
-            ref = rt.load_tensor(e, data_dir)
-            got = o.detach().cpu()
-            if list(got.shape) != e["shape"] or got.dtype != ref.dtype:
-                return False
-            # The parent's formula on every dtype: |a - e| <= atol + rtol * |e|, NaN equal to NaN.
-            if not rt.allclose(got.double(), ref.double(), rtol=tol["rtol"], atol=tol["atol"], equal_nan=True):
-                return False
-        return True
-
     try:
-        for c, cfg in enumerate(meta["configs"]):
-            t0 = rt.perf_counter()
-            where[0] = "construction"
-            init = rt.decode(cfg["init"], data_dir)
-            rt.seed(plan["configs"][c]["model_seed"])
-            model = candidate.ModelNew(*init).to(rt.device)
-            pristine = [[rt.decode(x, data_dir) for x in trial["inputs"]] for trial in cfg["trials"]]
-            specs = []
-            for e in cfg["trials"][0]["outputs"]:
-                if e["t"] == "tensor":
-                    n = 1
-                    for d in e["shape"]:
-                        n *= d
-                    specs.append((getattr(torch, e["dtype"]), n))
-            kept = {}
-            # Two passes over the trials on fresh copies, every output kept alive (not copied)
-            # until all calls are done: a forward that caches results or reuses an output buffer
-            # across calls gives a wrong answer on some trial. This replaces KernelBench's
-            # candidate -> reference -> candidate order: the reference runs in another process,
-            # so its outputs never exist in this one.
-            for pass_name in ("first", "second"):
-                for t in range(trials):
-                    where[0] = "correctness trial %d/%d, %s call" % (t + 1, trials, pass_name)
-                    ch.record("P c %d %d" % (c, t))
-                    args = [rt.fresh(x) for x in pristine[t]]
-                    if backward:
-                        args = [leaf(torch, a) for a in args]
-                        model.zero_grad(set_to_none=True)
-                    if backward:
-                        grad_outs = [rt.decode(g, data_dir) if g["t"] == "tensor" else None
-                                     for g in cfg["trials"][t]["grad_outputs"]]
-                    rt.synchronize()
-                    rt.poison(specs)
-                    if backward:
-                        outs = rt.flatten(call_audited(model, args, c, t))
-                        pairs = [(o, g) for o, g in zip(outs, grad_outs)
-                                 if g is not None and isinstance(o, torch.Tensor) and o.requires_grad]
-                        if pairs:
-                            rt.backward([o for o, _ in pairs], [g for _, g in pairs])
-                        grads = gradients(rt, args, model, out_dir, "c%d_t%d_%s" % (c, t, pass_name))
-                    else:
-                        with rt.no_grad():
-                            outs = rt.flatten(call_audited(model, args, c, t))
-                        grads = None
-                    rt.synchronize()
-                    rt.end_poison()
-                    check_mutation(args, pristine[t], c, t)
-                    kept[(pass_name, t)] = (outs, grads)
-            where[0] = "saving outputs"
-            good = True
-            for (pass_name, t), (outs, grads) in kept.items():
-                enc = [rt.encode(o, out_dir, "c%d_t%d_%s_out%d" % (c, t, pass_name, i)) for i, o in enumerate(outs)]
-                ch.event("outputs", config=c, trial=t, **{"pass": pass_name}, values=enc, grads=grads)
-                good = good and matches(outs, cfg["trials"][t]["outputs"], c)
-            del kept
-            correctness_ms += (rt.perf_counter() - t0) * 1e3
-            if not good:
-                ch.event("skip_timing", config=c)
-                break
-            t1 = rt.perf_counter()
-            where[0] = "timing"
-            with rt.no_grad():
-                if rotate:
-                    times, flush_ms = time_rotating(rt, ch, c, model, pristine[:trials], cfg, data_dir, matches)
-                else:
-                    times, flush_ms = rt.time_loop(ch, c, model, pristine[0])
-            flush_total += flush_ms
-            ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
-            # After timing, on an input set no earlier call saw: a forward that stopped working
-            # (or returns a stale result) once it is being timed fails here.
-            where[0] = "the after-timing check"
-            ch.record("P a %d" % c)
-            args = [rt.fresh(x) for x in pristine[trials]]
-            rt.synchronize()
-            rt.poison(specs)
-            with rt.no_grad():
-                outs = rt.flatten(call_audited(model, args, c, trials))
-            rt.synchronize()
-            rt.end_poison()
-            enc = [rt.encode(o, out_dir, "c%d_after_out%d" % (c, i)) for i, o in enumerate(outs)]
-            ch.event("outputs", config=c, trial=trials, **{"pass": "after"}, values=enc, grads=None)
-            timing_ms += (rt.perf_counter() - t1) * 1e3
-            del model
+        for c, cfg in enumerate(configs):
+            f, cm, tm = run.config(candidate, c, cfg, bool(plan.get("rotate_timing_inputs")))
+            flush_total, correctness_ms, timing_ms = flush_total + f, correctness_ms + cm, timing_ms + tm
     except CandidateFailed:
         pass
+    except CheckerGone:
+        ch.event("checker_gone")
     except Exception as e:  # noqa: BLE001 - the candidate's exception is its verdict
-        label = meta["configs"][c]["label"] if 0 <= c < len(meta["configs"]) else "?"
+        label = configs[c]["label"] if 0 <= c < len(configs) else "?"
         ch.event("failure", status="runtime_error",
-                 message="ModelNew raised %s: %s (during %s of config %s)" % (type(e).__name__, trim(e, 600), where[0],
-                                                                             label),
+                 message="ModelNew raised %s: %s (during %s of config %s)" % (type(e).__name__, trim(e, 600),
+                                                                             run.where, label),
                  log=trim("".join(traceback.format_exception(type(e), e, e.__traceback__)), 8000))
     ch.done(flush_total, correctness_ms, timing_ms)
 
 
-def time_rotating(rt, ch, c, model, sets, cfg, data_dir, matches):
-    """Re-verification timing: every timed call gets fresh copies of one of the known input
-    sets in turn, and its output is checked against that set's reference output, so a forward
-    that returns stale results while being timed fails instead of looking fast."""
-    warmup = int(rt.timing.get("warmup", 3))
-    min_trials = int(rt.timing.get("min_trials", 10))
-    max_trials = int(rt.timing.get("max_trials", 100))
-    max_seconds = float(rt.timing.get("max_seconds", 1.0))
-    ch.record("P w %d" % c)
-    for i in range(warmup):
-        _, ms = rt.timed_call(model, [rt.fresh(x) for x in sets[i % len(sets)]])
-        ch.record("W %d %.9g" % (c, ms))
-    ch.record("P t %d" % c)
-    times, flush_ms = [], 0.0
-    start = rt.perf_counter()
-    while len(times) < max_trials:
-        k = len(times) % len(sets)
-        args = [rt.fresh(x) for x in sets[k]]
-        flush_ms += rt.flush()
-        out, ms = rt.timed_call(model, args)
-        times.append(ms)
-        if not matches(rt.flatten(out), cfg["trials"][k]["outputs"], c):
-            ch.event("failure", status="wrong_value",
-                     message="timed call %d (input set %d) returned a wrong result: ModelNew must compute "
-                             "every call, also while it is being timed" % (len(times), k))
-            raise CandidateFailed()
-        if len(times) >= min_trials and rt.perf_counter() - start > max_seconds:
-            break
-    return times, flush_ms
-
-
 # ----------------------------------------------------------------------------------------------
 
-COMMANDS = {"probe": cmd_probe, "lint": cmd_lint, "reference": cmd_reference, "build": cmd_build, "run": cmd_run}
+COMMANDS = {"probe": cmd_probe, "lint": cmd_lint, "baseline": cmd_baseline, "check": cmd_check, "build": cmd_build,
+            "run": cmd_run}
 
 
 def main(argv):
