@@ -792,8 +792,8 @@ constexpr std::string_view kInstallHint =
     "install Python 3 with PyTorch (Debian: apt-get install python3-torch) or point $KF_PYTHON (or the task's "
     "torch.python) at an interpreter that has it";
 
-core::Expected<TorchInfo> ProbeTorch(const task::Task& task, const EvaluatorOptions& options,
-                                     const std::string& python, const fs::path& harness) {
+core::Expected<TorchInfo> RunProbe(const task::Task& task, const EvaluatorOptions& options, const std::string& python,
+                                   const fs::path& harness) {
   KF_TRY(fs::path scratch, core::MakeUniqueDir(options.work_dir, "torch-probe-"));
   HarnessCall call;
   call.python = python;
@@ -840,6 +840,22 @@ core::Expected<TorchInfo> ProbeTorch(const task::Task& task, const EvaluatorOpti
   info.gpu_capability = probe->value("gpu_capability", "");
   info.cuda_version = probe->value("cuda_version", "");
   info.has_compile = probe->value("has_compile", false);
+  return info;
+}
+
+/// What `python`'s torch can do, asked once per process and interpreter (importing torch and
+/// starting CUDA take seconds; a suite makes one evaluator per task).
+core::Expected<TorchInfo> ProbeTorch(const task::Task& task, const EvaluatorOptions& options,
+                                     const std::string& python, const fs::path& harness) {
+  static std::mutex mu;
+  static std::map<std::string, TorchInfo> probed;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = probed.find(python); it != probed.end()) return it->second;
+  }
+  KF_TRY(TorchInfo info, RunProbe(task, options, python, harness));
+  std::lock_guard<std::mutex> lock(mu);
+  probed.emplace(python, info);
   return info;
 }
 

@@ -691,9 +691,11 @@ class Runtime:
             self.stop_event = self.Event(enable_timing=True)
             props = torch.cuda.get_device_properties(self.device)
             cache_bytes = getattr(props, "L2_cache_size", 0) or (64 << 20)
+            self.keep_bytes = props.total_memory // KEEP_FRACTION_GPU
         else:
             self.synchronize = lambda: None
             cache_bytes = last_level_cache_bytes()
+            self.keep_bytes = KEEP_BYTES_CPU
             self.libc = tune_malloc(ctypes)
         # Reading twice the cache size evicts what the previous call left behind (reading, not
         # writing: dirty lines would be written back during the next timed call; as device_cuda.cu).
@@ -991,9 +993,12 @@ class OpAuditFactory:
 # configuration's model and each trial's inputs from the plan's seeds the same way, so the
 # inputs are never stored: each process makes its own, identical copies.
 
-# Tensors kept alive across calls (run child: outputs and input sets; checker: reference results)
-# up to this many bytes per configuration; past it they are made again when needed.
-KEEP_BYTES = 4 << 30
+# Tensors kept alive across calls (run child: input sets, and results; checker: the reference's
+# results) up to this many bytes each per configuration; past it they are made again when needed.
+# On a GPU, a fifth of its memory each (the run child's two and the checker's one leave the
+# candidate two fifths); on the CPU a fixed amount.
+KEEP_BYTES_CPU = 4 << 30
+KEEP_FRACTION_GPU = 5
 
 EXCHANGE_NAME = __import__("re").compile(r"[A-Za-z0-9_]{1,120}\.bin")
 
@@ -1078,7 +1083,7 @@ def gradients(rt, args, model):
 
 
 class BoundedCache:
-    """Per-key tensors kept while their total stays under KEEP_BYTES."""
+    """Per-key tensors kept while their total stays under the runtime's keep_bytes."""
 
     def __init__(self, rt):
         self.rt = rt
@@ -1090,7 +1095,7 @@ class BoundedCache:
 
     def put(self, key, value, tensors):
         size = tensor_bytes(self.rt, tensors)
-        if self.bytes + size <= KEEP_BYTES:
+        if self.bytes + size <= self.rt.keep_bytes:
             self.items[key] = value
             self.bytes += size
 
@@ -1263,7 +1268,7 @@ class Checker:
         self.results = None
 
     def reference(self, c, t):
-        """(outs, grads) of Model for configuration c, trial t: cached within KEEP_BYTES."""
+        """(outs, grads) of Model for configuration c, trial t: cached within keep_bytes."""
         rt = self.rt
         if c != self.config:
             self.model = None
@@ -1604,7 +1609,7 @@ class Run:
             return got
 
         # Two passes over the trials on fresh copies, every result kept alive (within
-        # KEEP_BYTES) until the configuration is done: a forward that caches results or reuses
+        # keep_bytes) until the configuration is done: a forward that caches results or reuses
         # an output buffer across calls gives a wrong answer on some trial. This replaces
         # KernelBench's candidate -> reference -> candidate order: the reference runs in
         # another process, so its outputs never exist in this one.
