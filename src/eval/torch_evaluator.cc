@@ -154,6 +154,8 @@ core::Expected<HarnessRun> RunHarness(const task::Task& task, const HarnessCall&
   spec.limits.address_space_bytes = 0;  // CUDA maps far more address space than it uses
   spec.limits.file_size_bytes = kTorchFileSizeBytes;
   KF_TRY(core::SubprocessResult result, core::RunSandboxed(spec));
+  core::LogDebug("torch {} child ({}): {:.0f} ms, {}", call.command, task.name, result.wall_time.count(),
+                 result.Describe());
   return ParseChannel(task, std::move(result), nonce);
 }
 
@@ -565,6 +567,15 @@ class TorchEvaluator final : public Evaluator {
                                  task_.torch.allowed_ops.empty() ? "" : " (plus the task's allowed_ops)")};
   }
 
+  /// Where results travel from the run child to the checker: $KF_EXCHANGE_DIR, else /dev/shm
+  /// (memory: a KernelBench result of 6 GiB is written and read back in about a second), else
+  /// the work directory.
+  fs::path ExchangeRoot() const {
+    if (const char* dir = std::getenv("KF_EXCHANGE_DIR"); dir != nullptr && *dir != '\0') return dir;
+    if (::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm/kfoundry";
+    return options_.work_dir;
+  }
+
   /// The run child and its checker side by side. A checker that ends first has failed: the
   /// run child gets a grace period (it reads end-of-file and stops by itself) and is then
   /// ended; the checker likewise once the run child is gone.
@@ -606,7 +617,7 @@ class TorchEvaluator final : public Evaluator {
     auto configs = ConfigsJson(seed);
     if (!configs.ok()) return fail(Status::kRuntimeError, configs.error().message);
     // The exchange directory: the two FIFOs of the link and the files results travel in.
-    auto exchange = core::MakeUniqueDir(options_.work_dir, "torch-exchange-");
+    auto exchange = core::MakeUniqueDir(ExchangeRoot(), "torch-exchange-");
     if (!exchange.ok()) return fail(Status::kRuntimeError, "could not make a directory: " + exchange.error().message);
     struct Cleanup {
       fs::path dir;

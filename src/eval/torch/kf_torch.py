@@ -723,6 +723,12 @@ class Runtime:
             name = stem + ".bin"
             path = os.path.join(directory, name)
             if t.numel() > 0:
+                need = t.numel() * t.element_size()
+                fs = os.statvfs(directory)
+                if fs.f_bavail * fs.f_frsize < need + (64 << 20):
+                    raise OSError("kfoundry's exchange directory %s has %d MiB free; this result needs %d MiB "
+                                  "(set $KF_EXCHANGE_DIR to a larger file system)"
+                                  % (directory, fs.f_bavail * fs.f_frsize >> 20, need >> 20))
                 dst = self.from_file(path, shared=True, size=t.numel(), dtype=t.dtype)
                 dst.view(t.shape).copy_(t)
                 del dst
@@ -1035,8 +1041,20 @@ def make_model(rt, cls, get_init_inputs, cfg):
 
 
 def make_inputs(rt, get_inputs, cfg, t):
+    """The inputs of trial t. On a GPU, get_inputs() runs with the GPU as the default device, so
+    torch.rand and the like fill the tensors there (KernelBench's multi-GiB inputs take seconds
+    each on one CPU core); one that cannot (it converts through numpy, say) runs on the CPU. Every
+    process takes the same path, so the inputs are the same everywhere."""
+    torch = rt.torch
+    if rt.cuda and hasattr(torch.device, "__enter__"):
+        rt.seed(cfg["trial_seeds"][t])
+        try:
+            with rt.device:
+                return [to_device(torch, x, rt.device) for x in get_inputs(**cfg["inputs"])]
+        except Exception:  # noqa: BLE001 - made on the CPU instead, the same way in every process
+            pass
     rt.seed(cfg["trial_seeds"][t])
-    return [to_device(rt.torch, x, rt.device) for x in get_inputs(**cfg["inputs"])]
+    return [to_device(torch, x, rt.device) for x in get_inputs(**cfg["inputs"])]
 
 
 def make_grad_outputs(rt, outs, cfg, t):
@@ -1461,6 +1479,12 @@ def cmd_check(plan, ch):
         if bad is None:
             ch.event("checked", **where)
             link.send({"ok": True})
+            # The reference's next results while the run child makes its next call.
+            if kind == "call" and msg.get("pass") in ("first", "second") and msg["trial"] + 1 < checker.trials:
+                try:
+                    checker.reference(msg["config"], msg["trial"] + 1)
+                except ReferenceFailed:
+                    pass  # reported when that trial is asked for
             continue
         status, message, mismatch = bad
         ch.event("mismatch", status=status, message=message, mismatch=mismatch, **where)
