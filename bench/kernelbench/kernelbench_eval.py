@@ -1,5 +1,5 @@
 """KernelBench's own evaluation of kfoundry's benchmark candidates, for comparison with
-`kfoundry eval-suite` (bench/kernelbench/compare.sh runs both).
+`kfoundry eval-suite`; bench/kernelbench/compare.sh runs both and compares the verdicts.
 
     python3 kernelbench_eval.py KERNELBENCH_CHECKOUT CANDIDATES_DIR OUT.csv
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Three real KernelBench level-1 problems (1 square matmul, 12 diagonal matmul, 88 MinGPT GELU)
-# with the hand-written CUDA candidates in bench/kernelbench/candidates, on a GPU host:
+# The real KernelBench level-1 problems that have a hand-written CUDA candidate in
+# bench/kernelbench/candidates/level1 (one of them wrong on purpose), on a GPU host:
 #   bench/kernelbench/run_level1.sh KERNELBENCH_CHECKOUT [BUILD_DIR]
 # Imports the problems from the user's KernelBench checkout (never shipped with kfoundry), then
 # runs `kfoundry eval-suite` twice (cold and warm cache), printing the table and the wall times.
@@ -12,7 +12,8 @@ build="${2:-$root/build}"
 logs="${OUT:-/tmp}/kernelbench_level1"
 mkdir -p "$logs"
 suite="$logs/suite"
-"$build/kfoundry" import-kernelbench "$kb" "$suite" --level 1 --problems 1,12,88
+problems=$(ls "$root/bench/kernelbench/candidates/level1" | sed -n 's/^0*\([0-9][0-9]*\)_.*\.py$/\1/p' | paste -sd, -)
+"$build/kfoundry" import-kernelbench "$kb" "$suite" --level 1 --problems "$problems"
 for pass in cold warm; do
   start=$(date +%s)
   "$build/kfoundry" eval-suite "$suite" "$root/bench/kernelbench/candidates" --csv "$logs/$pass.csv" > "$logs/$pass.txt"
