@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/fs.h"
@@ -568,11 +569,16 @@ class TorchEvaluator final : public Evaluator {
   }
 
   /// Where results travel from the run child to the checker: $KF_EXCHANGE_DIR, else /dev/shm
-  /// (memory: a KernelBench result of 6 GiB is written and read back in about a second), else
-  /// the work directory.
+  /// when it has room (memory: no disk writes for results of several GiB; containers often give
+  /// it 64 MiB), else the work directory.
   fs::path ExchangeRoot() const {
+    constexpr std::uint64_t kMinShmBytes = 4ULL << 30;
     if (const char* dir = std::getenv("KF_EXCHANGE_DIR"); dir != nullptr && *dir != '\0') return dir;
-    if (::access("/dev/shm", W_OK | X_OK) == 0) return "/dev/shm/kfoundry";
+    struct statvfs shm {};
+    if (::access("/dev/shm", W_OK | X_OK) == 0 && ::statvfs("/dev/shm", &shm) == 0 &&
+        static_cast<std::uint64_t>(shm.f_bavail) * shm.f_frsize >= kMinShmBytes) {
+      return "/dev/shm/kfoundry";
+    }
     return options_.work_dir;
   }
 
