@@ -696,12 +696,16 @@ class TorchEvaluator final : public Evaluator {
     } catch (const std::exception& ex) {
       return fail(Status::kRuntimeError, fmt::format("the harness sent a malformed record: {}", ex.what()));
     }
+    // A checker that broke (rather than being ended here after the run child) explains a run
+    // child that was ended for it.
     Status status;
-    if (const std::string failure = ChildFailure(*run, &status); !failure.empty()) return fail(status, failure);
-    if (const std::string failure = ChildFailure(*check, &status); !failure.empty()) {
+    const std::string checker_failure = ChildFailure(*check, &status);
+    if (!checker_failure.empty() && check->result.outcome != core::SubprocessResult::Outcome::kCancelled) {
       r.log = Tail(check->result.stderr_text, kLogCapBytes) + "\n" + r.log;
-      return fail(Status::kRuntimeError, "kfoundry's checker failed: " + failure);
+      return fail(Status::kRuntimeError, "kfoundry's checker failed: " + checker_failure);
     }
+    if (const std::string failure = ChildFailure(*run, &status); !failure.empty()) return fail(status, failure);
+    if (!checker_failure.empty()) return fail(Status::kRuntimeError, "kfoundry's checker failed: " + checker_failure);
 
     double log_speedup = 0, log_median = 0, log_compile = 0;
     bool all_compiled = true;

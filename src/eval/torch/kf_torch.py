@@ -1439,9 +1439,17 @@ def coordinate(shape, flat):
 
 
 def cmd_check(plan, ch):
-    import traceback
     checker = Checker(plan, ch)
     link = Link(plan["replies"], plan["requests"], sender=False)
+    try:
+        serve(checker, link, ch)
+    except BrokenPipeError:
+        pass  # the run child is gone (ended, or killed at its time limit): nothing left to answer
+    ch.done()
+
+
+def serve(checker, link, ch):
+    import traceback
     while True:
         try:
             msg = link.receive()
@@ -1490,7 +1498,6 @@ def cmd_check(plan, ch):
         ch.event("mismatch", status=status, message=message, mismatch=mismatch, **where)
         link.send({"ok": False})
         break
-    ch.done()
 
 
 # ----------------------------------------------------------------------------------------------
