@@ -172,6 +172,60 @@ TEST_F(EndToEnd, RunRecordsEveryCandidateAndExportsTheFastest) {
   EXPECT_EQ(r->stdout_text.find(kSecret), std::string::npos);
 }
 
+// A suite (here two copies of the task, as an imported KernelBench level would be): one run per
+// task under the root, the field's numbers over each task's best candidate, and a resume that
+// continues every task's run with the larger budget.
+TEST_F(EndToEnd, SuiteRunEvolvesEveryTaskAndReportsFastP) {
+  for (const char* group : {"group_a", "group_b"}) {
+    fs::create_directories(dir_ / "suite" / group);
+    fs::copy(fs::path(KF_SOURCE_DIR) / "tests/e2e/slow_scale", dir_ / "suite" / group / "slow_scale",
+             fs::copy_options::recursive);
+  }
+  // Task a: a broken kernel, then the fast one; task b: the scripted server's distinct correct kernels.
+  ScriptedServer server({Fenced(kBroken), Fenced(kFast)}, 0);
+  auto r = core::RunSandboxed(Kfoundry({"run", (dir_ / "suite").string(), "--run-dir", run_dir_.string(), "--model",
+                                        "scripted-model", "--budget", "2", "--concurrency", "1", "-j", "2"},
+                                       server));
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->Succeeded()) << r->Describe() << "\n" << r->stdout_text << r->stderr_text;
+  EXPECT_EQ(server.Requests(), 4);
+  for (const char* group : {"group_a", "group_b"}) {
+    auto db = store::OpenStore(run_dir_ / group / "slow_scale" / "kfoundry.db");
+    ASSERT_TRUE(db.ok()) << group;
+    EXPECT_EQ((*db)->LlmCalls(1)->size(), 2u) << group;
+    EXPECT_EQ((*db)->LoadRun()->state, "finished") << group;
+  }
+  auto best_a = core::ReadFile(run_dir_ / "group_a" / "slow_scale" / "best.cpp");
+  ASSERT_TRUE(best_a.ok());
+  EXPECT_EQ(*best_a, kFast);
+
+  auto report = core::ReadFile(run_dir_ / "report.json");
+  ASSERT_TRUE(report.ok());
+  auto j = core::ParseJson(*report, "report.json");
+  ASSERT_TRUE(j.ok());
+  EXPECT_EQ(j->at("overall").at("problems").get<int>(), 2);
+  EXPECT_EQ(j->at("overall").at("correct").get<int>(), 2);
+  EXPECT_EQ(j->at("groups").size(), 2u);
+  EXPECT_EQ(j->at("problems").at(0).at("task").get<std::string>(), "group_a/slow_scale");
+  EXPECT_EQ(j->at("problems").at(0).at("status").get<std::string>(), "passed");
+  EXPECT_NE(r->stdout_text.find("overall         2 problems  correct 100.0%"), std::string::npos) << r->stdout_text;
+
+  // A second start in the same place is refused; a resume adds one iteration to each task.
+  auto again = core::RunSandboxed(Kfoundry({"run", (dir_ / "suite").string(), "--run-dir", run_dir_.string()}, server));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->exit_code, 2);
+  EXPECT_NE(again->stderr_text.find("already holds a suite run"), std::string::npos) << again->stderr_text;
+  auto resumed = core::RunSandboxed(Kfoundry({"run", "--resume", run_dir_.string(), "--budget", "3"}, server));
+  ASSERT_TRUE(resumed.ok());
+  ASSERT_TRUE(resumed->Succeeded()) << resumed->Describe() << "\n" << resumed->stdout_text << resumed->stderr_text;
+  EXPECT_EQ(server.Requests(), 6);
+  for (const char* group : {"group_a", "group_b"}) {
+    auto db = store::OpenStore(run_dir_ / group / "slow_scale" / "kfoundry.db");
+    ASSERT_TRUE(db.ok()) << group;
+    EXPECT_EQ((*db)->LlmCalls(1)->size(), 3u) << group;
+  }
+}
+
 TEST_F(EndToEnd, KilledRunResumesWithoutLosingOrRepeatingEvaluations) {
   ScriptedServer server({Fenced(kCorrectSlowish)}, 400);
   std::atomic<bool> kill{false};
@@ -223,7 +277,9 @@ TEST_F(EndToEnd, KilledRunResumesWithoutLosingOrRepeatingEvaluations) {
   for (const auto& c : *rows) {
     auto evals = db->Evaluations(c.id);
     ASSERT_EQ(evals->size(), 1u) << "candidate " << c.id << " must be evaluated exactly once";
-    if (before.count(c.id)) EXPECT_EQ(evals->front().result_json, before[c.id]) << "evaluation of " << c.id << " kept";
+    if (before.count(c.id)) {
+      EXPECT_EQ(evals->front().result_json, before[c.id]) << "evaluation of " << c.id << " kept";
+    }
     EXPECT_NE(c.status, "pending");
   }
   for (const auto& [id, json] : before) {

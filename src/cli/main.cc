@@ -138,54 +138,43 @@ constexpr const char* kHowToConnect =
     "  export OPENAI_BASE_URL=http://localhost:8000/v1 # or a local vLLM / Ollama / llama.cpp server\n"
     "then: kfoundry run TASK_DIR --model MODEL --budget 20\n";
 
-fs::path DefaultRunDir(const task::Task& task) {
+/// runs/<name>-<local time>.
+fs::path DefaultRunDir(const std::string& name) {
   std::time_t now = std::time(nullptr);
   std::tm tm{};
   localtime_r(&now, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  return fs::path("runs") / fmt::format("{}-{}", task.name, stamp);
+  return fs::path("runs") / fmt::format("{}-{}", name, stamp);
 }
 
-int CmdRun(const RunArgs& a) {
-  const bool resuming = !a.resume.empty();
+/// A new run's options from the flags; an error for flags no run can take.
+core::Expected<engine::RunOptions> OptionsFromArgs(const RunArgs& a) {
   engine::RunOptions options;
-  if (resuming) {
-    auto stored = engine::LoadRunOptions(a.resume);
-    if (!stored.ok()) return Fail(stored.error(), kExitUsage);
-    options = *stored;
-    options.run_dir = a.resume;
-  } else {
-    options.task_dir = a.task_dir;
+  options.strategy = a.strategy;
+  options.model = ChooseModel(a.model);
+  options.max_iterations = a.budget.value_or(10);
+  options.max_cost_usd = a.max_cost.value_or(0);
+  options.llm_concurrency = a.concurrency;
+  options.compile_workers = a.jobs;
+  options.temperature = a.temperature;
+  options.timeout_seconds = a.timeout;
+  options.profile = a.profile;
+  options.sanitize = a.sanitize;
+  if (a.seed) options.seed = *a.seed;
+  if (options.strategy != "refine") {
+    return core::MakeError(core::ErrorCode::kInvalidArgument,
+                           fmt::format("unknown strategy '{}' (this build has: refine)", options.strategy));
   }
+  return options;
+}
+
+/// One task's run: a new one (options complete, run_dir empty) or one resumed from run_dir's
+/// store, with the budget flags overriding. Prints its summary; the exit status.
+int RunTask(engine::RunOptions options, bool resuming, const RunArgs& a) {
   auto task = task::LoadTask(options.task_dir);
   if (!task.ok()) return Fail(task.error(), kExitUsage);
-  if (!resuming) {
-    options.run_dir = a.run_dir.empty() ? DefaultRunDir(*task) : fs::path(a.run_dir);
-    if (fs::exists(options.run_dir / engine::kDbFileName)) {
-      return Fail({core::ErrorCode::kInvalidArgument,
-                   fmt::format("{} already holds a run; continue it with --resume {}", options.run_dir.string(),
-                               options.run_dir.string())},
-                  kExitUsage);
-    }
-    options.task_dir = task->dir;
-    options.strategy = a.strategy;
-    options.model = ChooseModel(a.model);
-    options.max_iterations = a.budget.value_or(10);
-    options.max_cost_usd = a.max_cost.value_or(0);
-    options.llm_concurrency = a.concurrency;
-    options.compile_workers = a.jobs;
-    options.temperature = a.temperature;
-    options.timeout_seconds = a.timeout;
-    options.profile = a.profile;
-    options.sanitize = a.sanitize;
-    if (a.seed) options.seed = *a.seed;
-    if (options.strategy != "refine") {
-      return Fail({core::ErrorCode::kInvalidArgument,
-                   fmt::format("unknown strategy '{}' (this build has: refine)", options.strategy)},
-                  kExitUsage);
-    }
-  }
+  options.task_dir = task->dir;
   options.run_dir = fs::absolute(options.run_dir);
   std::error_code ec;
   fs::create_directories(options.run_dir, ec);
@@ -228,12 +217,147 @@ int CmdRun(const RunArgs& a) {
   } else {
     std::cout << "no candidate passed yet\n";
   }
-  if (options.model.empty()) std::cout << "\n" << kHowToConnect;
-  if (s.stop_reason == "interrupted") {
-    std::cout << fmt::format("continue with: kfoundry run --resume {}\n", options.run_dir.string());
+  return s.stop_reason == "interrupted" ? kExitInterrupted : kExitOk;
+}
+
+/// A suite run's marker in its root: the suite and the options every task's run starts with.
+constexpr const char* kSuiteRunFile = "suite_run.json";
+
+/// The row of one task's run for the suite report: its best candidate's verdict, or why none.
+engine::SuiteRow SuiteRunRow(const fs::path& run_dir, const std::string& rel) {
+  engine::SuiteRow row;
+  row.task = rel;
+  row.group = fs::path(rel).has_parent_path() ? fs::path(rel).begin()->string() : "";
+  auto text = core::ReadFile(run_dir / "best.json");
+  if (!text.ok()) {
+    row.error = fs::exists(run_dir / engine::kDbFileName) ? "no candidate passed" : "not run";
+    return row;
+  }
+  auto j = core::ParseJson(*text, (run_dir / "best.json").string());
+  auto result = j.ok() && j->contains("result") ? eval::EvalResult::FromJson((*j)["result"])
+                                                : core::Expected<eval::EvalResult>(j.ok() ? core::Error{core::ErrorCode::kIo, "no result"} : j.error());
+  if (!result.ok()) {
+    row.error = result.error().message;
+    return row;
+  }
+  row.candidate = (run_dir / "best.json").string();
+  row.result = std::move(*result);
+  return row;
+}
+
+/// `kfoundry run SUITE` (every task of an imported KernelBench level, say) and its --resume:
+/// one run per task under ROOT/<task path>, one after another, then the suite's numbers
+/// (correctness, fast_p, geomean speedups) over each task's best candidate in ROOT/report.txt
+/// and ROOT/report.json. A resumed suite continues the tasks' runs and starts the rest.
+int RunSuite(const RunArgs& a, bool resuming) {
+  fs::path root, suite_dir;
+  engine::RunOptions base;
+  if (resuming) {
+    root = fs::absolute(a.resume);
+    auto text = core::ReadFile(root / kSuiteRunFile);
+    if (!text.ok()) return Fail(text.error(), kExitUsage);
+    auto j = core::ParseJson(*text, (root / kSuiteRunFile).string());
+    if (!j.ok()) return Fail(j.error(), kExitUsage);
+    auto options = j->contains("options") ? engine::RunOptions::FromJson((*j)["options"])
+                                          : core::Expected<engine::RunOptions>(core::Error{core::ErrorCode::kValidation, "no options"});
+    if (!options.ok() || !j->contains("suite_dir")) {
+      return Fail({core::ErrorCode::kValidation, fmt::format("{} is damaged; delete the suite run or fix the file",
+                                                             (root / kSuiteRunFile).string())},
+                  kExitUsage);
+    }
+    base = *options;
+    if (a.budget) base.max_iterations = *a.budget;
+    if (a.max_cost) base.max_cost_usd = *a.max_cost;
+    suite_dir = (*j)["suite_dir"].get<std::string>();
+  } else {
+    suite_dir = fs::absolute(a.task_dir).lexically_normal();
+    if (suite_dir.filename().empty()) suite_dir = suite_dir.parent_path();  // "levels/level1/"
+    auto options = OptionsFromArgs(a);
+    if (!options.ok()) return Fail(options.error(), kExitUsage);
+    base = *options;
+    root = fs::absolute(a.run_dir.empty() ? DefaultRunDir(suite_dir.filename().string()) : fs::path(a.run_dir));
+    if (fs::exists(root / kSuiteRunFile)) {
+      return Fail({core::ErrorCode::kInvalidArgument,
+                   fmt::format("{} already holds a suite run; continue it with --resume {}", root.string(), root.string())},
+                  kExitUsage);
+    }
+    core::Json marker = {{"suite_dir", suite_dir.string()}, {"options", base.ToJson()}};
+    if (auto w = core::WriteFileAtomic(root / kSuiteRunFile, marker.dump(2) + "\n"); !w.ok()) return Fail(w.error(), kExitUsage);
+  }
+  const std::vector<fs::path> tasks = engine::FindSuiteTasks(suite_dir);
+  if (tasks.empty()) {
+    return Fail({core::ErrorCode::kNotFound, fmt::format("{} holds no task packages (folders with task.yaml)",
+                                                         suite_dir.string())},
+                kExitUsage);
+  }
+  std::vector<engine::SuiteRow> rows;
+  int status = kExitOk;
+  for (const fs::path& task_dir : tasks) {
+    const std::string rel = fs::relative(task_dir, suite_dir).generic_string();
+    const fs::path run_dir = root / rel;
+    if (!g_stop.load()) {
+      std::cout << fmt::format("== {} ({} of {})\n", rel, rows.size() + 1, tasks.size()) << std::flush;
+      engine::RunOptions options = base;
+      options.task_dir = task_dir;
+      options.run_dir = run_dir;
+      const bool task_resuming = fs::exists(run_dir / engine::kDbFileName);
+      if (task_resuming) {
+        auto stored = engine::LoadRunOptions(run_dir);
+        if (stored.ok()) {
+          options = *stored;
+          options.run_dir = run_dir;
+        }
+      }
+      // A task that cannot run (bad package, missing toolchain) is a row with its reason, not
+      // the end of the suite.
+      const int code = RunTask(options, task_resuming, a);
+      if (code == kExitInterrupted) status = kExitInterrupted;
+    }
+    rows.push_back(SuiteRunRow(run_dir, rel));
+  }
+  const std::string table = engine::SuiteTable(rows);
+  (void)core::WriteFileAtomic(root / "report.txt", table);
+  (void)core::WriteFileAtomic(root / "report.json", engine::SuiteJson(rows).dump(2) + "\n");
+  std::cout << "\nsuite " << root.string() << " (each task's best candidate):\n" << table;
+  if (base.model.empty()) std::cout << "\n" << kHowToConnect;
+  if (status == kExitInterrupted || g_stop.load()) {
+    std::cout << fmt::format("continue with: kfoundry run --resume {}\n", root.string());
     return kExitInterrupted;
   }
   return kExitOk;
+}
+
+int CmdRun(const RunArgs& a) {
+  const bool resuming = !a.resume.empty();
+  if (resuming ? fs::exists(fs::path(a.resume) / kSuiteRunFile)
+               : !fs::exists(fs::path(a.task_dir) / "task.yaml") && !engine::FindSuiteTasks(a.task_dir).empty()) {
+    return RunSuite(a, resuming);
+  }
+  engine::RunOptions options;
+  if (resuming) {
+    auto stored = engine::LoadRunOptions(a.resume);
+    if (!stored.ok()) return Fail(stored.error(), kExitUsage);
+    options = *stored;
+    options.run_dir = a.resume;
+  } else {
+    auto task = task::LoadTask(a.task_dir);
+    if (!task.ok()) return Fail(task.error(), kExitUsage);
+    auto from_args = OptionsFromArgs(a);
+    if (!from_args.ok()) return Fail(from_args.error(), kExitUsage);
+    options = *from_args;
+    options.task_dir = task->dir;
+    options.run_dir = a.run_dir.empty() ? DefaultRunDir(task->name) : fs::path(a.run_dir);
+    if (fs::exists(options.run_dir / engine::kDbFileName)) {
+      return Fail({core::ErrorCode::kInvalidArgument,
+                   fmt::format("{} already holds a run; continue it with --resume {}", options.run_dir.string(),
+                               options.run_dir.string())},
+                  kExitUsage);
+    }
+  }
+  const int code = RunTask(options, resuming, a);
+  if (options.model.empty() && code != kExitUsage) std::cout << "\n" << kHowToConnect;
+  if (code == kExitInterrupted) std::cout << fmt::format("continue with: kfoundry run --resume {}\n", options.run_dir.string());
+  return code;
 }
 
 // ---- kfoundry devices ----------------------------------------------------------------------
@@ -375,10 +499,10 @@ int main(int argc, char** argv) {
   eval_cmd->footer("Exit status: 0 passed, 1 any failing verdict, 2 usage or task error.");
 
   RunArgs run_args;
-  CLI::App* run_cmd = app.add_subcommand("run", "Evolve kernels for a task with an LLM (refine strategy)");
-  run_cmd->add_option("task_dir", run_args.task_dir, "Task package directory");
-  run_cmd->add_option("--resume", run_args.resume, "Continue the run stored in this run directory");
-  run_cmd->add_option("--run-dir", run_args.run_dir, "Where the run is stored (default runs/<task>-<time>)");
+  CLI::App* run_cmd = app.add_subcommand("run", "Evolve kernels for a task, or for every task of a suite, with an LLM (refine strategy)");
+  run_cmd->add_option("task_dir", run_args.task_dir, "Task package directory, or a suite: a folder of task packages at any depth (an imported KernelBench level)");
+  run_cmd->add_option("--resume", run_args.resume, "Continue the run (or suite run) stored in this run directory");
+  run_cmd->add_option("--run-dir", run_args.run_dir, "Where the run is stored (default runs/<task or suite>-<time>; a suite's tasks under it by path)");
   run_cmd->add_option("--model", run_args.model, "[provider:]model, e.g. gpt-4.1-mini or anthropic:claude-sonnet-4-5 (default: $KF_MODEL)");
   run_cmd->add_option("--budget", run_args.budget, "LLM samples to draw (default 10)");
   run_cmd->add_option("--max-cost", run_args.max_cost, "Stop issuing LLM requests once this many USD are spent");
