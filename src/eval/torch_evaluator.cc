@@ -558,7 +558,7 @@ class TorchEvaluator final : public Evaluator {
     }
     const int c = ev.at("config").get<int>();
     return std::pair{Status::kStaticRejected,
-                     fmt::format("torch_fallback (runtime op audit): ModelNew.forward ran PyTorch operators {} during "
+                     fmt::format("torch_fallback (runtime op audit): ModelNew ran PyTorch operators {} during "
                                  "{} of config {}; compute with your own kernels — PyTorch may only allocate, view, "
                                  "reshape and copy tensors there{}",
                                  list, ev.value("where", "a call"),

@@ -1064,8 +1064,9 @@ def make_grad_outputs(rt, outs, cfg, t):
     return [torch.randn_like(o) if isinstance(o, torch.Tensor) and o.is_floating_point() else None for o in outs]
 
 
-def call_with_backward(rt, fn, model, args, cfg, t):
-    """fn(model, args) with gradients of every floating input and parameter; (outs, grads)."""
+def call_with_backward(rt, fn, model, args, cfg, t, audit=None):
+    """fn(model, args) with gradients of every floating input and parameter; (outs, grads).
+    The backward pass runs under `audit` (a dispatch mode) when one is given."""
     torch = rt.torch
     args = [leaf(torch, a) for a in args]
     model.zero_grad(set_to_none=True)
@@ -1074,7 +1075,11 @@ def call_with_backward(rt, fn, model, args, cfg, t):
     pairs = [(o, g) for o, g in zip(outs, grad_outs)
              if g is not None and isinstance(o, torch.Tensor) and o.requires_grad]
     if pairs:
-        rt.backward([o for o, _ in pairs], [g for _, g in pairs])
+        if audit is not None:
+            with audit:
+                rt.backward([o for o, _ in pairs], [g for _, g in pairs])
+        else:
+            rt.backward([o for o, _ in pairs], [g for _, g in pairs])
     return outs, gradients(rt, args, model)
 
 
@@ -1584,16 +1589,20 @@ class Run:
             self.ch.record("C %d %d %.9g" % (c, t, ms))
             return out
 
+        # The backward pass is audited too: gradients computed by PyTorch (autograd of PyTorch
+        # ops, or torch calls in a Function's backward) are a fallback like a forward's.
+        backward_mode = self.audit.make() if backward else None
         if backward:
-            outs, grads = call_with_backward(rt, forward, model, args, self.plan["configs"][c], t)
+            outs, grads = call_with_backward(rt, forward, model, args, self.plan["configs"][c], t, backward_mode)
         else:
             with rt.no_grad():
                 outs, grads = rt.flatten(forward(model, args)), None
         rt.synchronize()
         rt.end_poison()
-        if mode.forbidden:
-            self.ch.event("torch_ops", config=c, trial=t, ops=mode.forbidden, where=self.where)
-            raise CandidateFailed()
+        for audited, where in ((mode, self.where), (backward_mode, self.where + ", backward pass")):
+            if audited is not None and audited.forbidden:
+                self.ch.event("torch_ops", config=c, trial=t, ops=audited.forbidden, where=where)
+                raise CandidateFailed()
         return outs, grads
 
     def hand_over(self, outs, grads, c, t, pass_name, call=0, of=""):
