@@ -604,9 +604,11 @@ def cmd_lint(plan, ch):
 
 
 # ----------------------------------------------------------------------------------------------
-# The runtime op audit: aten ops ModelNew.forward may run. Everything else means the forward
-# computed with PyTorch (however the call was reached: getattr, the reference module, at::matmul
-# inside a C++ extension all go through the dispatcher).
+# The runtime op audit: aten ops ModelNew.forward (and a backward task's backward pass) may run.
+# Everything else means the candidate computed with PyTorch (however the call was reached:
+# getattr, the reference module, at::matmul inside a C++ extension all go through the
+# dispatcher). The *_backward names are the gradients of the allowed views (slicing, select),
+# which only move data.
 
 RUNTIME_ALLOWED_NAMES = frozenset("""
     empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like new_zeros ones ones_like
@@ -619,6 +621,7 @@ RUNTIME_ALLOWED_NAMES = frozenset("""
     resize_ resize_as_ set_ _local_scalar_dense item fill_ zero_ fill is_same_size size stride sym_size
     sym_stride sym_numel sym_storage_offset is_contiguous _has_compatible_shallow_copy_type record_stream
     _pin_memory pin_memory is_pinned
+    slice_backward select_backward unfold_backward as_strided_scatter
 """.split())
 
 AUDITED_NAMESPACES = ("aten", "prims", "quantized", "_quantized", "torchvision")
