@@ -147,6 +147,9 @@ FORBIDDEN_MODULES = {
 TIMING_ESCAPES = frozenset("Stream stream ExternalStream Event CUDAGraph graph graphs graph_pool_handle "
                            "make_graphed_callables set_stream streams _sleep".split())
 
+# Methods through which a tensor subclass runs its own code on every operation.
+TENSOR_HOOKS = frozenset(["__torch_function__", "__torch_dispatch__"])
+
 DYNAMIC_NAMES = {
     "eval": "runs code the checks cannot see", "exec": "runs code the checks cannot see",
     "compile": "runs code the checks cannot see", "__import__": "imports modules the checks cannot see",
@@ -340,6 +343,9 @@ class Linter:
             elif isinstance(node, ast.ClassDef):
                 if node.name == "Model":
                     self.add("names_reference", node, line=node.lineno)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in TENSOR_HOOKS:
+                self.add("dynamic_code", node, "defining '%s' makes tensors run your code wherever PyTorch "
+                         "touches them (the harness, the op audit)" % node.name, line=node.lineno)
             elif isinstance(node, ast.Name):
                 if node.id == "Model":
                     self.add("names_reference", node)
@@ -684,6 +690,7 @@ class Runtime:
         self.manual_seed = torch.manual_seed
         self.backward = torch.autograd.backward
         self.Tensor = torch.Tensor
+        self.Parameter = torch.nn.Parameter
         self.sum = torch.sum
         self.from_file = torch.from_file
         self.libc = None
@@ -1067,13 +1074,14 @@ def make_grad_outputs(rt, outs, cfg, t):
     return [torch.randn_like(o) if isinstance(o, torch.Tensor) and o.is_floating_point() else None for o in outs]
 
 
-def call_with_backward(rt, fn, model, args, cfg, t, audit=None):
+def call_with_backward(rt, fn, model, args, cfg, t, audit=None, flatten=None):
     """fn(model, args) with gradients of every floating input and parameter; (outs, grads).
-    The backward pass runs under `audit` (a dispatch mode) when one is given."""
+    The backward pass runs under `audit` (a dispatch mode) when one is given; `flatten` turns
+    the result into a list (rt.flatten by default)."""
     torch = rt.torch
     args = [leaf(torch, a) for a in args]
     model.zero_grad(set_to_none=True)
-    outs = rt.flatten(fn(model, args))
+    outs = (flatten or rt.flatten)(fn(model, args))
     grad_outs = make_grad_outputs(rt, outs, cfg, t)
     pairs = [(o, g) for o, g in zip(outs, grad_outs)
              if g is not None and isinstance(o, torch.Tensor) and o.requires_grad]
@@ -1596,10 +1604,11 @@ class Run:
         # ops, or torch calls in a Function's backward) are a fallback like a forward's.
         backward_mode = self.audit.make() if backward else None
         if backward:
-            outs, grads = call_with_backward(rt, forward, model, args, self.plan["configs"][c], t, backward_mode)
+            outs, grads = call_with_backward(rt, forward, model, args, self.plan["configs"][c], t, backward_mode,
+                                             flatten=lambda v: self.plain(rt.flatten(self.plain([v], c)), c))
         else:
             with rt.no_grad():
-                outs, grads = rt.flatten(forward(model, args)), None
+                outs, grads = self.plain(rt.flatten(self.plain([forward(model, args)], c)), c), None
         rt.synchronize()
         rt.end_poison()
         for audited, where in ((mode, self.where), (backward_mode, self.where + ", backward pass")):
@@ -1608,6 +1617,22 @@ class Run:
                 raise CandidateFailed()
         return outs, grads
 
+    def plain(self, values, c):
+        """values, once each is a plain tensor or value: a tensor subclass (or a list or tuple
+        subclass) could run the candidate's code, or defer its work, when the harness reads it."""
+        rt = self.rt
+        for v in values:
+            kind = type(v)
+            if isinstance(v, rt.Tensor) and kind not in (rt.Tensor, rt.Parameter) or \
+                    isinstance(v, (list, tuple, dict)) and kind not in (list, tuple, dict):
+                self.ch.event("failure", status="runtime_error",
+                              message="ModelNew returned a %s on config %s, a subclass of %s: return plain tensors "
+                                      "(and tuples or lists of them); a subclass runs code when the harness reads it"
+                                      % (kind.__name__, self.plan["configs"][c]["label"],
+                                         "torch.Tensor" if isinstance(v, rt.Tensor) else kind.__mro__[1].__name__))
+                raise CandidateFailed()
+        return values
+
     def hand_over(self, outs, grads, c, t, pass_name, call=0, of=""):
         rt = self.rt
         self.sent += 1
@@ -1615,6 +1640,7 @@ class Run:
         request = {"kind": "call", "config": c, "trial": t, "pass": pass_name, "call": call, "of": of,
                    "values": [rt.export(o, self.dir, "%s_out%d" % (stem, i)) for i, o in enumerate(outs)]}
         if grads is not None:
+            self.plain([g for _, g in grads], c)
             request["grads"] = [{"what": what, "value": rt.export(g, self.dir, "%s_g%d" % (stem, k))}
                                 for k, (what, g) in enumerate(grads)]
         ok, _ = self.ask(request)
@@ -1720,7 +1746,7 @@ class Run:
             out, ms = rt.timed_call(model, args)
             times.append(ms)
             h0 = rt.perf_counter()
-            self.hand_over(rt.flatten(out), None, c, k, "timed", call=len(times))
+            self.hand_over(self.plain(rt.flatten(self.plain([out], c)), c), None, c, k, "timed", call=len(times))
             spent += rt.perf_counter() - h0
             if len(times) >= min_trials and rt.perf_counter() - start - spent > max_seconds:
                 break
