@@ -479,7 +479,8 @@ Expected<void> Run::State::ExportBest() {
     auto r = eval::EvalResult::FromJson(result);
     if (r.ok()) verdict = eval::HumanVerdict(*r);
   }
-  fs::path ext = task.seeds.empty() ? fs::path(".cpp") : fs::path(task.seeds.front().file).extension();
+  fs::path ext = task.seeds.empty() ? fs::path(task::CandidateExtension(task.backend))
+                                    : fs::path(task.seeds.front().file).extension();
   KF_TRY_VOID(core::WriteFileAtomic(options.run_dir / ("best" + ext.string()), best.code));
   Json j = {{"candidate_id", best.id}, {"speedup", best.speedup}, {"fitness", best.fitness},
             {"status", best.status}, {"task", task.name}, {"result", result}};

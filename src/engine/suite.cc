@@ -78,14 +78,6 @@ fs::path FindCandidate(const fs::path& candidates_dir, const std::string& task_p
 
 namespace {
 
-std::string_view Extension(task::Backend backend) {
-  switch (backend) {
-    case task::Backend::kTorch: return ".py";
-    case task::Backend::kCuda: return ".cu";
-    default: return ".cpp";
-  }
-}
-
 struct Slot {
   task::Task task;
   std::unique_ptr<eval::Evaluator> evaluator;
@@ -116,7 +108,8 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
       continue;
     }
     slots[i].task = std::move(task).value();
-    const fs::path candidate = FindCandidate(candidates_dir, row.task, slots[i].task.name, Extension(slots[i].task.backend));
+    const fs::path candidate = FindCandidate(candidates_dir, row.task, slots[i].task.name,
+                                             task::CandidateExtension(slots[i].task.backend));
     if (candidate.empty()) {
       row.error = fmt::format("no candidate for {} in {}", row.task, candidates_dir.string());
       continue;

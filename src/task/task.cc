@@ -21,6 +21,17 @@ std::string_view BackendName(Backend b) {
   return "";
 }
 
+std::string_view CandidateExtension(Backend b) {
+  switch (b) {
+    case Backend::kTorch:
+      return ".py";
+    case Backend::kCuda:
+      return ".cu";
+    default:
+      return ".cpp";
+  }
+}
+
 std::string_view DTypeName(DType t) {
   switch (t) {
     case DType::kF32:

@@ -572,5 +572,13 @@ TEST(LoadTask, TorchSectionOnANativeTaskIsAnError) {
       << task.error().message;
 }
 
+TEST(CandidateExtension, FollowsTheBackendSoAnExportedKernelKeepsItsLanguage) {
+  EXPECT_EQ(CandidateExtension(Backend::kTorch), ".py");
+  EXPECT_EQ(CandidateExtension(Backend::kCuda), ".cu");
+  EXPECT_EQ(CandidateExtension(Backend::kCpu), ".cpp");
+  EXPECT_EQ(CandidateExtension(Backend::kOpenCl), ".cpp");
+  EXPECT_EQ(CandidateExtension(Backend::kSycl), ".cpp");
+}
+
 }  // namespace
 }  // namespace kf::task
