@@ -223,26 +223,20 @@ int RunTask(engine::RunOptions options, bool resuming, const RunArgs& a) {
 /// A suite run's marker in its root: the suite and the options every task's run starts with.
 constexpr const char* kSuiteRunFile = "suite_run.json";
 
-/// The row of one task's run for the suite report: its best candidate's verdict, or why none.
-engine::SuiteRow SuiteRunRow(const fs::path& run_dir, const std::string& rel) {
-  engine::SuiteRow row;
-  row.task = rel;
-  row.group = fs::path(rel).has_parent_path() ? fs::path(rel).begin()->string() : "";
-  auto text = core::ReadFile(run_dir / "best.json");
-  if (!text.ok()) {
-    row.error = fs::exists(run_dir / engine::kDbFileName) ? "no candidate passed" : "not run";
-    return row;
-  }
-  auto j = core::ParseJson(*text, (run_dir / "best.json").string());
-  auto result = j.ok() && j->contains("result") ? eval::EvalResult::FromJson((*j)["result"])
-                                                : core::Expected<eval::EvalResult>(j.ok() ? core::Error{core::ErrorCode::kIo, "no result"} : j.error());
-  if (!result.ok()) {
-    row.error = result.error().message;
-    return row;
-  }
-  row.candidate = (run_dir / "best.json").string();
-  row.result = std::move(*result);
-  return row;
+/// The best candidate's verdict stored in a run directory (best.json).
+core::Expected<eval::EvalResult> BestResult(const fs::path& run_dir) {
+  const fs::path file = run_dir / "best.json";
+  KF_TRY(std::string text, core::ReadFile(file));
+  KF_TRY(core::Json j, core::ParseJson(text, file.string()));
+  if (!j.contains("result")) return core::MakeError(core::ErrorCode::kIo, file.string() + " holds no result");
+  return eval::EvalResult::FromJson(j["result"]);
+}
+
+/// The options of the run stored in run_dir, to resume it there.
+core::Expected<engine::RunOptions> StoredOptions(const fs::path& run_dir) {
+  KF_TRY(engine::RunOptions options, engine::LoadRunOptions(run_dir));
+  options.run_dir = run_dir;
+  return options;
 }
 
 /// `kfoundry run SUITE` (every task of an imported KernelBench level, say) and its --resume:
@@ -258,11 +252,12 @@ int RunSuite(const RunArgs& a, bool resuming) {
     if (!text.ok()) return Fail(text.error(), kExitUsage);
     auto j = core::ParseJson(*text, (root / kSuiteRunFile).string());
     if (!j.ok()) return Fail(j.error(), kExitUsage);
-    auto options = j->contains("options") ? engine::RunOptions::FromJson((*j)["options"])
-                                          : core::Expected<engine::RunOptions>(core::Error{core::ErrorCode::kValidation, "no options"});
-    if (!options.ok() || !j->contains("suite_dir")) {
-      return Fail({core::ErrorCode::kValidation, fmt::format("{} is damaged; delete the suite run or fix the file",
-                                                             (root / kSuiteRunFile).string())},
+    const bool complete = j->contains("options") && j->contains("suite_dir") && (*j)["suite_dir"].is_string();
+    auto options = complete ? engine::RunOptions::FromJson((*j)["options"])
+                            : core::MakeError(core::ErrorCode::kValidation, "no suite_dir or options");
+    if (!options.ok()) {
+      return Fail({core::ErrorCode::kValidation, fmt::format("{} is damaged ({}); delete the suite run or fix the file",
+                                                             (root / kSuiteRunFile).string(), options.error().message)},
                   kExitUsage);
     }
     base = *options;
@@ -293,27 +288,31 @@ int RunSuite(const RunArgs& a, bool resuming) {
   std::vector<engine::SuiteRow> rows;
   int status = kExitOk;
   for (const fs::path& task_dir : tasks) {
-    const std::string rel = fs::relative(task_dir, suite_dir).generic_string();
-    const fs::path run_dir = root / rel;
+    engine::SuiteRow row = engine::SuiteRowFor(suite_dir, task_dir);
+    const fs::path run_dir = root / row.task;
     if (!g_stop.load()) {
-      std::cout << fmt::format("== {} ({} of {})\n", rel, rows.size() + 1, tasks.size()) << std::flush;
+      std::cout << fmt::format("== {} ({} of {})\n", row.task, rows.size() + 1, tasks.size()) << std::flush;
+      const bool task_resuming = fs::exists(run_dir / engine::kDbFileName);
       engine::RunOptions options = base;
       options.task_dir = task_dir;
       options.run_dir = run_dir;
-      const bool task_resuming = fs::exists(run_dir / engine::kDbFileName);
       if (task_resuming) {
-        auto stored = engine::LoadRunOptions(run_dir);
-        if (stored.ok()) {
-          options = *stored;
-          options.run_dir = run_dir;
-        }
+        if (auto stored = StoredOptions(run_dir); stored.ok()) options = *stored;
       }
       // A task that cannot run (bad package, missing toolchain) is a row with its reason, not
       // the end of the suite.
       const int code = RunTask(options, task_resuming, a);
       if (code == kExitInterrupted) status = kExitInterrupted;
     }
-    rows.push_back(SuiteRunRow(run_dir, rel));
+    if (auto best = BestResult(run_dir); best.ok()) {
+      row.candidate = (run_dir / "best.json").string();
+      row.result = std::move(*best);
+    } else {
+      row.error = !fs::exists(run_dir / engine::kDbFileName) ? "not run"
+                  : fs::exists(run_dir / "best.json")       ? best.error().message
+                                                             : "no candidate passed";
+    }
+    rows.push_back(std::move(row));
   }
   const std::string table = engine::SuiteTable(rows);
   (void)core::WriteFileAtomic(root / "report.txt", table);
@@ -335,10 +334,9 @@ int CmdRun(const RunArgs& a) {
   }
   engine::RunOptions options;
   if (resuming) {
-    auto stored = engine::LoadRunOptions(a.resume);
+    auto stored = StoredOptions(a.resume);
     if (!stored.ok()) return Fail(stored.error(), kExitUsage);
     options = *stored;
-    options.run_dir = a.resume;
   } else {
     auto task = task::LoadTask(a.task_dir);
     if (!task.ok()) return Fail(task.error(), kExitUsage);

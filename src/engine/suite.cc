@@ -66,6 +66,14 @@ std::vector<fs::path> FindSuiteTasks(const fs::path& suite_dir) {
   return out;
 }
 
+SuiteRow SuiteRowFor(const fs::path& suite_dir, const fs::path& task_dir) {
+  SuiteRow row;
+  const fs::path rel = fs::relative(task_dir, suite_dir);
+  row.task = rel.generic_string() == "." ? task_dir.filename().string() : rel.generic_string();
+  row.group = rel.has_parent_path() ? rel.begin()->string() : "";
+  return row;
+}
+
 fs::path FindCandidate(const fs::path& candidates_dir, const std::string& task_path, const std::string& task_name,
                        std::string_view extension) {
   const std::string ext(extension);
@@ -99,9 +107,7 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
   // 1. Tasks, candidates and evaluators (each runs its reference once; cached across runs).
   for (std::size_t i = 0; i < task_dirs.size(); ++i) {
     SuiteRow& row = rows[i];
-    const fs::path rel = fs::relative(task_dirs[i], suite_dir);
-    row.task = rel.generic_string() == "." ? task_dirs[i].filename().string() : rel.generic_string();
-    row.group = rel.has_parent_path() ? rel.begin()->string() : "";
+    row = SuiteRowFor(suite_dir, task_dirs[i]);
     auto task = task::LoadTask(task_dirs[i]);
     if (!task.ok()) {
       row.error = task.error().message;

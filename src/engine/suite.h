@@ -53,6 +53,9 @@ SuiteMetrics ComputeMetrics(const std::vector<SuiteRow>& rows);
 /// Task folders under `suite_dir` (holding task.yaml), sorted; the suite itself when it is one.
 std::vector<std::filesystem::path> FindSuiteTasks(const std::filesystem::path& suite_dir);
 
+/// The row of task_dir (one of FindSuiteTasks(suite_dir)) with its task path and group set.
+SuiteRow SuiteRowFor(const std::filesystem::path& suite_dir, const std::filesystem::path& task_dir);
+
 /// The candidate for a task: CANDIDATES/<task path><ext>, CANDIDATES/<task path>/candidate<ext>,
 /// then CANDIDATES/<task name><ext>, with ext .py (torch), .cu (cuda) or .cpp; "" when none.
 std::filesystem::path FindCandidate(const std::filesystem::path& candidates_dir, const std::string& task_path,

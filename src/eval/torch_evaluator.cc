@@ -29,6 +29,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/subprocess.h"
+#include "eval/compare.h"
 #include "eval/cpu_backend.h"
 #include "eval/evaluator_common.h"
 #include "eval/harness.h"
@@ -454,7 +455,6 @@ class TorchEvaluator final : public Evaluator {
     Json plan = BasePlan();
     plan["reference"] = (task_.dir / task_.reference_file).string();
     plan["configs"] = configs;
-    plan["time"] = true;
     plan["compile_baseline"] = task_.torch.compile_baseline;
     // torch.compile compiles every configuration before it can be timed.
     const double timeout_s = std::max(300.0, 4 * TimeoutSeconds());
@@ -518,7 +518,7 @@ class TorchEvaluator final : public Evaluator {
     mm.bad_count = m.at("bad_count").get<std::int64_t>();
     mm.total = m.at("total").get<std::int64_t>();
     mm.first_bad_index = m.at("first_bad_index").get<std::int64_t>();
-    mm.first_bad_coord = m.at("first_bad_coord").get<std::vector<std::int64_t>>();
+    mm.first_bad_coord = Coordinate(m.at("shape").get<std::vector<std::int64_t>>(), mm.first_bad_index);
     mm.expected = number("expected");
     mm.actual = number("actual");
     mm.max_abs_error = number("max_abs_error");
@@ -696,16 +696,19 @@ class TorchEvaluator final : public Evaluator {
     } catch (const std::exception& ex) {
       return fail(Status::kRuntimeError, fmt::format("the harness sent a malformed record: {}", ex.what()));
     }
-    // A checker that broke (rather than being ended here after the run child) explains a run
-    // child that was ended for it.
+    // The run child's failure is the verdict, unless the checker broke (rather than being ended
+    // here after the run child): that explains a run child ended for it.
     Status status;
     const std::string checker_failure = ChildFailure(*check, &status);
-    if (!checker_failure.empty() && check->result.outcome != core::SubprocessResult::Outcome::kCancelled) {
+    const bool checker_broke =
+        !checker_failure.empty() && check->result.outcome != core::SubprocessResult::Outcome::kCancelled;
+    if (const std::string failure = ChildFailure(*run, &status); !failure.empty() && !checker_broke) {
+      return fail(status, failure);
+    }
+    if (!checker_failure.empty()) {
       r.log = Tail(check->result.stderr_text, kLogCapBytes) + "\n" + r.log;
       return fail(Status::kRuntimeError, "kfoundry's checker failed: " + checker_failure);
     }
-    if (const std::string failure = ChildFailure(*run, &status); !failure.empty()) return fail(status, failure);
-    if (!checker_failure.empty()) return fail(Status::kRuntimeError, "kfoundry's checker failed: " + checker_failure);
 
     double log_speedup = 0, log_median = 0, log_compile = 0;
     bool all_compiled = true;

@@ -28,10 +28,12 @@ exchange directory and waits for the checker's answer before the next call.
 """
 
 import ast
+import contextlib
 import hashlib
 import json
 import math
 import os
+import re
 import sys
 
 # ----------------------------------------------------------------------------------------------
@@ -1016,7 +1018,7 @@ class OpAuditFactory:
 KEEP_BYTES_CPU = 4 << 30
 KEEP_FRACTION_GPU = 5
 
-EXCHANGE_NAME = __import__("re").compile(r"[A-Za-z0-9_]{1,120}\.bin")
+EXCHANGE_NAME = re.compile(r"[A-Za-z0-9_]{1,120}\.bin")
 
 
 class ProtocolError(Exception):
@@ -1086,10 +1088,7 @@ def call_with_backward(rt, fn, model, args, cfg, t, audit=None, flatten=None):
     pairs = [(o, g) for o, g in zip(outs, grad_outs)
              if g is not None and isinstance(o, torch.Tensor) and o.requires_grad]
     if pairs:
-        if audit is not None:
-            with audit:
-                rt.backward([o for o, _ in pairs], [g for _, g in pairs])
-        else:
+        with audit if audit is not None else contextlib.nullcontext():
             rt.backward([o for o, _ in pairs], [g for _, g in pairs])
     return outs, gradients(rt, args, model)
 
@@ -1159,13 +1158,12 @@ def cmd_baseline(plan, ch):
         rt.synchronize()
         t_timing = rt.perf_counter()
         correctness_ms += (t_timing - t_start) * 1e3
-        if plan.get("time", True):
-            with torch.no_grad():
-                times, flush_ms = rt.time_loop(ch, c, model, inputs)
-            flush_total += flush_ms
-            ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
-            if plan.get("compile_baseline"):
-                time_compiled(rt, ch, c, model, inputs)
+        with torch.no_grad():
+            times, flush_ms = rt.time_loop(ch, c, model, inputs)
+        flush_total += flush_ms
+        ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
+        if plan.get("compile_baseline"):
+            time_compiled(rt, ch, c, model, inputs)
         timing_ms += (rt.perf_counter() - t_timing) * 1e3
         del model, inputs
     ch.done(flush_total, correctness_ms, timing_ms)
@@ -1240,17 +1238,14 @@ CHUNK = 1 << 25
 
 
 def compare_tensors(rt, expected, actual, tol, run_device):
-    """The parent's allclose (eval/compare.cc): |a - e| <= atol + rtol |e| where the reference is
-    finite (NaN/Inf there fail as non-finite), exact match where it is not; None when every
-    element passes, else the mismatch report. Chunked on this process's device."""
+    """The native backends' allclose (eval/compare.cc) for COMPARED_DTYPES: |a - e| <= atol +
+    rtol |e| where the reference is finite (NaN/Inf there fail as non-finite), exact match where
+    it is not; None when every element passes, else the mismatch report. Chunked on this
+    process's device."""
     torch = rt.torch
     name = dtype_name(expected.dtype)
     e_flat, a_flat = expected.reshape(-1), actual.reshape(-1)
     n = e_flat.numel()
-    if name not in COMPARED_DTYPES:  # complex and the like: exact bytes
-        same = e_flat.cpu().contiguous().view(torch.uint8).equal(a_flat.contiguous().view(torch.uint8))
-        return None if same else {"bad_count": n, "total": n, "first_bad_index": 0, "expected": "nan",
-                                  "actual": "nan", "max_abs_error": "0", "max_rel_error": "0", "kind": "value"}
     atol, rtol = float(tol["atol"]), float(tol["rtol"])
     bad_count, first, max_abs, max_rel = 0, -1, 0.0, 0.0
     for s in range(0, n, CHUNK):
@@ -1371,11 +1366,16 @@ class Checker:
                                                                     enc.get("dtype"), shape_text(enc.get("shape"))),
                     None)
         actual = rt.load(enc, self.dir)
+        if want_dtype not in COMPARED_DTYPES:  # complex and the like: exact bytes
+            same = expected.detach().reshape(-1).cpu().contiguous().view(rt.torch.uint8).equal(
+                actual.reshape(-1).contiguous().view(rt.torch.uint8))
+            return None if same else ("wrong_value", "%s: %s differs from the reference (compared bytewise)"
+                                      % (where, want_dtype), None)
         mismatch = compare_tensors(rt, expected.detach(), actual, self.tol, device)
         if mismatch is None:
             return None
         mismatch["what"] = what
-        mismatch["first_bad_coord"] = coordinate(want_shape, mismatch["first_bad_index"])
+        mismatch["shape"] = want_shape
         return ("wrong_value", None, mismatch)
 
     def check_call(self, msg):
@@ -1436,22 +1436,13 @@ class Checker:
         first = int(rt.torch.argmax(changed.to(rt.torch.uint8)))
         return ("wrong_value", None, {"what": str(i), "kind": "input_mutated", "bad_count": count,
                                       "total": was.numel(), "first_bad_index": first,
-                                      "first_bad_coord": coordinate(list(original.shape), first),
+                                      "shape": list(original.shape),
                                       "expected": repr(float(was[first])), "actual": repr(float(now[first])),
                                       "max_abs_error": "0", "max_rel_error": "0"})
 
 
 def shape_text(shape):
     return "[%s]" % ", ".join(str(d) for d in shape) if isinstance(shape, list) else str(shape)
-
-
-def coordinate(shape, flat):
-    coord = [0] * len(shape)
-    for k in range(len(shape) - 1, -1, -1):
-        if shape[k] > 0:
-            coord[k] = flat % shape[k]
-            flat //= shape[k]
-    return coord
 
 
 def cmd_check(plan, ch):
@@ -1605,10 +1596,10 @@ class Run:
         backward_mode = self.audit.make() if backward else None
         if backward:
             outs, grads = call_with_backward(rt, forward, model, args, self.plan["configs"][c], t, backward_mode,
-                                             flatten=lambda v: self.plain(rt.flatten(self.plain([v], c)), c))
+                                             flatten=lambda v: self.results(v, c))
         else:
             with rt.no_grad():
-                outs, grads = self.plain(rt.flatten(self.plain([forward(model, args)], c)), c), None
+                outs, grads = self.results(forward(model, args), c), None
         rt.synchronize()
         rt.end_poison()
         for audited, where in ((mode, self.where), (backward_mode, self.where + ", backward pass")):
@@ -1632,6 +1623,10 @@ class Run:
                                          "torch.Tensor" if isinstance(v, rt.Tensor) else kind.__mro__[1].__name__))
                 raise CandidateFailed()
         return values
+
+    def results(self, value, c):
+        """What ModelNew returned, flattened, once it and every piece of it is plain."""
+        return self.plain(self.rt.flatten(self.plain([value], c)), c)
 
     def hand_over(self, outs, grads, c, t, pass_name, call=0, of=""):
         rt = self.rt
@@ -1746,7 +1741,7 @@ class Run:
             out, ms = rt.timed_call(model, args)
             times.append(ms)
             h0 = rt.perf_counter()
-            self.hand_over(self.plain(rt.flatten(self.plain([out], c)), c), None, c, k, "timed", call=len(times))
+            self.hand_over(self.results(out, c), None, c, k, "timed", call=len(times))
             spent += rt.perf_counter() - h0
             if len(times) >= min_trials and rt.perf_counter() - start - spent > max_seconds:
                 break
