@@ -1,7 +1,10 @@
 """KernelBench's own evaluation of kfoundry's benchmark candidates, for comparison with
 `kfoundry eval-suite`; bench/kernelbench/compare.sh runs both and compares the verdicts.
 
-    python3 kernelbench_eval.py KERNELBENCH_CHECKOUT CANDIDATES_DIR OUT.csv
+    python3 kernelbench_eval.py KERNELBENCH_CHECKOUT CANDIDATES_DIR OUT.csv [PROBLEM,...]
+
+With a list of problem numbers only those candidates run (a long evaluation split over several
+calls); each row is written to OUT.csv as soon as it is known, with its wall time in seconds.
 
 For every candidate CANDIDATES_DIR/levelL/NNN_name.py this does what KernelBench's
 scripts/run_and_check.py does in local mode, with its defaults: eval_kernel_against_ref
@@ -66,9 +69,13 @@ def load_kernelbench(checkout):
 
 
 def main(argv):
-    if len(argv) != 4:
-        sys.exit("usage: kernelbench_eval.py KERNELBENCH_CHECKOUT CANDIDATES_DIR OUT.csv")
-    checkout, candidates, out_csv = argv[1:]
+    if len(argv) not in (4, 5):
+        sys.exit("usage: kernelbench_eval.py KERNELBENCH_CHECKOUT CANDIDATES_DIR OUT.csv [PROBLEM,...]")
+    checkout, candidates, out_csv = argv[1:4]
+    only = {int(n) for n in argv[4].split(",")} if len(argv) == 5 else None
+    fields = ["task", "verdict", "runtime_ms", "eager_ms", "compile_ms", "speedup", "seconds", "metadata"]
+    with open(out_csv, "w", newline="") as f:
+        csv.DictWriter(f, fieldnames=fields).writeheader()
     kb_eval, kb_timing, utils = load_kernelbench(checkout)
     import torch
     utils.set_gpu_arch(["Hopper"])
@@ -80,6 +87,8 @@ def main(argv):
             if not name.endswith(".py"):
                 continue
             number, _, rest = name.partition("_")
+            if only is not None and int(number) not in only:
+                continue
             problem = os.path.join(checkout, "KernelBench", level, "%d_%s" % (int(number), rest))
             with open(problem) as f:
                 ref_src = f.read()
@@ -120,11 +129,9 @@ def main(argv):
                    "seconds": "%.1f" % seconds,
                    "metadata": str(getattr(result, "metadata", {}))[:300].replace("\n", " ")}
             rows.append(row)
+            with open(out_csv, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=fields).writerow(row)
             print("%s: %s in %.1f s" % (row["task"], verdict, seconds), flush=True)
-    with open(out_csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        writer.writeheader()
-        writer.writerows(rows)
     print("KernelBench eval of %d candidates: %.1f s" % (len(rows), time.perf_counter() - start_all))
 
 

@@ -90,6 +90,7 @@ struct Slot {
   task::Task task;
   std::unique_ptr<eval::Evaluator> evaluator;
   std::string source;
+  bool loaded = false;  // task and candidate read
   eval::Prepared prepared;
 };
 
@@ -104,7 +105,7 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
   }
   std::vector<SuiteRow> rows(task_dirs.size());
   std::vector<Slot> slots(task_dirs.size());
-  // 1. Tasks, candidates and evaluators (each runs its reference once; cached across runs).
+  // 1. Tasks and candidates.
   for (std::size_t i = 0; i < task_dirs.size(); ++i) {
     SuiteRow& row = rows[i];
     row = SuiteRowFor(suite_dir, task_dirs[i]);
@@ -127,33 +128,39 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
       continue;
     }
     slots[i].source = std::move(source).value();
-    if (options.cancel != nullptr && options.cancel->load()) break;
-    auto evaluator = eval::MakeEvaluator(slots[i].task, options.evaluator);
-    if (!evaluator.ok()) {
-      row.error = fmt::format("cannot evaluate the task: {}", evaluator.error().message);
-      continue;
-    }
-    slots[i].evaluator = std::move(evaluator).value();
+    slots[i].loaded = true;
   }
-  // 2. Static checks and compiles of every candidate, in parallel.
-  std::vector<std::size_t> ready;
+  // 2. Evaluators (each checks its reference, and compiles it for the torch.compile baseline,
+  //    unless cached), then static checks and compiles of every candidate, in parallel.
+  std::vector<std::size_t> loaded;
   for (std::size_t i = 0; i < slots.size(); ++i) {
-    if (slots[i].evaluator) ready.push_back(i);
+    if (slots[i].loaded) loaded.push_back(i);
   }
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int workers = std::min<int>(options.compile_workers > 0 ? options.compile_workers : hw,
-                                    static_cast<int>(std::max<std::size_t>(ready.size(), 1)));
+                                    static_cast<int>(std::max<std::size_t>(loaded.size(), 1)));
   std::atomic<std::size_t> next{0};
   std::vector<std::thread> pool;
   for (int w = 0; w < workers; ++w) {
     pool.emplace_back([&] {
-      for (std::size_t k = next++; k < ready.size(); k = next++) {
-        Slot& s = slots[ready[k]];
+      for (std::size_t k = next++; k < loaded.size(); k = next++) {
+        if (options.cancel != nullptr && options.cancel->load()) break;
+        Slot& s = slots[loaded[k]];
+        auto evaluator = eval::MakeEvaluator(s.task, options.evaluator);
+        if (!evaluator.ok()) {
+          rows[loaded[k]].error = fmt::format("cannot evaluate the task: {}", evaluator.error().message);
+          continue;
+        }
+        s.evaluator = std::move(evaluator).value();
         s.prepared = s.evaluator->Prepare(s.source);
       }
     });
   }
   for (auto& t : pool) t.join();
+  std::vector<std::size_t> ready;
+  for (std::size_t i : loaded) {
+    if (slots[i].evaluator) ready.push_back(i);
+  }
   // 3. Measurements, one at a time.
   for (std::size_t i : ready) {
     if (options.cancel != nullptr && options.cancel->load()) {

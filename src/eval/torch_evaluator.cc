@@ -220,11 +220,27 @@ class TorchEvaluator final : public Evaluator {
     extensions_dir_ = TorchDir() / "extensions" / h.HexDigest().substr(0, 16);
   }
 
-  core::Expected<void> EnsureBaseline() {
-    if (baseline_) return core::Ok();
-    KF_TRY(Baseline b, MakeBaseline());
-    baseline_ = std::move(b);
-    if (!baseline_->compile_note.empty()) core::LogDebug("torch.compile baseline: {}", baseline_->compile_note);
+  /// Before any candidate is judged, when the baseline is not cached: runs the reference once
+  /// per configuration (a reference that fails is the task's fault: kValidation with its
+  /// traceback) and compiles it with torch.compile into the inductor cache, timing nothing. The
+  /// checker times the baseline on the first Measure, alone on the device, from that cache.
+  core::Expected<void> WarmUp() {
+    KF_TRY(Json configs, ConfigsJson(options_.seed));
+    if (fs::exists(BaselineFile(configs))) return core::Ok();
+    Json plan = BasePlan();
+    plan["reference"] = (task_.dir / task_.reference_file).string();
+    plan["configs"] = configs;
+    plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
+    const auto t0 = Clock::now();
+    KF_TRY(HarnessRun run, RunIn("warm", plan, BaselineSeconds()));
+    core::LogDebug("torch reference of {} run and compiled in {:.0f} ms", task_.name, MsSince(t0));
+    Status ignored;
+    if (const std::string failure = ChildFailure(run, &ignored); !failure.empty()) {
+      return core::MakeError(core::ErrorCode::kValidation,
+                             fmt::format("the task's reference {} failed: {}\n{}",
+                                         (task_.dir / task_.reference_file).string(), failure,
+                                         Tail(run.result.stderr_text, 4000)));
+    }
     return core::Ok();
   }
 
@@ -397,6 +413,13 @@ class TorchEvaluator final : public Evaluator {
     call.timeout_s = timeout_s;
     call.cancel = cancel != nullptr ? cancel : options_.cancel;
     call.env = {{"TORCH_EXTENSIONS_DIR", extensions_dir_.string()}, {"PYTHONDONTWRITEBYTECODE", "1"}};
+    if (command == "warm" || command == "check") {
+      // torch.compile's caches, kept with kfoundry's: the warm-up fills them for the timed run.
+      call.env.push_back({"TORCHINDUCTOR_CACHE_DIR", (TorchDir() / "inductor" / extensions_dir_.filename()).string()});
+      call.env.push_back({"TORCHINDUCTOR_FX_GRAPH_CACHE", "1"});
+      call.env.push_back({"TORCHINDUCTOR_AUTOGRAD_CACHE", "1"});
+      call.env.push_back({"TORCHINDUCTOR_COMPILE_THREADS", "1"});  // no pool of compile workers per task
+    }
     auto run = RunHarness(task_, call);
     if (!options_.keep_work_dirs) {
       std::error_code ec;
@@ -421,9 +444,8 @@ class TorchEvaluator final : public Evaluator {
     }
   }
 
-  /// The reference's timings for the main seed, from the cache when present.
-  core::Expected<Baseline> MakeBaseline() {
-    KF_TRY(Json configs, ConfigsJson(options_.seed));
+  /// Where the reference's timings for `configs` are cached.
+  fs::path BaselineFile(const Json& configs) const {
     core::Sha256 h;
     const task::TimingSpec& ts = task_.timing;
     h.Field("torch-baseline").Field(harness_hash_).Field(task_.content_hash).Field(std::to_string(options_.seed));
@@ -431,8 +453,18 @@ class TorchEvaluator final : public Evaluator {
     h.Field(fmt::format("{} {}", task_.correctness_trials, task_.torch.backward));
     h.Field(machine_).Field(fmt::format("{} {} {} {} {} {}", ts.warmup, ts.min_trials, ts.max_trials,
                                         ts.max_seconds_per_shape, ts.flush_cache, task_.torch.compile_baseline));
-    const fs::path file = TorchDir() / "baseline" / (h.HexDigest().substr(0, 32) + ".json");
-    if (!fs::exists(file)) KF_TRY_VOID(RunBaseline(file, configs));
+    return TorchDir() / "baseline" / (h.HexDigest().substr(0, 32) + ".json");
+  }
+
+  /// torch.compile compiles every configuration before it can be timed (from the inductor
+  /// cache when the warm-up filled it).
+  double BaselineSeconds() const { return std::max(300.0, 4 * TimeoutSeconds()); }
+
+  /// The reference's timings for the main seed from the cache, or nullopt when not cached.
+  core::Expected<std::optional<Baseline>> LoadBaseline() const {
+    KF_TRY(Json configs, ConfigsJson(options_.seed));
+    const fs::path file = BaselineFile(configs);
+    if (!fs::exists(file)) return std::optional<Baseline>();
     KF_TRY(std::string text, core::ReadFile(file));
     KF_TRY(Json ready, core::ParseJson(text, file.string()));
     Baseline b;
@@ -448,60 +480,56 @@ class TorchEvaluator final : public Evaluator {
       return core::MakeError(core::ErrorCode::kIo, fmt::format("the cached baseline {} is damaged ({}); delete it",
                                                                 file.string(), ex.what()));
     }
-    return b;
+    return std::optional<Baseline>(std::move(b));
   }
 
-  core::Expected<void> RunBaseline(const fs::path& file, const Json& configs) {
-    Json plan = BasePlan();
-    plan["reference"] = (task_.dir / task_.reference_file).string();
-    plan["configs"] = configs;
-    plan["compile_baseline"] = task_.torch.compile_baseline;
-    // torch.compile compiles every configuration before it can be timed.
-    const double timeout_s = std::max(300.0, 4 * TimeoutSeconds());
-    KF_TRY(HarnessRun run, RunIn("baseline", plan, timeout_s));
-    Status ignored;
-    if (const std::string failure = ChildFailure(run, &ignored); !failure.empty()) {
-      return core::MakeError(core::ErrorCode::kValidation,
-                             fmt::format("the task's reference {} failed: {}\n{}",
-                                         (task_.dir / task_.reference_file).string(), failure,
-                                         Tail(run.result.stderr_text, 4000)));
-    }
+  /// The baseline the checker timed (eager times as its T records, torch.compile's as events),
+  /// cached; false when it did not time every configuration.
+  bool SaveBaseline(const HarnessRun& check) {
     const std::size_t nconfigs = task_.torch.configs.size();
-    std::vector<double> eager(nconfigs, 0), compiled(nconfigs, 0);
-    std::string note;
+    Baseline b;
+    b.eager_median_ms.assign(nconfigs, 0);
+    b.compile_median_ms.assign(nconfigs, 0);
     for (std::size_t c = 0; c < nconfigs; ++c) {
-      auto it = run.report.trial_ms.find(static_cast<int>(c));
-      if (it == run.report.trial_ms.end()) {
-        return core::MakeError(core::ErrorCode::kValidation, fmt::format("the reference reported no timing for "
-                                                                         "config {}",
-                                                                         task_.torch.configs[c].label));
+      auto it = check.report.trial_ms.find(static_cast<int>(c));
+      if (it == check.report.trial_ms.end() || it->second.empty()) return false;
+      b.eager_median_ms[c] = Summarize(it->second).median;
+    }
+    try {
+      for (const Json& e : check.events) {
+        const std::string kind = e.value("event", "");
+        const std::size_t c = e.value("config", std::size_t{0});
+        if (kind == "compile_times" && c < nconfigs && e.contains("times") && !e["times"].empty()) {
+          b.compile_median_ms[c] = Summarize(e["times"].get<std::vector<double>>()).median;
+        } else if (kind == "compile_unavailable" && b.compile_note.empty()) {
+          b.compile_note = e.value("reason", "unavailable");
+        }
       }
-      eager[c] = Summarize(it->second).median;
+    } catch (const Json::exception&) {
+      return false;
     }
-    for (const Json& e : run.events) {
-      const std::string kind = e.value("event", "");
-      const std::size_t c = e.value("config", std::size_t{0});
-      if (kind == "compile_times" && c < nconfigs && e.contains("times") && !e["times"].empty()) {
-        compiled[c] = Summarize(e["times"].get<std::vector<double>>()).median;
-      } else if (kind == "compile_unavailable" && note.empty()) {
-        note = e.value("reason", "unavailable");
-      }
+    if (task_.torch.compile_baseline && b.compile_note.empty() && !info_.has_compile) {
+      b.compile_note = fmt::format("torch {} has no torch.compile", info_.torch_version);
     }
-    if (task_.torch.compile_baseline && note.empty() && !info_.has_compile) {
-      note = fmt::format("torch {} has no torch.compile", info_.torch_version);
-    }
+    if (!b.compile_note.empty()) core::LogDebug("torch.compile baseline of {}: {}", task_.name, b.compile_note);
     Json ready;
-    ready["eager_median_ms"] = eager;
-    ready["compile_median_ms"] = compiled;
-    ready["compile_note"] = note;
-    // Kept as it is when another evaluator measured the same baseline first: timings already
+    ready["eager_median_ms"] = b.eager_median_ms;
+    ready["compile_median_ms"] = b.compile_median_ms;
+    ready["compile_note"] = b.compile_note;
+    baseline_ = std::move(b);
+    auto configs = ConfigsJson(options_.seed);
+    if (!configs.ok()) return true;
+    // Kept as it is when another evaluator cached the same baseline first: timings already
     // handed out stay the ones on disk.
+    const fs::path file = BaselineFile(*configs);
     const fs::path tmp = fs::path(file.string() + ".tmp." + Nonce());
-    KF_TRY_VOID(core::WriteFileAtomic(tmp, ready.dump()));
-    (void)::link(tmp.c_str(), file.c_str());
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    return core::Ok();
+    if (core::WriteFileAtomic(tmp, ready.dump()).ok()) {
+      const bool first = ::link(tmp.c_str(), file.c_str()) == 0;
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      if (auto cached = LoadBaseline(); !first && cached.ok() && *cached) baseline_ = std::move(**cached);
+    }
+    return true;
   }
 
   /// A check's verdict: nullopt when it passed.
@@ -586,17 +614,19 @@ class TorchEvaluator final : public Evaluator {
   /// run child gets a grace period (it reads end-of-file and stops by itself) and is then
   /// ended; the checker likewise once the run child is gone.
   std::pair<core::Expected<HarnessRun>, core::Expected<HarnessRun>> RunPair(const Json& run_plan,
-                                                                            const Json& check_plan) {
+                                                                            const Json& check_plan,
+                                                                            double baseline_s) {
     constexpr auto kGrace = std::chrono::seconds(5);
     std::atomic<bool> stop_run{false}, stop_check{false}, run_done{false}, check_done{false};
     std::optional<core::Expected<HarnessRun>> run, check;
     // The checker makes the reference's results as well as comparing: it may take longer.
     std::thread checker([&] {
-      check.emplace(RunIn("check", check_plan, 2 * TimeoutSeconds() + 60, &stop_check));
+      check.emplace(RunIn("check", check_plan, 2 * TimeoutSeconds() + 60 + baseline_s, &stop_check));
       check_done = true;
     });
     std::thread runner([&] {
-      run.emplace(RunIn("run", run_plan, TimeoutSeconds(), &stop_run));
+      // The run child waits while the checker times the baseline.
+      run.emplace(RunIn("run", run_plan, TimeoutSeconds() + baseline_s, &stop_run));
       run_done = true;
     });
     std::optional<Clock::time_point> first_done;
@@ -644,14 +674,20 @@ class TorchEvaluator final : public Evaluator {
     plan["exchange_dir"] = exchange->string();
     plan["requests"] = requests.string();
     plan["replies"] = replies.string();
-    const Json check_plan = plan;
+    Json check_plan = plan;
     plan["candidate"] = candidate.string();
     plan["rotate_timing_inputs"] = rotate;
+    const bool time_baseline = !baseline_.has_value();
+    check_plan["baseline"] = time_baseline;
+    check_plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
     const auto child_start = Clock::now();
-    auto [run, check] = RunPair(plan, check_plan);
+    auto [run, check] = RunPair(plan, check_plan, time_baseline ? BaselineSeconds() : 0);
     const double child_ms = MsSince(child_start);
     if (!run.ok()) return fail(Status::kRuntimeError, "could not start the torch harness: " + run.error().message);
     if (!check.ok()) return fail(Status::kRuntimeError, "could not start the checker: " + check.error().message);
+    // The checker times the baseline before the candidate is imported: whatever the candidate
+    // does next, those timings hold.
+    if (time_baseline) SaveBaseline(*check);
     const RunnerReport& rep = run->report;
     r.phases.kernel_ms += rep.kernel_ms;
     r.phases.flush_ms += rep.flush_ms;
@@ -665,6 +701,9 @@ class TorchEvaluator final : public Evaluator {
       // The checker's verdict first: the run child stops at the first result it rejects.
       for (const Json& ev : check->events) {
         const std::string kind = ev.at("event").get<std::string>();
+        if (kind == "ipc_unavailable") {
+          core::LogDebug("torch checker: no CUDA IPC ({}); results travel through files", ev.value("reason", "?"));
+        }
         if (kind == "mismatch") {
           auto status = ParseStatus(ev.at("status").get<std::string>());
           if (const std::string log = ev.value("log", ""); !log.empty()) r.log = Tail(log, kLogCapBytes) + "\n" + r.log;
@@ -710,6 +749,10 @@ class TorchEvaluator final : public Evaluator {
       return fail(Status::kRuntimeError, "kfoundry's checker failed: " + checker_failure);
     }
 
+    if (!baseline_) {
+      return fail(Status::kRuntimeError, "the checker did not time the reference (see the log): no speedup can be "
+                                         "computed");
+    }
     double log_speedup = 0, log_median = 0, log_compile = 0;
     bool all_compiled = true;
     r.timings.clear();
@@ -751,14 +794,16 @@ class TorchEvaluator final : public Evaluator {
   }
 
   void MeasureInto(const fs::path& candidate, EvalResult& r) {
-    const auto baseline_start = Clock::now();
-    if (auto b = EnsureBaseline(); !b.ok()) {
-      // Not the candidate's fault, but a verdict still has to say why nothing was measured.
-      r.status = Status::kRuntimeError;
-      r.message = b.error().message.substr(0, b.error().message.find('\n'));
-      return;
+    if (!baseline_) {
+      auto cached = LoadBaseline();
+      if (!cached.ok()) {
+        // Not the candidate's fault, but a verdict still has to say why nothing was measured.
+        r.status = Status::kRuntimeError;
+        r.message = cached.error().message;
+        return;
+      }
+      baseline_ = std::move(*cached);
     }
-    r.phases.correctness_ms += MsSince(baseline_start);
     if (!RunAndCheck(options_.seed, candidate, /*rotate=*/false, r)) return;
     if (!baseline_->compile_note.empty()) r.log = "no torch.compile baseline: " + baseline_->compile_note + "\n" + r.log;
     const int nconfigs = static_cast<int>(task_.torch.configs.size());
@@ -931,7 +976,7 @@ core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& 
                                                     std::move(harness.first), std::move(harness.second));
   // A reference that fails is the task's fault, not a candidate's: find out before any
   // candidate is judged (its tensors are cached, so this is cheap after the first time).
-  KF_TRY_VOID(evaluator->EnsureBaseline());
+  KF_TRY_VOID(evaluator->WarmUp());
   return std::unique_ptr<Evaluator>(std::move(evaluator));
 }
 

@@ -8,13 +8,15 @@ sandboxed children:
   probe       torch version, devices, torch.compile; trusted code only.
   lint        AST checks of a candidate (no torch import): findings, and the C++/CUDA source strings
               it passes to load_inline, which kfoundry checks with its own C++ static rules.
-  baseline    trusted code only: runs Model once per configuration, times eager Model and
-              torch.compile(Model).
+  warm        trusted code only: runs Model once per configuration and compiles it with
+              torch.compile (into the inductor cache), timing nothing.
   build       imports the candidate, which builds its load_inline extensions (cached by content).
   run         the candidate's correctness calls, runtime op audit, timing and after-timing check;
               every result is handed to the checker, and the run stops at the first it rejects.
-  check       trusted code only, beside a run child: makes the reference's results for the same
-              seeds and compares every result the run child hands over, on the device.
+  check       trusted code only, beside a run child: times eager Model and torch.compile(Model)
+              when asked, before the run child imports the candidate; then makes the reference's
+              results for the same seeds and compares every result the run child hands over, on
+              the device.
 
 Results go to the parent only through the inherited result channel (KF_RESULT_FD), never stdout:
 lines in the native runner's format (P progress, C/W/T times, D <nonce> completion marker), plus
@@ -23,8 +25,9 @@ environment before any candidate code is imported, and every function the checks
 depend on is captured before the candidate can patch it. Inputs are never stored: every process
 makes them from the plan's seeds with the reference's get_inputs(). The verdict on correctness
 comes from the checker, a process the candidate's code never runs in and the only one that holds
-the reference's results; the run child hands each result over as raw bytes in a file of the
-exchange directory and waits for the checker's answer before the next call.
+the reference's results; the run child hands each result over (a CUDA IPC handle the checker
+copies from on the device, or raw bytes in a file of the exchange directory) and waits for the
+checker's answer before the next call.
 """
 
 import ast
@@ -717,6 +720,10 @@ class Runtime:
         self.allowed_ops = set(plan.get("allowed_ops", []))
         self.timing = plan.get("timing", {})
         self.flush_enabled = bool(self.timing.get("flush", True))
+        # CUDA results travel as CUDA IPC handles (the checker copies them on the device) unless
+        # the plan says otherwise or the checker could not open one; else through files.
+        self.ipc = self.cuda and bool(plan.get("ipc", True))
+        self.shared = []  # tensors whose handles are out, kept alive until the checker answers
 
     def seed(self, s):
         s = int(s) & 0x7FFFFFFFFFFFFFFF
@@ -726,12 +733,26 @@ class Runtime:
         if np is not None:
             np.random.seed(s % (2 ** 32))
 
-    # -- tensors handed from the run child to the checker: raw bytes in a file of the exchange
-    # directory, written through a shared mapping (one device-to-host copy, no Python bytes),
-    # and (shape, dtype, device) in JSON. The checker removes each file once it has read it.
+    # -- tensors handed from the run child to the checker, with (shape, dtype, device) in JSON:
+    # on CUDA a CUDA IPC handle of a contiguous copy's storage (the checker copies it on the
+    # device before it answers, while this process waits); otherwise, or when the checker cannot
+    # open handles, raw bytes in a file of the exchange directory, written through a shared
+    # mapping (one device-to-host copy, no Python bytes), removed by the checker once read.
     def export(self, value, directory, stem):
         if isinstance(value, self.Tensor):
             t = value.detach().resolve_conj().resolve_neg()
+            if self.ipc and t.is_cuda and t.numel() > 0:
+                try:
+                    c = t.contiguous()
+                    _, handle, size, offset, ref, ref_offset, _, _ = c.untyped_storage()._share_cuda_()
+                except Exception:  # noqa: BLE001 - no CUDA IPC here: files from now on
+                    self.ipc = False
+                else:
+                    self.shared.append(c)
+                    return {"t": "tensor", "shape": list(t.shape), "dtype": dtype_name(t.dtype), "device": "cuda",
+                            "ipc": {"handle": handle.hex(), "size": size, "offset": offset,
+                                    "ref": ref.decode("ascii", "replace"), "ref_offset": ref_offset,
+                                    "element": c.storage_offset()}}
             name = stem + ".bin"
             path = os.path.join(directory, name)
             if t.numel() > 0:
@@ -758,13 +779,18 @@ class Runtime:
         raise TypeError("cannot hand over a value of type %s" % type(value).__name__)
 
     def load(self, enc, directory):
-        """A tensor the run child exported (on the CPU), its file removed; ProtocolError when the
-        record or the file does not add up."""
+        """A tensor the run child exported: a device copy of a CUDA IPC one, or the CPU contents
+        of a file (then removed); ProtocolError when the record or the file does not add up,
+        IpcUnavailable when a handle cannot be opened here."""
         torch = self.torch
         name, shape = enc.get("file"), enc.get("shape")
         dtype = getattr(torch, str(enc.get("dtype")), None)
-        if not isinstance(name, str) or not EXCHANGE_NAME.fullmatch(name) or not isinstance(dtype, torch.dtype) \
-                or not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        if not isinstance(dtype, torch.dtype) or not isinstance(shape, list) \
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise ProtocolError("malformed tensor record %s" % trim(json.dumps(enc), 200))
+        if "ipc" in enc:
+            return self.open_ipc(enc["ipc"], dtype, shape)
+        if not isinstance(name, str) or not EXCHANGE_NAME.fullmatch(name):
             raise ProtocolError("malformed tensor record %s" % trim(json.dumps(enc), 200))
         path = os.path.join(directory, name)
         numel = math.prod(shape)
@@ -776,6 +802,37 @@ class Runtime:
         t = self.from_file(path, shared=False, size=numel, dtype=dtype) if numel else torch.empty(0, dtype=dtype)
         os.remove(path)
         return t.view(shape)
+    def open_ipc(self, ipc, dtype, shape):
+        """A device copy of the run child's tensor behind a CUDA IPC handle. Every field is
+        checked first: the reference-count name and offset are where torch's deleter writes."""
+        torch = self.torch
+        if not self.ipc:
+            raise ProtocolError("a CUDA IPC record after the checker asked for files")
+        ints = ("size", "offset", "ref_offset", "element")
+        if not isinstance(ipc, dict) or not isinstance(ipc.get("handle"), str) \
+                or not IPC_HANDLE.fullmatch(ipc["handle"]) or not isinstance(ipc.get("ref"), str) \
+                or not IPC_REF_NAME.fullmatch(ipc["ref"]) \
+                or not all(isinstance(ipc.get(k), int) and not isinstance(ipc.get(k), bool) and ipc[k] >= 0
+                           for k in ints) or ipc["ref_offset"] >= IPC_REF_SLOTS:
+            # Files are the safe way: a record this checker does not understand asks for them.
+            raise IpcUnavailable("malformed CUDA IPC record %s" % trim(json.dumps(ipc), 200))
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        numel = math.prod(shape)
+        if (ipc["element"] + numel) * itemsize > ipc["size"]:
+            raise IpcUnavailable("a CUDA IPC record of %d bytes for %s %s" % (ipc["size"], dtype_name(dtype), shape))
+        try:
+            storage = torch.UntypedStorage._new_shared_cuda(
+                self.device.index or 0, bytes.fromhex(ipc["handle"]), ipc["size"], ipc["offset"],
+                ipc["ref"].encode("ascii"), ipc["ref_offset"], b"", False)  # the run child synchronized
+        except Exception as e:  # noqa: BLE001
+            raise IpcUnavailable("%s: %s" % (type(e).__name__, trim(e, 300)))
+        view = self.empty(0, dtype=dtype, device=self.device)
+        view.set_(storage, ipc["element"], shape, contiguous_strides(shape))
+        copy = self.clone(view)
+        self.synchronize()
+        del view, storage  # the run child's block is released (its reference count goes down)
+        return copy
+
     def fresh(self, value):
         """A fresh copy of an input (nested lists and tuples kept)."""
         if isinstance(value, self.Tensor):
@@ -1019,6 +1076,21 @@ KEEP_BYTES_CPU = 4 << 30
 KEEP_FRACTION_GPU = 5
 
 EXCHANGE_NAME = re.compile(r"[A-Za-z0-9_]{1,120}\.bin")
+IPC_HANDLE = re.compile(r"(?:[0-9a-f]{2}){1,256}")
+IPC_REF_NAME = re.compile(r"/torch_[0-9]{1,10}_[0-9]{1,20}_[0-9]{1,20}")  # at::NewProcessWideShmHandle
+IPC_REF_SLOTS = 10000  # torch::CUDA_IPC_REF_COUNTER_FILE_SIZE
+
+
+def contiguous_strides(shape):
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= max(d, 1)
+    return list(reversed(strides))
+
+
+class IpcUnavailable(Exception):
+    """The checker cannot open the run child's CUDA IPC handles; results come as files."""
 
 
 class ProtocolError(Exception):
@@ -1134,54 +1206,59 @@ class BoundedCache:
 
 
 # ----------------------------------------------------------------------------------------------
-# baseline: trusted code only. Runs the reference once per configuration (a reference that
-# fails is the task's fault, found before any candidate is judged) and times eager Model and
-# torch.compile(Model).
+# warm: trusted code only, once per task before any candidate is judged. Runs Model once per
+# configuration (a reference that fails is the task's fault, found first) and compiles it with
+# torch.compile, timing nothing: kfoundry runs it while candidates compile, so torch.compile's
+# work lands in its cache (TORCHINDUCTOR_CACHE_DIR) and the checker, which times the baseline
+# alone on the device, loads compiled code instead of compiling.
 
 
-def cmd_baseline(plan, ch):
+def cmd_warm(plan, ch):
     rt = Runtime(plan)
-    torch = rt.torch
     ref = import_reference(plan)
-    backward = bool(plan.get("backward"))
-    flush_total = correctness_ms = timing_ms = 0.0
     for c, cfg in enumerate(plan["configs"]):
-        t_start = rt.perf_counter()
         model = make_model(rt, ref.Model, ref.get_init_inputs, cfg)
         ch.record("P c %d 0" % c)
         inputs = make_inputs(rt, ref.get_inputs, cfg, 0)
-        if backward:
+        if plan.get("backward"):
             call_with_backward(rt, lambda m, a: m(*a), model, inputs, cfg, 0)
         else:
-            with torch.no_grad():
+            with rt.no_grad():
                 model(*inputs)
         rt.synchronize()
-        t_timing = rt.perf_counter()
-        correctness_ms += (t_timing - t_start) * 1e3
-        with torch.no_grad():
-            times, flush_ms = rt.time_loop(ch, c, model, inputs)
-        flush_total += flush_ms
-        ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
         if plan.get("compile_baseline"):
-            time_compiled(rt, ch, c, model, inputs)
-        timing_ms += (rt.perf_counter() - t_timing) * 1e3
+            compile_model(rt, ch, c, model, inputs)
         del model, inputs
-    ch.done(flush_total, correctness_ms, timing_ms)
+    ch.done()
 
 
-def time_compiled(rt, ch, c, model, inputs):
+def compile_model(rt, ch, c, model, inputs):
+    """torch.compile(model), compiled by a first call; None after saying why it is missing."""
     torch = rt.torch
     if not hasattr(torch, "compile"):
         ch.event("compile_unavailable", config=c, reason="torch %s has no torch.compile" % torch.__version__)
-        return
+        return None
     try:
         compiled = torch.compile(model)
         with torch.no_grad():
-            compiled(*inputs)  # compiles
-            rt.synchronize()
-            times, _ = rt.time_loop(ch, c, compiled, inputs, record=False)
+            compiled(*inputs)
+        rt.synchronize()
+        return compiled
     except Exception as e:  # noqa: BLE001 - the baseline is optional; say why it is missing
         ch.event("compile_unavailable", config=c, reason="torch.compile(Model) failed: %s: %s"
+                 % (type(e).__name__, trim(e, 400)))
+        return None
+
+
+def time_compiled(rt, ch, c, model, inputs):
+    compiled = compile_model(rt, ch, c, model, inputs)
+    if compiled is None:
+        return
+    try:
+        with rt.torch.no_grad():
+            times, _ = rt.time_loop(ch, c, compiled, inputs, record=False)
+    except Exception as e:  # noqa: BLE001
+        ch.event("compile_unavailable", config=c, reason="timing torch.compile(Model) failed: %s: %s"
                  % (type(e).__name__, trim(e, 400)))
         return
     ch.event("compile_times", config=c, times=times)
@@ -1337,6 +1414,25 @@ class Checker:
         self.results.put(t, value, list(outs) + [g for _, g in grads or []])
         return value
 
+    def time_baseline(self):
+        """Eager Model's and torch.compile(Model)'s times per configuration, on the first trial's
+        inputs, while the run child waits for the answer to its "start" (it has not imported the
+        candidate yet): nothing else runs on the device."""
+        rt, ch = self.rt, self.ch
+        for c, cfg in enumerate(self.configs):
+            self.reference(c, 0)  # the model of config c, and the reference checked once more
+            inputs = make_inputs(rt, self.ref.get_inputs, cfg, 0)
+            try:
+                with rt.no_grad():
+                    times, _ = rt.time_loop(ch, c, self.model, inputs)
+            except Exception as e:  # noqa: BLE001
+                raise ReferenceFailed("timing the reference raised %s: %s (config %s)"
+                                      % (type(e).__name__, trim(e, 600), cfg["label"]))
+            ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
+            if self.plan.get("compile_baseline"):
+                time_compiled(rt, ch, c, self.model, inputs)
+            del inputs
+
     def specs(self, c):
         outs, _ = self.reference(c, 0)
         return [{"dtype": dtype_name(o.dtype), "numel": o.numel()} for o in outs if isinstance(o, self.rt.Tensor)]
@@ -1368,7 +1464,7 @@ class Checker:
         actual = rt.load(enc, self.dir)
         if want_dtype not in COMPARED_DTYPES:  # complex and the like: exact bytes
             same = expected.detach().reshape(-1).cpu().contiguous().view(rt.torch.uint8).equal(
-                actual.reshape(-1).contiguous().view(rt.torch.uint8))
+                actual.reshape(-1).cpu().contiguous().view(rt.torch.uint8))
             return None if same else ("wrong_value", "%s: %s differs from the reference (compared bytewise)"
                                       % (where, want_dtype), None)
         mismatch = compare_tensors(rt, expected.detach(), actual, self.tol, device)
@@ -1424,8 +1520,8 @@ class Checker:
         if enc.get("dtype") != dtype_name(original.dtype) or enc.get("shape") != list(original.shape):
             return ("wrong_value", "input %d was modified by ModelNew.forward on config %s (trial %d); inputs are "
                     "read-only" % (i, self.configs[c]["label"], t), None)
-        now = rt.load(enc, self.dir).reshape(-1)
-        was = original.reshape(-1).cpu().contiguous()
+        was = original.reshape(-1).contiguous()
+        now = rt.load(enc, self.dir).reshape(-1).to(was.device)
         if was.numel() == 0:
             return None
         changed = (was.view(rt.torch.uint8).reshape(was.numel(), -1)
@@ -1468,12 +1564,22 @@ def serve(checker, link, ch):
             msg = {"kind": "malformed: not an object"}
         kind = msg.get("kind")
         try:
+            if kind == "start":
+                if checker.plan.get("baseline"):
+                    checker.time_baseline()
+                link.send({"ok": True})
+                continue
             if kind == "config":
                 link.send({"ok": True, "specs": checker.specs(int(msg["config"]))})
                 continue
             if kind not in ("call", "mutated"):
                 raise ProtocolError("unknown request %s" % trim(json.dumps(msg), 120))
             bad = checker.check_call(msg) if kind == "call" else checker.check_mutation(msg)
+        except IpcUnavailable as e:
+            checker.rt.ipc = False  # a later IPC record is malformed
+            ch.event("ipc_unavailable", reason=str(e))
+            link.send({"ok": False, "files": True})
+            continue
         except ReferenceFailed as e:
             ch.event("failure", message=str(e).split("\n", 1)[0], log=str(e))
             link.send({"ok": False})
@@ -1628,19 +1734,37 @@ class Run:
         """What ModelNew returned, flattened, once it and every piece of it is plain."""
         return self.plain(self.rt.flatten(self.plain([value], c)), c)
 
-    def hand_over(self, outs, grads, c, t, pass_name, call=0, of=""):
+    def send(self, make_request):
+        """Asks the checker about the results make_request() exports, once more through files
+        when the checker cannot open CUDA IPC handles; CandidateFailed when it rejects them."""
         rt = self.rt
-        self.sent += 1
-        stem = "n%d" % self.sent
-        request = {"kind": "call", "config": c, "trial": t, "pass": pass_name, "call": call, "of": of,
-                   "values": [rt.export(o, self.dir, "%s_out%d" % (stem, i)) for i, o in enumerate(outs)]}
-        if grads is not None:
-            self.plain([g for _, g in grads], c)
-            request["grads"] = [{"what": what, "value": rt.export(g, self.dir, "%s_g%d" % (stem, k))}
-                                for k, (what, g) in enumerate(grads)]
-        ok, _ = self.ask(request)
+        try:
+            ok, answer = self.ask(make_request())
+            if not ok and answer.get("files") and rt.ipc:
+                rt.ipc = False
+                rt.shared.clear()
+                ok, answer = self.ask(make_request())
+        finally:
+            rt.shared.clear()
         if not ok:
             raise CandidateFailed()
+
+    def hand_over(self, outs, grads, c, t, pass_name, call=0, of=""):
+        rt = self.rt
+        if grads is not None:
+            self.plain([g for _, g in grads], c)
+
+        def request():
+            self.sent += 1
+            stem = "n%d" % self.sent
+            r = {"kind": "call", "config": c, "trial": t, "pass": pass_name, "call": call, "of": of,
+                 "values": [rt.export(o, self.dir, "%s_out%d" % (stem, i)) for i, o in enumerate(outs)]}
+            if grads is not None:
+                r["grads"] = [{"what": what, "value": rt.export(g, self.dir, "%s_g%d" % (stem, k))}
+                              for k, (what, g) in enumerate(grads)]
+            return r
+
+        self.send(request)
 
     def check_mutation(self, args, pristine, c, t):
         rt = self.rt
@@ -1648,11 +1772,12 @@ class Run:
             if isinstance(a, rt.Tensor) and isinstance(p, rt.Tensor):
                 now = a.detach()
                 if now.shape != p.shape or now.dtype != p.dtype or not rt.equal(now, p):
-                    self.sent += 1
-                    ok, _ = self.ask({"kind": "mutated", "config": c, "trial": t, "input": i,
-                                      "tensor": rt.export(now, self.dir, "n%d_mutated%d" % (self.sent, i))})
-                    if not ok:
-                        raise CandidateFailed()
+                    def request():
+                        self.sent += 1
+                        return {"kind": "mutated", "config": c, "trial": t, "input": i,
+                                "tensor": rt.export(now, self.dir, "n%d_mutated%d" % (self.sent, i))}
+
+                    self.send(request)
 
     def config(self, candidate, c, cfg, rotate):
         """Correctness, timing and the after-timing check of one configuration; its times."""
@@ -1756,6 +1881,13 @@ def cmd_run(plan, ch):
     import traceback
     run = Run(plan, ch)
     plan["import_status"] = "runtime_error"
+    try:
+        ok, _ = run.ask({"kind": "start"})  # the checker may time the baseline first
+    except CheckerGone:
+        ok = False
+    if not ok:
+        ch.done()
+        return
     candidate = import_candidate(plan, ch)
     if candidate is None:
         ch.done()
@@ -1782,7 +1914,7 @@ def cmd_run(plan, ch):
 
 # ----------------------------------------------------------------------------------------------
 
-COMMANDS = {"probe": cmd_probe, "lint": cmd_lint, "baseline": cmd_baseline, "check": cmd_check, "build": cmd_build,
+COMMANDS = {"probe": cmd_probe, "lint": cmd_lint, "warm": cmd_warm, "check": cmd_check, "build": cmd_build,
             "run": cmd_run}
 
 
