@@ -257,7 +257,8 @@ Expected<SubprocessResult> RunSandboxed(const SubprocessSpec& spec) {
   }
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
-  Clock::time_point deadline = start + lim.wall_timeout;
+  bool gated = spec.stdin_gate != nullptr && !spec.stdin_gate->load();
+  Clock::time_point deadline = gated ? Clock::time_point::max() : start + lim.wall_timeout;
   Clock::time_point exit_seen{};
   bool exited = false, killed_for_time = false, killed_for_cancel = false;
   int status = 0;
@@ -285,7 +286,11 @@ Expected<SubprocessResult> RunSandboxed(const SubprocessSpec& spec) {
     add(out_pipe.read, POLLIN, kOut);
     add(err_pipe.read, POLLIN, kErr);
     add(channel.read, POLLIN, kChan);
-    add(in_pipe.write, POLLOUT, kIn);
+    if (gated && spec.stdin_gate->load()) {
+      gated = false;
+      deadline = Clock::now() + lim.wall_timeout;
+    }
+    if (!gated) add(in_pipe.write, POLLOUT, kIn);
     if (!exited) add(pidfd, POLLIN, kPid);
     bool pipes_open = out_pipe.read.get() >= 0 || err_pipe.read.get() >= 0 || channel.read.get() >= 0;
     if (exited && !pipes_open) break;
@@ -295,7 +300,8 @@ Expected<SubprocessResult> RunSandboxed(const SubprocessSpec& spec) {
     if (!exited) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
       timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, pidfd.get() >= 0 ? 50 : 5));
-      if (spec.cancel == nullptr && pidfd.get() >= 0) timeout_ms = static_cast<int>(std::max<long long>(left, 0));
+      if (spec.cancel == nullptr && pidfd.get() >= 0) timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 1000));
+      if (gated) timeout_ms = std::min(timeout_ms, 5);
     }
     int n = ::poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) break;

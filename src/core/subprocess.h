@@ -50,6 +50,9 @@ struct SubprocessSpec {
   int channel_fd = -1;
   /// Polled every few milliseconds; when it becomes true the group is killed.
   const std::atomic<bool>* cancel = nullptr;
+  /// When set, stdin_data is withheld (stdin stays open) until *stdin_gate becomes true, and the
+  /// wall-clock limit counts from then: a child started ahead of time waits on its stdin.
+  const std::atomic<bool>* stdin_gate = nullptr;
 };
 
 struct SubprocessResult {

@@ -163,6 +163,37 @@ TEST_F(SubprocessTest, CancelFlagKillsTheChild) {
   EXPECT_LT(r->wall_time.count(), 5000);
 }
 
+// A child started ahead of time waits on its stdin; its wall-clock limit counts from the gate.
+TEST_F(SubprocessTest, GatedStdinIsWithheldAndTheWallClockStartsAtTheGate) {
+  std::atomic<bool> gate{false};
+  SubprocessSpec spec;
+  spec.argv = {"/bin/sh", "-c", "read line; echo \"got $line\"; sleep 0.3"};
+  spec.working_dir = dir_;
+  spec.stdin_data = "go\n";
+  spec.stdin_gate = &gate;
+  spec.limits.wall_timeout = std::chrono::milliseconds(1000);
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // longer than the limit
+    gate = true;
+  });
+  auto r = RunSandboxed(spec);
+  t.join();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, Outcome::kExited) << r->Describe();
+  EXPECT_EQ(r->stdout_text, "got go\n");
+  EXPECT_GE(r->wall_time.count(), 1500);
+
+  // After the gate the limit holds as usual.
+  gate = false;
+  spec.argv = {"/bin/sh", "-c", "read line; sleep 30"};
+  std::thread u([&] { gate = true; });
+  auto slow = RunSandboxed(spec);
+  u.join();
+  ASSERT_TRUE(slow.ok());
+  EXPECT_EQ(slow->outcome, Outcome::kTimedOut);
+  EXPECT_LT(slow->wall_time.count(), 5000);
+}
+
 TEST_F(SubprocessTest, ManyConcurrentChildrenEachGetTheirOwnOutput) {
   std::vector<std::thread> threads;
   std::vector<std::string> outs(8);

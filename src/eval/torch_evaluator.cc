@@ -156,9 +156,19 @@ core::Expected<HarnessRun> RunHarness(const task::Task& task, const HarnessCall&
   spec.limits.address_space_bytes = 0;  // CUDA maps far more address space than it uses
   spec.limits.file_size_bytes = kTorchFileSizeBytes;
   KF_TRY(core::SubprocessResult result, core::RunSandboxed(spec));
-  core::LogDebug("torch {} child ({}): {:.0f} ms, {}", call.command, task.name, result.wall_time.count(),
-                 result.Describe());
-  return ParseChannel(task, std::move(result), nonce);
+  HarnessRun run = ParseChannel(task, std::move(result), nonce);
+  // The child's phases ("torch imported 4210 ms, device ready 4530 ms, ...") say where its time went.
+  std::string phases;
+  for (const Json& e : run.events) {
+    if (e.value("event", "") == "phase" && e.contains("name") && e["name"].is_string() && e.contains("ms") &&
+        e["ms"].is_number()) {
+      phases += fmt::format("{}{} {:.0f} ms", phases.empty() ? "; " : ", ", e["name"].get<std::string>(),
+                            e["ms"].get<double>());
+    }
+  }
+  core::LogDebug("torch {} child ({}): {:.0f} ms, {}{}", call.command, task.name, run.result.wall_time.count(),
+                 run.result.Describe(), phases);
+  return run;
 }
 
 /// Why a child did not finish its protocol, or "" when it did; *status is the verdict.
@@ -916,14 +926,13 @@ core::Expected<TorchInfo> RunProbe(const task::Task& task, const EvaluatorOption
 /// starting CUDA take seconds; a suite makes one evaluator per task).
 core::Expected<TorchInfo> ProbeTorch(const task::Task& task, const EvaluatorOptions& options,
                                      const std::string& python, const fs::path& harness) {
+  // Held across the probe: the evaluators of a suite are made in parallel, and all but the
+  // first wait for its answer.
   static std::mutex mu;
   static std::map<std::string, TorchInfo> probed;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (auto it = probed.find(python); it != probed.end()) return it->second;
-  }
-  KF_TRY(TorchInfo info, RunProbe(task, options, python, harness));
   std::lock_guard<std::mutex> lock(mu);
+  if (auto it = probed.find(python); it != probed.end()) return it->second;
+  KF_TRY(TorchInfo info, RunProbe(task, options, python, harness));
   probed.emplace(python, info);
   return info;
 }

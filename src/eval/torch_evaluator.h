@@ -10,12 +10,16 @@
 //            kfoundry's C++ static rules over the sources passed to load_inline (host rules for
 //            cpp_sources, cuda rules for cuda_sources), then a build child that imports the
 //            candidate (extensions cached by content). Thread-safe, parallel.
-//   Measure: one run child: two passes of correctness calls on fresh copies with poisoned
-//            memory and every output kept alive, input-mutation check, a runtime audit of the
-//            aten ops forward runs, timing (CUDA events cross-checked with the host clock, cache
-//            flush), and a call on unseen inputs after timing. The parent compares every output
-//            (and gradient) with the cached reference outputs itself. A speedup above the
-//            task's max_speedup is re-verified on fresh inputs and re-timed.
+//   Measure: a run child beside a checker (trusted: the candidate's code never runs in it).
+//            On the first measurement the checker times eager Model and torch.compile(Model)
+//            while the run child waits, before it imports the candidate; the timings are
+//            cached. Then the run child: two passes of correctness calls on fresh copies with
+//            poisoned memory and every output kept alive, input-mutation check, a runtime audit
+//            of the aten ops forward (and backward) runs, timing (CUDA events cross-checked with
+//            the host clock, cache flush), and a call on unseen inputs after timing. Every
+//            result goes to the checker (CUDA IPC handles, or files), which makes the
+//            reference's results from the same seeds and compares them on the device. A
+//            speedup above the task's max_speedup is re-verified on fresh inputs and re-timed.
 #pragma once
 
 #include <filesystem>
@@ -33,7 +37,9 @@ namespace kf::eval {
 /// directories (MakeEvaluator makes them so). The interpreter is $KF_PYTHON when set, else
 /// task.torch.python. Fails with kToolchain when the interpreter cannot start, cannot import
 /// torch, or lacks the task's device (the message says what to install); with kValidation when
-/// the reference fails (with its traceback). The reference runs here, once per cache.
+/// the reference fails (with its traceback). Unless its baseline is cached, the reference runs
+/// here once per configuration and is compiled with torch.compile into kfoundry's inductor
+/// cache (nothing is timed: a suite makes its evaluators in parallel with the builds).
 core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& task, EvaluatorOptions options);
 
 /// What `python` (or $KF_PYTHON) offers torch tasks, for `kfoundry devices`:

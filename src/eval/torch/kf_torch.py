@@ -38,6 +38,10 @@ import math
 import os
 import re
 import sys
+import time
+
+MONOTONIC = time.monotonic
+STARTED = MONOTONIC()
 
 # ----------------------------------------------------------------------------------------------
 # The result channel.
@@ -62,6 +66,10 @@ class Channel:
     def event(self, name, /, **fields):
         fields["event"] = name
         self.record("J " + json.dumps(fields, separators=(",", ":"), allow_nan=False, default=str))
+
+    def phase(self, name):
+        """Where the process is, with its age: kfoundry's debug log shows where the time goes."""
+        self.event("phase", name=name, ms=round((MONOTONIC() - STARTED) * 1e3))
 
     def done(self, flush_ms=0.0, correctness_ms=0.0, timing_ms=0.0):
         self.record("D %s %.9g %.9g %.9g" % (self._nonce, flush_ms, correctness_ms, timing_ms))
@@ -672,12 +680,13 @@ class Runtime:
     candidate code is imported (a candidate that patches torch.cuda.Event or time.perf_counter
     patches objects this harness no longer looks at)."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, ch):
         import ctypes
         import random
-        import time
         import torch
         from torch.utils._python_dispatch import TorchDispatchMode
+
+        ch.phase("torch imported")
 
         if sys.byteorder != "little":
             raise SystemExit("kf_torch: tensors are exchanged little-endian; this machine is big-endian")
@@ -720,6 +729,7 @@ class Runtime:
         self.allowed_ops = set(plan.get("allowed_ops", []))
         self.timing = plan.get("timing", {})
         self.flush_enabled = bool(self.timing.get("flush", True))
+        ch.phase("device ready")
         # CUDA results travel as CUDA IPC handles (the checker copies them on the device) unless
         # the plan says otherwise or the checker could not open one; else through files.
         self.ipc = self.cuda and bool(plan.get("ipc", True))
@@ -744,6 +754,7 @@ class Runtime:
             if self.ipc and t.is_cuda and t.numel() > 0:
                 try:
                     c = t.contiguous()
+                    self.synchronize()  # the checker reads without waiting on this process's stream
                     _, handle, size, offset, ref, ref_offset, _, _ = c.untyped_storage()._share_cuda_()
                 except Exception:  # noqa: BLE001 - no CUDA IPC here: files from now on
                     self.ipc = False
@@ -802,6 +813,7 @@ class Runtime:
         t = self.from_file(path, shared=False, size=numel, dtype=dtype) if numel else torch.empty(0, dtype=dtype)
         os.remove(path)
         return t.view(shape)
+
     def open_ipc(self, ipc, dtype, shape):
         """A device copy of the run child's tensor behind a CUDA IPC handle. Every field is
         checked first: the reference-count name and offset are where torch's deleter writes."""
@@ -1214,20 +1226,31 @@ class BoundedCache:
 
 
 def cmd_warm(plan, ch):
-    rt = Runtime(plan)
+    rt = Runtime(plan, ch)
+    torch = rt.torch
     ref = import_reference(plan)
+    # Warm-ups of a suite's tasks share the device with each other: running out of its memory
+    # here says nothing about the reference, which the checker runs again alone.
+    oom = tuple(k for k in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None))
+                if k is not None)
     for c, cfg in enumerate(plan["configs"]):
-        model = make_model(rt, ref.Model, ref.get_init_inputs, cfg)
-        ch.record("P c %d 0" % c)
-        inputs = make_inputs(rt, ref.get_inputs, cfg, 0)
-        if plan.get("backward"):
-            call_with_backward(rt, lambda m, a: m(*a), model, inputs, cfg, 0)
-        else:
-            with rt.no_grad():
-                model(*inputs)
-        rt.synchronize()
+        try:
+            model = make_model(rt, ref.Model, ref.get_init_inputs, cfg)
+            ch.record("P c %d 0" % c)
+            inputs = make_inputs(rt, ref.get_inputs, cfg, 0)
+            if plan.get("backward"):
+                call_with_backward(rt, lambda m, a: m(*a), model, inputs, cfg, 0)
+            else:
+                with rt.no_grad():
+                    model(*inputs)
+            rt.synchronize()
+        except oom as e:
+            model = inputs = None
+            ch.event("warm_skipped", config=c, reason=trim(e, 300))
+            continue
         if plan.get("compile_baseline"):
             compile_model(rt, ch, c, model, inputs)
+        ch.phase("config %d compiled" % c)
         del model, inputs
     ch.done()
 
@@ -1248,20 +1271,6 @@ def compile_model(rt, ch, c, model, inputs):
         ch.event("compile_unavailable", config=c, reason="torch.compile(Model) failed: %s: %s"
                  % (type(e).__name__, trim(e, 400)))
         return None
-
-
-def time_compiled(rt, ch, c, model, inputs):
-    compiled = compile_model(rt, ch, c, model, inputs)
-    if compiled is None:
-        return
-    try:
-        with rt.torch.no_grad():
-            times, _ = rt.time_loop(ch, c, compiled, inputs, record=False)
-    except Exception as e:  # noqa: BLE001
-        ch.event("compile_unavailable", config=c, reason="timing torch.compile(Model) failed: %s: %s"
-                 % (type(e).__name__, trim(e, 400)))
-        return
-    ch.event("compile_times", config=c, times=times)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1360,7 +1369,7 @@ def compare_tensors(rt, expected, actual, tol, run_device):
 
 class Checker:
     def __init__(self, plan, ch):
-        self.rt = Runtime(plan)
+        self.rt = Runtime(plan, ch)
         self.ch = ch
         self.plan = plan
         self.configs = plan["configs"]
@@ -1372,6 +1381,8 @@ class Checker:
         self.config = -1
         self.model = None
         self.results = None
+        self.ready = None    # (config, baseline parts) made before the run child asked to start
+        self.pending = None  # the reference's failure while they were made
 
     def reference(self, c, t):
         """(outs, grads) of Model for configuration c, trial t: cached within keep_bytes."""
@@ -1414,24 +1425,58 @@ class Checker:
         self.results.put(t, value, list(outs) + [g for _, g in grads or []])
         return value
 
+    def baseline_parts(self, c):
+        """(model, inputs, compiled or None) of config c for timing the baseline: the reference
+        built and checked once more, the first trial's inputs, torch.compile(Model) compiled."""
+        if self.ready is not None and self.ready[0] == c:
+            parts, self.ready = self.ready[1], None
+            return parts
+        cfg = self.configs[c]
+        self.reference(c, 0)
+        model = self.model
+        try:
+            inputs = make_inputs(self.rt, self.ref.get_inputs, cfg, 0)
+        except Exception as e:  # noqa: BLE001
+            raise ReferenceFailed("get_inputs raised %s: %s (config %s)" % (type(e).__name__, trim(e, 600),
+                                                                          cfg["label"]))
+        compiled = compile_model(self.rt, self.ch, c, model, inputs) if self.plan.get("compile_baseline") else None
+        return model, inputs, compiled
+
+    def prepare_baseline(self):
+        """The first configuration's parts, made (and torch.compile's work done) before the run
+        child asks to start: it is still importing torch, and nothing is timed yet."""
+        try:
+            self.ready = (0, self.baseline_parts(0))
+        except ReferenceFailed as e:
+            self.pending = e  # reported when the run child asks to start
+        self.ch.phase("baseline prepared")
+
     def time_baseline(self):
         """Eager Model's and torch.compile(Model)'s times per configuration, on the first trial's
         inputs, while the run child waits for the answer to its "start" (it has not imported the
         candidate yet): nothing else runs on the device."""
         rt, ch = self.rt, self.ch
+        if self.pending is not None:
+            raise self.pending
         for c, cfg in enumerate(self.configs):
-            self.reference(c, 0)  # the model of config c, and the reference checked once more
-            inputs = make_inputs(rt, self.ref.get_inputs, cfg, 0)
+            model, inputs, compiled = self.baseline_parts(c)
             try:
                 with rt.no_grad():
-                    times, _ = rt.time_loop(ch, c, self.model, inputs)
+                    times, _ = rt.time_loop(ch, c, model, inputs)
             except Exception as e:  # noqa: BLE001
                 raise ReferenceFailed("timing the reference raised %s: %s (config %s)"
                                       % (type(e).__name__, trim(e, 600), cfg["label"]))
             ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
-            if self.plan.get("compile_baseline"):
-                time_compiled(rt, ch, c, self.model, inputs)
-            del inputs
+            if compiled is not None:
+                try:
+                    with rt.no_grad():
+                        times, _ = rt.time_loop(ch, c, compiled, inputs, record=False)
+                    ch.event("compile_times", config=c, times=times)
+                except Exception as e:  # noqa: BLE001 - the torch.compile baseline is optional
+                    ch.event("compile_unavailable", config=c, reason="timing torch.compile(Model) failed: %s: %s"
+                             % (type(e).__name__, trim(e, 400)))
+            del model, inputs, compiled
+        ch.phase("baseline timed")
 
     def specs(self, c):
         outs, _ = self.reference(c, 0)
@@ -1542,7 +1587,14 @@ def shape_text(shape):
 
 
 def cmd_check(plan, ch):
+    try:  # no other process of this user may trace this one or read its memory (PR_SET_DUMPABLE)
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
     checker = Checker(plan, ch)
+    if plan.get("baseline"):
+        checker.prepare_baseline()
     link = Link(plan["replies"], plan["requests"], sender=False)
     try:
         serve(checker, link, ch)
@@ -1661,7 +1713,7 @@ class Run:
     checker and stops at the first one it rejects."""
 
     def __init__(self, plan, ch):
-        self.rt = Runtime(plan)
+        self.rt = Runtime(plan, ch)
         self.ch = ch
         self.plan = plan
         self.audit = OpAuditFactory(self.rt)
@@ -1821,6 +1873,7 @@ class Run:
             self.where = "the re-check of trial %d, %s call" % (t + 1, pass_name)
             self.hand_over(outs, grads, c, t, "recheck", of=pass_name)
         del kept
+        ch.phase("config %d checked" % c)
         correctness_ms = (rt.perf_counter() - t0) * 1e3
         t1 = rt.perf_counter()
         self.where = "timing"
@@ -1832,6 +1885,7 @@ class Run:
             else:
                 times, flush_ms = rt.time_loop(ch, c, model, inputs(0))
         ch.record("T %d %d %s" % (c, len(times), " ".join("%.9g" % x for x in times)))
+        ch.phase("config %d timed" % c)
         # After timing, on an input set no earlier call saw: a forward that stopped working
         # (or returns a stale result) once it is being timed fails here.
         self.where = "the after-timing check"
@@ -1888,10 +1942,12 @@ def cmd_run(plan, ch):
     if not ok:
         ch.done()
         return
+    ch.phase("started")
     candidate = import_candidate(plan, ch)
     if candidate is None:
         ch.done()
         return
+    ch.phase("candidate imported")
     flush_total = correctness_ms = timing_ms = 0.0
     configs = plan["configs"]
     c = 0
@@ -1925,6 +1981,12 @@ def main(argv):
     with open(argv[2]) as f:
         plan = json.load(f)
     COMMANDS[argv[1]](plan, ch)
+    if argv[1] in ("check", "warm", "probe", "lint"):
+        # Trusted commands are done once their completion marker is out: tearing down torch and
+        # the device context would only keep the parent waiting.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
