@@ -12,10 +12,13 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "backend_cases.h"
 #include "core/fs.h"
+#include "core/log.h"
+#include "engine/suite.h"
 #include "eval/evaluator.h"
 #include "task/task.h"
 #include "torch_python.h"
@@ -121,6 +124,49 @@ TEST(TorchEvaluator, ReverifiesASpeedupAboveTheTasksLimitAndReportsTheHonestTime
   ASSERT_EQ(r.status, Status::kPassed) << r.message << "\n" << r.log;
   EXPECT_NE(r.message.find("re-verified on fresh inputs"), std::string::npos) << r.message;
   EXPECT_LT(r.speedup, task->torch.max_speedup) << r.message;
+}
+
+// In a suite each next measurement is staged while the one before runs: its children import
+// torch and wait, the checker at its gate before it touches the device. Verdicts are those of
+// unstaged measurements.
+TEST(TorchSuite, EachNextMeasurementStartsAheadAndTheVerdictsHold) {
+  auto root = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "torch-eval-test", "suite-");
+  ASSERT_TRUE(root.ok());
+  for (const char* name : {"a", "b", "c"}) {
+    fs::create_directories(*root / "suite" / name);
+    fs::copy(kTaskDir, *root / "suite" / name, fs::copy_options::recursive);
+  }
+  fs::create_directories(*root / "candidates");
+  fs::copy_file(kCasesDir / "correct" / "candidate.py", *root / "candidates" / "a.py");
+  fs::copy_file(kCasesDir / "wrong_value" / "candidate.py", *root / "candidates" / "b.py");
+  fs::copy_file(kCasesDir / "correct" / "candidate.py", *root / "candidates" / "c.py");
+  engine::SuiteOptions options;
+  options.evaluator = Options();
+  const core::LogLevel level = core::GetLogLevel();
+  core::SetLogLevel(core::LogLevel::kDebug);
+  ::testing::internal::CaptureStderr();
+  auto rows = engine::EvaluateSuite(*root / "suite", *root / "candidates", options);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  core::SetLogLevel(level);
+  ASSERT_TRUE(rows.ok()) << rows.error().ToString();
+  ASSERT_EQ(rows->size(), 3u);
+  if (!(*rows)[0].result && (*rows)[0].error.find("torch") != std::string::npos) GTEST_SKIP() << (*rows)[0].error;
+  const Status want[] = {Status::kPassed, Status::kWrongValue, Status::kPassed};
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE((*rows)[i].result) << (*rows)[i].error;
+    EXPECT_EQ((*rows)[i].result->status, want[i]) << (*rows)[i].task << ": " << (*rows)[i].result->message;
+  }
+  EXPECT_GT((*rows)[2].result->speedup, 0);
+  int staged = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("torch check child") == std::string::npos || line.find("let go") == std::string::npos) continue;
+    ++staged;
+    EXPECT_LT(line.find("waiting"), line.find("let go")) << line;
+    EXPECT_LT(line.find("let go"), line.find("device ready")) << "the device before the gate: " << line;
+  }
+  EXPECT_EQ(staged, 2) << log;
+  fs::remove_all(*root);
 }
 
 TEST(TorchEvaluator, MissingInterpreterIsAToolchainErrorThatSaysWhatToInstall) {

@@ -161,12 +161,14 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
   for (std::size_t i : loaded) {
     if (slots[i].evaluator) ready.push_back(i);
   }
-  // 3. Measurements, one at a time.
-  for (std::size_t i : ready) {
+  // 3. Measurements, one at a time, the next one staged (its start-up off the device) meanwhile.
+  for (std::size_t k = 0; k < ready.size(); ++k) {
+    const std::size_t i = ready[k];
     if (options.cancel != nullptr && options.cancel->load()) {
       rows[i].error = "cancelled";
       continue;
     }
+    if (k + 1 < ready.size()) slots[ready[k + 1]].evaluator->Stage(slots[ready[k + 1]].prepared);
     rows[i].result = slots[i].evaluator->Measure(slots[i].prepared);
     core::LogInfo("{}: {}: {}", rows[i].task, eval::StatusName(rows[i].result->status), rows[i].result->message);
   }

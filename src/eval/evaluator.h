@@ -57,6 +57,10 @@ class Evaluator {
   virtual ~Evaluator() = default;
   virtual Prepared Prepare(const std::string& source) = 0;
   virtual EvalResult Measure(const Prepared& prepared) = 0;
+  /// Optional: starts, while another Measure uses the device, what the next Measure(prepared)
+  /// can do without it (the torch evaluator's children import torch). Measure(prepared) goes
+  /// on from there; a staged measurement that is never made is ended with the evaluator.
+  virtual void Stage(const Prepared& prepared) { (void)prepared; }
   EvalResult Evaluate(const std::string& source) { return Measure(Prepare(source)); }
 };
 

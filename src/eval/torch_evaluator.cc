@@ -136,6 +136,7 @@ struct HarnessCall {
   fs::path scratch;  // the child's working directory; plan.json is written here
   double timeout_s = 60;
   const std::atomic<bool>* cancel = nullptr;
+  const std::atomic<bool>* gate = nullptr;  // "go" on stdin, and the time limit, once it is true
   std::vector<std::pair<std::string, std::string>> env;
 };
 
@@ -152,6 +153,10 @@ core::Expected<HarnessRun> RunHarness(const task::Task& task, const HarnessCall&
   spec.env.push_back({"KF_NONCE", nonce});
   spec.channel_fd = kResultChannelFd;
   spec.cancel = call.cancel;
+  if (call.gate != nullptr) {
+    spec.stdin_gate = call.gate;
+    spec.stdin_data = "go\n";
+  }
   spec.limits.wall_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(call.timeout_s * 1000));
   spec.limits.address_space_bytes = 0;  // CUDA maps far more address space than it uses
   spec.limits.file_size_bytes = kTorchFileSizeBytes;
@@ -360,6 +365,17 @@ class TorchEvaluator final : public Evaluator {
     return MeasureSerialized(prepared, mu_, [this](const fs::path& binary, EvalResult& r) { MeasureInto(binary, r); });
   }
 
+  /// Starts the run child and checker of Measure(prepared), gated: they import torch (and the
+  /// checker torch.compile's modules) while another candidate is measured, and touch the device
+  /// only once Measure lets them go. A failure here is left for Measure to meet and report.
+  void Stage(const Prepared& prepared) override {
+    if (!prepared.ready) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!LoadCachedBaseline().ok()) return;
+    auto pair = StartPair(options_.seed, prepared.binary, /*rotate=*/false, /*gated=*/true);
+    if (pair.ok()) staged_ = std::move(*pair);
+  }
+
  private:
   double TimeoutSeconds() const { return options_.timeout_seconds.value_or(task_.timeout_seconds); }
   fs::path TorchDir() const { return options_.cache_dir / "torch"; }
@@ -412,7 +428,8 @@ class TorchEvaluator final : public Evaluator {
 
   /// Runs a harness subcommand in a fresh scratch directory (removed afterwards unless kept).
   core::Expected<HarnessRun> RunIn(const std::string& command, Json plan, double timeout_s,
-                                   const std::atomic<bool>* cancel = nullptr) const {
+                                   const std::atomic<bool>* cancel = nullptr,
+                                   const std::atomic<bool>* gate = nullptr) const {
     KF_TRY(fs::path scratch, core::MakeUniqueDir(options_.work_dir, "torch-" + command + "-"));
     HarnessCall call;
     call.python = info_.python;
@@ -422,6 +439,7 @@ class TorchEvaluator final : public Evaluator {
     call.scratch = scratch;
     call.timeout_s = timeout_s;
     call.cancel = cancel != nullptr ? cancel : options_.cancel;
+    call.gate = gate;
     call.env = {{"TORCH_EXTENSIONS_DIR", extensions_dir_.string()}, {"PYTHONDONTWRITEBYTECODE", "1"}};
     if (command == "warm" || command == "check") {
       // torch.compile's caches, kept with kfoundry's: the warm-up fills them for the timed run.
@@ -620,35 +638,88 @@ class TorchEvaluator final : public Evaluator {
     return options_.work_dir;
   }
 
-  /// The run child and its checker side by side. A checker that ends first has failed: the
-  /// run child gets a grace period (it reads end-of-file and stops by itself) and is then
-  /// ended; the checker likewise once the run child is gone.
-  std::pair<core::Expected<HarnessRun>, core::Expected<HarnessRun>> RunPair(const Json& run_plan,
-                                                                            const Json& check_plan,
-                                                                            double baseline_s) {
-    constexpr auto kGrace = std::chrono::seconds(5);
-    std::atomic<bool> stop_run{false}, stop_check{false}, run_done{false}, check_done{false};
+  /// A run child and its checker with their exchange directory (the two FIFOs of the link and
+  /// the files results travel in). Started gated (Stage), both import torch and wait: the
+  /// checker on its stdin before it touches the device, the run child on the link; their time
+  /// limits count from the gate.
+  struct Pair {
+    std::uint64_t seed = 0;
+    fs::path candidate;
+    bool rotate = false, time_baseline = false, keep = false;
+    fs::path exchange;
+    std::atomic<bool> gate{false}, stop_run{false}, stop_check{false}, run_done{false}, check_done{false};
     std::optional<core::Expected<HarnessRun>> run, check;
+    std::thread runner, checker;
+    ~Pair() {
+      stop_run = stop_check = true;  // nothing left to stop once both are done
+      gate = true;
+      if (runner.joinable()) runner.join();
+      if (checker.joinable()) checker.join();
+      std::error_code ec;
+      if (!keep) fs::remove_all(exchange, ec);
+    }
+  };
+
+  core::Expected<std::unique_ptr<Pair>> StartPair(std::uint64_t seed, const fs::path& candidate, bool rotate,
+                                                  bool gated) {
+    KF_TRY(Json configs, ConfigsJson(seed));
+    KF_TRY(fs::path exchange, core::MakeUniqueDir(ExchangeRoot(), "torch-exchange-"));
+    auto p = std::make_unique<Pair>();
+    p->seed = seed;
+    p->candidate = candidate;
+    p->rotate = rotate;
+    p->exchange = exchange;
+    p->keep = options_.keep_work_dirs;
+    p->gate = !gated;
+    p->time_baseline = !baseline_.has_value();
+    const fs::path requests = exchange / "requests", replies = exchange / "replies";
+    if (::mkfifo(requests.c_str(), 0600) != 0 || ::mkfifo(replies.c_str(), 0600) != 0) {
+      return core::MakeError(core::ErrorCode::kIo, fmt::format("could not make the checker's FIFOs in {}: {}",
+                                                               exchange.string(), std::strerror(errno)));
+    }
+    Json plan = BasePlan();
+    plan["reference"] = (task_.dir / task_.reference_file).string();
+    plan["configs"] = std::move(configs);
+    plan["exchange_dir"] = exchange.string();
+    plan["requests"] = requests.string();
+    plan["replies"] = replies.string();
+    Json check_plan = plan;
+    plan["candidate"] = candidate.string();
+    plan["rotate_timing_inputs"] = rotate;
+    check_plan["baseline"] = p->time_baseline;
+    check_plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
+    check_plan["gated"] = gated;
+    const double baseline_s = p->time_baseline ? BaselineSeconds() : 0;
+    Pair* raw = p.get();
     // The checker makes the reference's results as well as comparing: it may take longer.
-    std::thread checker([&] {
-      check.emplace(RunIn("check", check_plan, 2 * TimeoutSeconds() + 60 + baseline_s, &stop_check));
-      check_done = true;
+    raw->checker = std::thread([this, raw, check_plan = std::move(check_plan), baseline_s] {
+      raw->check.emplace(
+          RunIn("check", check_plan, 2 * TimeoutSeconds() + 60 + baseline_s, &raw->stop_check, &raw->gate));
+      raw->check_done = true;
     });
-    std::thread runner([&] {
-      // The run child waits while the checker times the baseline.
-      run.emplace(RunIn("run", run_plan, TimeoutSeconds() + baseline_s, &stop_run));
-      run_done = true;
+    // The run child waits while the checker times the baseline.
+    raw->runner = std::thread([this, raw, plan = std::move(plan), baseline_s] {
+      raw->run.emplace(RunIn("run", plan, TimeoutSeconds() + baseline_s, &raw->stop_run, &raw->gate));
+      raw->run_done = true;
     });
+    return p;
+  }
+
+  /// Lets the pair go and waits for both. A checker that ends first has failed: the run child
+  /// gets a grace period (it reads end-of-file and stops by itself) and is then ended; the
+  /// checker likewise once the run child is gone.
+  void FinishPair(Pair& p) const {
+    constexpr auto kGrace = std::chrono::seconds(5);
+    p.gate = true;
     std::optional<Clock::time_point> first_done;
-    while (!(run_done && check_done)) {
-      if (options_.cancel != nullptr && options_.cancel->load()) stop_run = stop_check = true;
-      if ((run_done || check_done) && !first_done) first_done = Clock::now();
-      if (first_done && Clock::now() - *first_done > kGrace) stop_run = stop_check = true;
+    while (!(p.run_done && p.check_done)) {
+      if (options_.cancel != nullptr && options_.cancel->load()) p.stop_run = p.stop_check = true;
+      if ((p.run_done || p.check_done) && !first_done) first_done = Clock::now();
+      if (first_done && Clock::now() - *first_done > kGrace) p.stop_run = p.stop_check = true;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    checker.join();
-    runner.join();
-    return {std::move(*run), std::move(*check)};
+    p.checker.join();
+    p.runner.join();
   }
 
   /// One run child and its checker over the inputs of `seed`: correctness, op audit, timing,
@@ -660,44 +731,25 @@ class TorchEvaluator final : public Evaluator {
       r.message = std::move(message);
       return false;
     };
-    auto configs = ConfigsJson(seed);
-    if (!configs.ok()) return fail(Status::kRuntimeError, configs.error().message);
-    // The exchange directory: the two FIFOs of the link and the files results travel in.
-    auto exchange = core::MakeUniqueDir(ExchangeRoot(), "torch-exchange-");
-    if (!exchange.ok()) return fail(Status::kRuntimeError, "could not make a directory: " + exchange.error().message);
-    struct Cleanup {
-      fs::path dir;
-      bool keep;
-      ~Cleanup() {
-        std::error_code ec;
-        if (!keep) fs::remove_all(dir, ec);
-      }
-    } cleanup{*exchange, options_.keep_work_dirs};
-    const fs::path requests = *exchange / "requests", replies = *exchange / "replies";
-    if (::mkfifo(requests.c_str(), 0600) != 0 || ::mkfifo(replies.c_str(), 0600) != 0) {
-      return fail(Status::kRuntimeError, fmt::format("could not make the checker's FIFOs in {}: {}",
-                                                     exchange->string(), std::strerror(errno)));
+    // The pair Stage started for this candidate, or a new one.
+    // (A staged checker that times a baseline cached meanwhile leaves the cached one in force.)
+    std::unique_ptr<Pair> pair = std::move(staged_);
+    if (pair && (pair->seed != seed || pair->candidate != candidate || pair->rotate != rotate)) pair.reset();
+    if (!pair) {
+      auto started = StartPair(seed, candidate, rotate, /*gated=*/false);
+      if (!started.ok()) return fail(Status::kRuntimeError, started.error().message);
+      pair = std::move(*started);
     }
-    Json plan = BasePlan();
-    plan["reference"] = (task_.dir / task_.reference_file).string();
-    plan["configs"] = *configs;
-    plan["exchange_dir"] = exchange->string();
-    plan["requests"] = requests.string();
-    plan["replies"] = replies.string();
-    Json check_plan = plan;
-    plan["candidate"] = candidate.string();
-    plan["rotate_timing_inputs"] = rotate;
-    const bool time_baseline = !baseline_.has_value();
-    check_plan["baseline"] = time_baseline;
-    check_plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
     const auto child_start = Clock::now();
-    auto [run, check] = RunPair(plan, check_plan, time_baseline ? BaselineSeconds() : 0);
+    FinishPair(*pair);
     const double child_ms = MsSince(child_start);
+    auto& run = *pair->run;
+    auto& check = *pair->check;
     if (!run.ok()) return fail(Status::kRuntimeError, "could not start the torch harness: " + run.error().message);
     if (!check.ok()) return fail(Status::kRuntimeError, "could not start the checker: " + check.error().message);
     // The checker times the baseline before the candidate is imported: whatever the candidate
     // does next, those timings hold.
-    if (time_baseline) SaveBaseline(*check);
+    if (pair->time_baseline) SaveBaseline(*check);
     const RunnerReport& rep = run->report;
     r.phases.kernel_ms += rep.kernel_ms;
     r.phases.flush_ms += rep.flush_ms;
@@ -803,16 +855,20 @@ class TorchEvaluator final : public Evaluator {
     return true;
   }
 
+  /// baseline_ from the cache when it is there and not loaded yet.
+  core::Expected<void> LoadCachedBaseline() {
+    if (baseline_) return core::Ok();
+    KF_TRY(std::optional<Baseline> cached, LoadBaseline());
+    baseline_ = std::move(cached);
+    return core::Ok();
+  }
+
   void MeasureInto(const fs::path& candidate, EvalResult& r) {
-    if (!baseline_) {
-      auto cached = LoadBaseline();
-      if (!cached.ok()) {
-        // Not the candidate's fault, but a verdict still has to say why nothing was measured.
-        r.status = Status::kRuntimeError;
-        r.message = cached.error().message;
-        return;
-      }
-      baseline_ = std::move(*cached);
+    if (auto loaded = LoadCachedBaseline(); !loaded.ok()) {
+      // Not the candidate's fault, but a verdict still has to say why nothing was measured.
+      r.status = Status::kRuntimeError;
+      r.message = loaded.error().message;
+      return;
     }
     if (!RunAndCheck(options_.seed, candidate, /*rotate=*/false, r)) return;
     if (!baseline_->compile_note.empty()) r.log = "no torch.compile baseline: " + baseline_->compile_note + "\n" + r.log;
@@ -856,6 +912,7 @@ class TorchEvaluator final : public Evaluator {
 
   std::mutex mu_;  // guards everything below (Measure is serialized)
   std::optional<Baseline> baseline_;
+  std::unique_ptr<Pair> staged_;  // last: its children are ended before anything they use goes
 };
 
 /// The harness written into the cache directory, named by its hash: several kfoundry versions

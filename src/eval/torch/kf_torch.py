@@ -1592,15 +1592,33 @@ def cmd_check(plan, ch):
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+    if plan.get("gated"):
+        wait_for_gate(plan, ch)
+    # The link first: the run child goes on (starts CUDA, imports the reference) while this
+    # process prepares the baseline.
+    link = Link(plan["replies"], plan["requests"], sender=False)
     checker = Checker(plan, ch)
     if plan.get("baseline"):
         checker.prepare_baseline()
-    link = Link(plan["replies"], plan["requests"], sender=False)
     try:
         serve(checker, link, ch)
     except BrokenPipeError:
         pass  # the run child is gone (ended, or killed at its time limit): nothing left to answer
     ch.done()
+
+
+def wait_for_gate(plan, ch):
+    """Started ahead of time, while another candidate is measured: imports what takes long
+    without touching the device, then waits for kfoundry's "go" on stdin."""
+    import torch  # noqa: F401
+    if plan.get("baseline") and plan.get("compile_baseline"):
+        with contextlib.suppress(Exception):
+            import torch._dynamo  # noqa: F401
+            import torch._inductor.compile_fx  # noqa: F401
+    ch.phase("waiting")
+    if sys.stdin.buffer.readline() != b"go\n":
+        raise SystemExit("kf_torch: the gate closed without a go")
+    ch.phase("let go")
 
 
 def serve(checker, link, ch):
@@ -1713,12 +1731,14 @@ class Run:
     checker and stops at the first one it rejects."""
 
     def __init__(self, plan, ch):
+        # The link first: a run child started ahead of time waits here (torch imported, the
+        # device untouched) until its checker is let go.
+        self.link = Link(plan["requests"], plan["replies"], sender=True)
         self.rt = Runtime(plan, ch)
         self.ch = ch
         self.plan = plan
         self.audit = OpAuditFactory(self.rt)
-        # The link and the reference's input makers before any candidate code runs.
-        self.link = Link(plan["requests"], plan["replies"], sender=True)
+        # The reference's input makers before any candidate code runs.
         ref = import_reference(plan)
         self.get_inputs, self.get_init_inputs = ref.get_inputs, ref.get_init_inputs
         sys.modules.pop("kf_reference", None)
@@ -1933,6 +1953,7 @@ class CheckerGone(Exception):
 
 def cmd_run(plan, ch):
     import traceback
+    import torch  # noqa: F401 - before the link: ahead of time when started early
     run = Run(plan, ch)
     plan["import_status"] = "runtime_error"
     try:
