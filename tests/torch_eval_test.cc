@@ -126,6 +126,34 @@ TEST(TorchEvaluator, ReverifiesASpeedupAboveTheTasksLimitAndReportsTheHonestTime
   EXPECT_LT(r.speedup, task->torch.max_speedup) << r.message;
 }
 
+// The checker times the baseline: a reference that breaks there is the task's problem, said as
+// such, and nothing is cached for it.
+TEST(TorchEvaluator, ReferenceThatFailsWhileTimedIsReportedAsTheTasksProblem) {
+  auto dir = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "torch-eval-test", "flakyref-");
+  ASSERT_TRUE(dir.ok());
+  fs::copy_file(kTaskDir / "task.yaml", *dir / "task.yaml");
+  std::string reference = *core::ReadFile(kTaskDir / "reference.py");
+  // Two calls (the warm-up's, one per configuration) and the checker's first pass; then it breaks.
+  reference += "\n\n_calls = [0]\n_forward = Model.forward\n\n\ndef _counted(self, x):\n    _calls[0] += 1\n"
+               "    if _calls[0] > 3:\n        raise RuntimeError('the reference broke on call %d' % _calls[0])\n"
+               "    return _forward(self, x)\n\n\nModel.forward = _counted\n";
+  ASSERT_TRUE(core::WriteFileAtomic(*dir / "reference.py", reference).ok());
+  auto task = task::LoadTask(*dir);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  auto ev = MakeEvaluator(*task, Options());
+  if (!ev.ok() && ev.error().code == core::ErrorCode::kToolchain) GTEST_SKIP() << ev.error().message;
+  ASSERT_TRUE(ev.ok()) << ev.error().ToString();
+  const EvalResult r = (*ev)->Evaluate(*core::ReadFile(kCasesDir / "correct" / "candidate.py"));
+  EXPECT_EQ(r.status, Status::kRuntimeError) << r.message;
+  EXPECT_NE(r.message.find("a problem of the task, not of the candidate"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("the reference broke on call 4"), std::string::npos) << r.message;
+  // Not cached: the next measurement's checker times it again, and breaks again.
+  const EvalResult again = (*ev)->Evaluate(*core::ReadFile(kCasesDir / "correct" / "candidate.py"));
+  EXPECT_EQ(again.status, Status::kRuntimeError) << again.message;
+  EXPECT_NE(again.message.find("a problem of the task"), std::string::npos) << again.message;
+  fs::remove_all(*dir);
+}
+
 // In a suite each next measurement is staged while the one before runs: its children import
 // torch and wait, the checker at its gate before it touches the device. Verdicts are those of
 // unstaged measurements.
