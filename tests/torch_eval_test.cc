@@ -197,6 +197,36 @@ TEST(TorchSuite, EachNextMeasurementStartsAheadAndTheVerdictsHold) {
   fs::remove_all(*root);
 }
 
+// A suite checks each reference beside its candidate's build: one that fails is that problem's
+// verdict, said to be the task's problem, and the other problems are judged as usual.
+TEST(TorchSuite, AReferenceThatFailsIsItsProblemsVerdict) {
+  auto root = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "torch-eval-test", "suite-badref-");
+  ASSERT_TRUE(root.ok());
+  fs::create_directories(*root / "candidates");
+  for (const char* name : {"good", "broken"}) {
+    fs::create_directories(*root / "suite" / name);
+    fs::copy(kTaskDir, *root / "suite" / name, fs::copy_options::recursive);
+    fs::copy_file(kCasesDir / "correct" / "candidate.py", *root / "candidates" / (std::string(name) + ".py"));
+  }
+  std::string reference = *core::ReadFile(kTaskDir / "reference.py");
+  reference.replace(reference.find("        return torch.relu"), 0, "        raise KeyError('no such weight')\n");
+  ASSERT_TRUE(core::WriteFileAtomic(*root / "suite" / "broken" / "reference.py", reference).ok());
+  engine::SuiteOptions options;
+  options.evaluator = Options();
+  auto rows = engine::EvaluateSuite(*root / "suite", *root / "candidates", options);
+  ASSERT_TRUE(rows.ok()) << rows.error().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  if (!(*rows)[1].result && (*rows)[1].error.find("torch") != std::string::npos) GTEST_SKIP() << (*rows)[1].error;
+  ASSERT_EQ((*rows)[0].task, "broken");
+  ASSERT_TRUE((*rows)[0].result) << (*rows)[0].error;
+  EXPECT_EQ((*rows)[0].result->status, Status::kRuntimeError) << (*rows)[0].result->message;
+  EXPECT_NE((*rows)[0].result->message.find("a problem of the task"), std::string::npos) << (*rows)[0].result->message;
+  EXPECT_NE((*rows)[0].result->log.find("KeyError: 'no such weight'"), std::string::npos) << (*rows)[0].result->log;
+  ASSERT_TRUE((*rows)[1].result) << (*rows)[1].error;
+  EXPECT_EQ((*rows)[1].result->status, Status::kPassed) << (*rows)[1].result->message;
+  fs::remove_all(*root);
+}
+
 TEST(TorchEvaluator, MissingInterpreterIsAToolchainErrorThatSaysWhatToInstall) {
   auto task = task::LoadTask(kTaskDir);
   ASSERT_TRUE(task.ok()) << task.error().ToString();

@@ -139,6 +139,9 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int workers = std::min<int>(options.compile_workers > 0 ? options.compile_workers : hw,
                                     static_cast<int>(std::max<std::size_t>(loaded.size(), 1)));
+  // A reference's check runs beside its candidate's build; one that fails is that row's verdict.
+  eval::EvaluatorOptions evaluator_options = options.evaluator;
+  evaluator_options.defer_reference_check = true;
   std::atomic<std::size_t> next{0};
   std::vector<std::thread> pool;
   for (int w = 0; w < workers; ++w) {
@@ -146,7 +149,7 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
       for (std::size_t k = next++; k < loaded.size(); k = next++) {
         if (options.cancel != nullptr && options.cancel->load()) break;
         Slot& s = slots[loaded[k]];
-        auto evaluator = eval::MakeEvaluator(s.task, options.evaluator);
+        auto evaluator = eval::MakeEvaluator(s.task, evaluator_options);
         if (!evaluator.ok()) {
           rows[loaded[k]].error = fmt::format("cannot evaluate the task: {}", evaluator.error().message);
           continue;

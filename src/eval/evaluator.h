@@ -42,6 +42,10 @@ struct EvaluatorOptions {
   /// Run passing candidates under the backend's sanitizer (cuda: compute-sanitizer memcheck and
   /// racecheck; opencl: oclgrind); a finding fails the candidate (runtime_error) with the report.
   bool sanitize = false;
+  /// torch: check (and torch.compile) the reference in the background instead of in
+  /// MakeEvaluator, beside the candidates' builds; a reference that fails is then every
+  /// Measure's verdict (runtime_error, "a problem of the task"). Suites set it.
+  bool defer_reference_check = false;
 };
 
 /// What Prepare hands to Measure. Opaque to callers apart from `result`.

@@ -259,6 +259,17 @@ class TorchEvaluator final : public Evaluator {
     return core::Ok();
   }
 
+  ~TorchEvaluator() override {
+    if (warm_thread_.joinable()) warm_thread_.join();
+  }
+
+  bool DeferredReferenceCheck() const { return options_.defer_reference_check; }
+
+  /// WarmUp in the background; the first Measure (or Stage) waits for it.
+  void StartWarmUp() {
+    warm_thread_ = std::thread([this] { warm_result_ = WarmUp(); });
+  }
+
   Prepared Prepare(const std::string& source) override {
     const auto t0 = Clock::now();
     Prepared p;
@@ -371,7 +382,7 @@ class TorchEvaluator final : public Evaluator {
   void Stage(const Prepared& prepared) override {
     if (!prepared.ready) return;
     std::lock_guard<std::mutex> lock(mu_);
-    if (!LoadCachedBaseline().ok()) return;
+    if (!AwaitWarmUp().ok() || !LoadCachedBaseline().ok()) return;
     auto pair = StartPair(options_.seed, prepared.binary, /*rotate=*/false, /*gated=*/true);
     if (pair.ok()) staged_ = std::move(*pair);
   }
@@ -863,7 +874,20 @@ class TorchEvaluator final : public Evaluator {
     return core::Ok();
   }
 
+  /// The background WarmUp's outcome once it is done (ok when there was none).
+  core::Expected<void> AwaitWarmUp() {
+    if (warm_thread_.joinable()) warm_thread_.join();
+    return warm_result_.value_or(core::Ok());
+  }
+
   void MeasureInto(const fs::path& candidate, EvalResult& r) {
+    if (auto warm = AwaitWarmUp(); !warm.ok()) {
+      const std::string& m = warm.error().message;
+      r.status = Status::kRuntimeError;
+      r.message = fmt::format("{} (a problem of the task, not of the candidate)", m.substr(0, m.find('\n')));
+      r.log = m;
+      return;
+    }
     if (auto loaded = LoadCachedBaseline(); !loaded.ok()) {
       // Not the candidate's fault, but a verdict still has to say why nothing was measured.
       r.status = Status::kRuntimeError;
@@ -912,6 +936,8 @@ class TorchEvaluator final : public Evaluator {
 
   std::mutex mu_;  // guards everything below (Measure is serialized)
   std::optional<Baseline> baseline_;
+  std::thread warm_thread_;                      // a deferred WarmUp
+  std::optional<core::Expected<void>> warm_result_;
   std::unique_ptr<Pair> staged_;  // last: its children are ended before anything they use goes
 };
 
@@ -1042,7 +1068,11 @@ core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& 
                                                     std::move(harness.first), std::move(harness.second));
   // A reference that fails is the task's fault, not a candidate's: find out before any
   // candidate is judged (its tensors are cached, so this is cheap after the first time).
-  KF_TRY_VOID(evaluator->WarmUp());
+  if (evaluator->DeferredReferenceCheck()) {
+    evaluator->StartWarmUp();
+  } else {
+    KF_TRY_VOID(evaluator->WarmUp());
+  }
   return std::unique_ptr<Evaluator>(std::move(evaluator));
 }
 
