@@ -126,32 +126,45 @@ TEST(TorchEvaluator, ReverifiesASpeedupAboveTheTasksLimitAndReportsTheHonestTime
   EXPECT_LT(r.speedup, task->torch.max_speedup) << r.message;
 }
 
-// The checker times the baseline: a reference that breaks there is the task's problem, said as
-// such, and nothing is cached for it.
-TEST(TorchEvaluator, ReferenceThatFailsWhileTimedIsReportedAsTheTasksProblem) {
-  auto dir = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "torch-eval-test", "flakyref-");
-  ASSERT_TRUE(dir.ok());
-  fs::copy_file(kTaskDir / "task.yaml", *dir / "task.yaml");
+// A reference that runs once but breaks while its baseline is timed: when the evaluator is made
+// (the baseline is timed there, before any candidate exists) that is kValidation; in a suite,
+// where the first measurement's checker times it, it is that problem's verdict, the task's
+// problem, and nothing is cached for it.
+TEST(TorchEvaluator, ReferenceThatFailsWhileTimedIsTheTasksProblem) {
+  auto root = core::MakeUniqueDir(fs::path(KF_BINARY_DIR) / "torch-eval-test", "flakyref-");
+  ASSERT_TRUE(root.ok());
+  const fs::path dir = *root / "suite" / "flaky";
+  fs::create_directories(dir);
+  fs::copy_file(kTaskDir / "task.yaml", dir / "task.yaml");
   std::string reference = *core::ReadFile(kTaskDir / "reference.py");
-  // Two calls (the warm-up's, one per configuration) and the checker's first pass; then it breaks.
+  // The warm-up's two calls (one per configuration) pass, and a checker's first three; then it breaks.
   reference += "\n\n_calls = [0]\n_forward = Model.forward\n\n\ndef _counted(self, x):\n    _calls[0] += 1\n"
                "    if _calls[0] > 3:\n        raise RuntimeError('the reference broke on call %d' % _calls[0])\n"
                "    return _forward(self, x)\n\n\nModel.forward = _counted\n";
-  ASSERT_TRUE(core::WriteFileAtomic(*dir / "reference.py", reference).ok());
-  auto task = task::LoadTask(*dir);
+  ASSERT_TRUE(core::WriteFileAtomic(dir / "reference.py", reference).ok());
+  auto task = task::LoadTask(dir);
   ASSERT_TRUE(task.ok()) << task.error().ToString();
   auto ev = MakeEvaluator(*task, Options());
   if (!ev.ok() && ev.error().code == core::ErrorCode::kToolchain) GTEST_SKIP() << ev.error().message;
-  ASSERT_TRUE(ev.ok()) << ev.error().ToString();
-  const EvalResult r = (*ev)->Evaluate(*core::ReadFile(kCasesDir / "correct" / "candidate.py"));
-  EXPECT_EQ(r.status, Status::kRuntimeError) << r.message;
-  EXPECT_NE(r.message.find("a problem of the task, not of the candidate"), std::string::npos) << r.message;
-  EXPECT_NE(r.message.find("the reference broke on call 4"), std::string::npos) << r.message;
-  // Not cached: the next measurement's checker times it again, and breaks again.
-  const EvalResult again = (*ev)->Evaluate(*core::ReadFile(kCasesDir / "correct" / "candidate.py"));
-  EXPECT_EQ(again.status, Status::kRuntimeError) << again.message;
-  EXPECT_NE(again.message.find("a problem of the task"), std::string::npos) << again.message;
-  fs::remove_all(*dir);
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.error().code, core::ErrorCode::kValidation);
+  EXPECT_NE(ev.error().message.find("the reference broke on call 4"), std::string::npos) << ev.error().message;
+
+  fs::create_directories(*root / "candidates");
+  fs::copy_file(kCasesDir / "correct" / "candidate.py", *root / "candidates" / "flaky.py");
+  engine::SuiteOptions options;
+  options.evaluator = Options();
+  for (int pass = 0; pass < 2; ++pass) {  // the second finds no cached baseline and fails again
+    auto rows = engine::EvaluateSuite(*root / "suite", *root / "candidates", options);
+    ASSERT_TRUE(rows.ok()) << rows.error().ToString();
+    ASSERT_EQ(rows->size(), 1u);
+    ASSERT_TRUE((*rows)[0].result) << (*rows)[0].error;
+    const EvalResult& r = *(*rows)[0].result;
+    EXPECT_EQ(r.status, Status::kRuntimeError) << r.message;
+    EXPECT_NE(r.message.find("a problem of the task, not of the candidate"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("the reference broke on call 4"), std::string::npos) << r.message;
+  }
+  fs::remove_all(*root);
 }
 
 // In a suite each next measurement is staged while the one before runs: its children import

@@ -129,9 +129,22 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
     }
     slots[i].source = std::move(source).value();
     slots[i].loaded = true;
+    // Native evaluators time their reference when made: one at a time, before any compile
+    // competes for the machine. Torch evaluators only check and compile theirs (the checker
+    // times it later, alone): they are made in the pool below.
+    if (slots[i].task.backend == task::Backend::kTorch) continue;
+    if (options.cancel != nullptr && options.cancel->load()) break;
+    auto evaluator = eval::MakeEvaluator(slots[i].task, options.evaluator);
+    if (!evaluator.ok()) {
+      row.error = fmt::format("cannot evaluate the task: {}", evaluator.error().message);
+      slots[i].loaded = false;
+      continue;
+    }
+    slots[i].evaluator = std::move(evaluator).value();
   }
-  // 2. Evaluators (each checks its reference, and compiles it for the torch.compile baseline,
-  //    unless cached), then static checks and compiles of every candidate, in parallel.
+  // 2. Torch evaluators (each checks its reference and compiles it for the torch.compile
+  //    baseline, unless cached, beside its candidate's build), then static checks and compiles
+  //    of every candidate, in parallel.
   std::vector<std::size_t> loaded;
   for (std::size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].loaded) loaded.push_back(i);
@@ -149,12 +162,14 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
       for (std::size_t k = next++; k < loaded.size(); k = next++) {
         if (options.cancel != nullptr && options.cancel->load()) break;
         Slot& s = slots[loaded[k]];
-        auto evaluator = eval::MakeEvaluator(s.task, evaluator_options);
-        if (!evaluator.ok()) {
-          rows[loaded[k]].error = fmt::format("cannot evaluate the task: {}", evaluator.error().message);
-          continue;
+        if (!s.evaluator) {
+          auto evaluator = eval::MakeEvaluator(s.task, evaluator_options);
+          if (!evaluator.ok()) {
+            rows[loaded[k]].error = fmt::format("cannot evaluate the task: {}", evaluator.error().message);
+            continue;
+          }
+          s.evaluator = std::move(evaluator).value();
         }
-        s.evaluator = std::move(evaluator).value();
         s.prepared = s.evaluator->Prepare(s.source);
       }
     });

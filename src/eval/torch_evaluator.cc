@@ -265,12 +265,74 @@ class TorchEvaluator final : public Evaluator {
 
   bool DeferredReferenceCheck() const { return options_.defer_reference_check; }
 
+  /// Unless cached: the reference checked and its baseline timed by a checker alone, before any
+  /// candidate of this evaluator is built (no candidate's code can have run yet). A reference
+  /// that fails is kValidation with its traceback.
+  core::Expected<void> TimeBaseline() {
+    KF_TRY(Json configs, ConfigsJson(options_.seed));
+    if (fs::exists(BaselineFile(configs))) return core::Ok();
+    Json plan = BasePlan();
+    plan["reference"] = (task_.dir / task_.reference_file).string();
+    plan["configs"] = std::move(configs);
+    plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
+    plan["baseline"] = true;
+    plan["baseline_only"] = true;
+    KF_TRY(HarnessRun run, RunIn("check", plan, BaselineSeconds()));
+    const std::string reference = (task_.dir / task_.reference_file).string();
+    for (const Json& e : run.events) {
+      if (e.value("event", "") == "failure") {
+        return core::MakeError(core::ErrorCode::kValidation, fmt::format("the task's reference {} failed: {}\n{}",
+                                                                          reference, e.value("message", "?"),
+                                                                          e.value("log", "")));
+      }
+    }
+    Status ignored;
+    if (const std::string failure = ChildFailure(run, &ignored); !failure.empty() || !SaveBaseline(run)) {
+      return core::MakeError(core::ErrorCode::kValidation,
+                             fmt::format("the task's reference {} could not be timed: {}\n{}", reference,
+                                         failure.empty() ? "no timings" : failure, Tail(run.result.stderr_text, 4000)));
+    }
+    return core::Ok();
+  }
+
   /// WarmUp in the background; the first Measure (or Stage) waits for it.
   void StartWarmUp() {
     warm_thread_ = std::thread([this] { warm_result_ = WarmUp(); });
   }
 
+  /// A deferred reference check ends within the Prepare that runs beside it: a suite's pool
+  /// bounds how many run at once, and none is left running when measurements start.
   Prepared Prepare(const std::string& source) override {
+    Prepared p = PrepareCandidate(source);
+    (void)AwaitWarmUp();
+    return p;
+  }
+
+  EvalResult Measure(const Prepared& prepared) override {
+    if (auto warm = AwaitWarmUp(); !warm.ok()) {
+      EvalResult r = prepared.result;
+      const std::string& m = warm.error().message;
+      r.status = Status::kRuntimeError;
+      r.message = fmt::format("{} (a problem of the task, not of the candidate)", m.substr(0, m.find('\n')));
+      r.log = m;
+      return r;
+    }
+    return MeasureSerialized(prepared, mu_, [this](const fs::path& binary, EvalResult& r) { MeasureInto(binary, r); });
+  }
+
+  /// Starts the run child and checker of Measure(prepared), gated: they import torch (and the
+  /// checker torch.compile's modules) while another candidate is measured, and touch the device
+  /// only once Measure lets them go. A failure here is left for Measure to meet and report.
+  void Stage(const Prepared& prepared) override {
+    if (!prepared.ready) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!AwaitWarmUp().ok() || !LoadCachedBaseline().ok()) return;
+    auto pair = StartPair(options_.seed, prepared.binary, /*rotate=*/false, /*gated=*/true);
+    if (pair.ok()) staged_ = std::move(*pair);
+  }
+
+ private:
+  Prepared PrepareCandidate(const std::string& source) {
     const auto t0 = Clock::now();
     Prepared p;
     EvalResult& r = p.result;
@@ -372,22 +434,6 @@ class TorchEvaluator final : public Evaluator {
     return Finish(p, t0);
   }
 
-  EvalResult Measure(const Prepared& prepared) override {
-    return MeasureSerialized(prepared, mu_, [this](const fs::path& binary, EvalResult& r) { MeasureInto(binary, r); });
-  }
-
-  /// Starts the run child and checker of Measure(prepared), gated: they import torch (and the
-  /// checker torch.compile's modules) while another candidate is measured, and touch the device
-  /// only once Measure lets them go. A failure here is left for Measure to meet and report.
-  void Stage(const Prepared& prepared) override {
-    if (!prepared.ready) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!AwaitWarmUp().ok() || !LoadCachedBaseline().ok()) return;
-    auto pair = StartPair(options_.seed, prepared.binary, /*rotate=*/false, /*gated=*/true);
-    if (pair.ok()) staged_ = std::move(*pair);
-  }
-
- private:
   double TimeoutSeconds() const { return options_.timeout_seconds.value_or(task_.timeout_seconds); }
   fs::path TorchDir() const { return options_.cache_dir / "torch"; }
 
@@ -525,6 +571,11 @@ class TorchEvaluator final : public Evaluator {
   /// The baseline the checker timed (eager times as its T records, torch.compile's as events),
   /// cached; false when it did not time every configuration.
   bool SaveBaseline(const HarnessRun& check) {
+    // Only a checker whose channel is clean and that timed the baseline once, as the run
+    // child's first request asked.
+    int timed = 0;
+    for (const Json& e : check.events) timed += e.value("event", "") == "phase" && e.value("name", "") == "baseline timed";
+    if (timed != 1 || !check.report.protocol_error.empty()) return false;
     const std::size_t nconfigs = task_.torch.configs.size();
     Baseline b;
     b.eager_median_ms.assign(nconfigs, 0);
@@ -876,18 +927,12 @@ class TorchEvaluator final : public Evaluator {
 
   /// The background WarmUp's outcome once it is done (ok when there was none).
   core::Expected<void> AwaitWarmUp() {
+    std::lock_guard<std::mutex> lock(warm_mu_);
     if (warm_thread_.joinable()) warm_thread_.join();
     return warm_result_.value_or(core::Ok());
   }
 
   void MeasureInto(const fs::path& candidate, EvalResult& r) {
-    if (auto warm = AwaitWarmUp(); !warm.ok()) {
-      const std::string& m = warm.error().message;
-      r.status = Status::kRuntimeError;
-      r.message = fmt::format("{} (a problem of the task, not of the candidate)", m.substr(0, m.find('\n')));
-      r.log = m;
-      return;
-    }
     if (auto loaded = LoadCachedBaseline(); !loaded.ok()) {
       // Not the candidate's fault, but a verdict still has to say why nothing was measured.
       r.status = Status::kRuntimeError;
@@ -936,6 +981,7 @@ class TorchEvaluator final : public Evaluator {
 
   std::mutex mu_;  // guards everything below (Measure is serialized)
   std::optional<Baseline> baseline_;
+  std::mutex warm_mu_;                           // guards the two below
   std::thread warm_thread_;                      // a deferred WarmUp
   std::optional<core::Expected<void>> warm_result_;
   std::unique_ptr<Pair> staged_;  // last: its children are ended before anything they use goes
@@ -1071,7 +1117,7 @@ core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& 
   if (evaluator->DeferredReferenceCheck()) {
     evaluator->StartWarmUp();
   } else {
-    KF_TRY_VOID(evaluator->WarmUp());
+    KF_TRY_VOID(evaluator->TimeBaseline());
   }
   return std::unique_ptr<Evaluator>(std::move(evaluator));
 }

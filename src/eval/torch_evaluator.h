@@ -37,9 +37,11 @@ namespace kf::eval {
 /// directories (MakeEvaluator makes them so). The interpreter is $KF_PYTHON when set, else
 /// task.torch.python. Fails with kToolchain when the interpreter cannot start, cannot import
 /// torch, or lacks the task's device (the message says what to install); with kValidation when
-/// the reference fails (with its traceback). Unless its baseline is cached, the reference runs
-/// here once per configuration and is compiled with torch.compile into kfoundry's inductor
-/// cache (nothing is timed: a suite makes its evaluators in parallel with the builds).
+/// the reference fails (with its traceback). Unless its baseline is cached, a checker runs the
+/// reference here and times eager Model and torch.compile(Model), before any candidate exists.
+/// With options.defer_reference_check (suites) the reference is instead run and compiled into
+/// kfoundry's inductor cache in the background, beside the candidate's build, and the first
+/// measurement's checker times it; a reference that fails is then every Measure's verdict.
 core::Expected<std::unique_ptr<Evaluator>> MakeTorchEvaluator(const task::Task& task, EvaluatorOptions options);
 
 /// What `python` (or $KF_PYTHON) offers torch tasks, for `kfoundry devices`:

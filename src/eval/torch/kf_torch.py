@@ -734,6 +734,7 @@ class Runtime:
         # the plan says otherwise or the checker could not open one; else through files.
         self.ipc = self.cuda and bool(plan.get("ipc", True))
         self.shared = []  # tensors whose handles are out, kept alive until the checker answers
+        self.libcuda = None  # the driver library, for address ranges (loaded when first needed)
 
     def seed(self, s):
         s = int(s) & 0x7FFFFFFFFFFFFFFF
@@ -838,12 +839,38 @@ class Runtime:
                 ipc["ref"].encode("ascii"), ipc["ref_offset"], b"", False)  # the run child synchronized
         except Exception as e:  # noqa: BLE001
             raise IpcUnavailable("%s: %s" % (type(e).__name__, trim(e, 300)))
+        # The record's numbers are the run child's word: what they address must lie inside the
+        # allocation the handle opened, not in this process's own memory (the reference's
+        # results) beyond it.
+        ptr = storage.data_ptr()
+        base, span = self.address_range(ptr)
+        if base != ptr - ipc["offset"] or ptr + (ipc["element"] + numel) * itemsize > base + span:
+            del storage
+            raise IpcUnavailable("a CUDA IPC record that reaches outside the allocation of its handle")
         view = self.empty(0, dtype=dtype, device=self.device)
         view.set_(storage, ipc["element"], shape, contiguous_strides(shape))
         copy = self.clone(view)
         self.synchronize()
         del view, storage  # the run child's block is released (its reference count goes down)
         return copy
+
+    def address_range(self, ptr):
+        """(base, size) of the device allocation holding ptr, from the driver
+        (cuMemGetAddressRange); (None, 0) when the driver cannot say."""
+        ctypes = self.ctypes
+        if self.libcuda is None:
+            try:
+                self.libcuda = ctypes.CDLL("libcuda.so.1")
+                self.libcuda.cuMemGetAddressRange_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64),
+                                                                 ctypes.POINTER(ctypes.c_size_t), ctypes.c_uint64]
+            except (OSError, AttributeError):
+                self.libcuda = False
+        if not self.libcuda:
+            return None, 0
+        base, size = ctypes.c_uint64(0), ctypes.c_size_t(0)
+        if self.libcuda.cuMemGetAddressRange_v2(ctypes.byref(base), ctypes.byref(size), ctypes.c_uint64(ptr)) != 0:
+            return None, 0
+        return base.value, size.value
 
     def fresh(self, value):
         """A fresh copy of an input (nested lists and tuples kept)."""
@@ -1377,10 +1404,11 @@ class Checker:
         self.trials = int(plan["trials"])
         self.backward = bool(plan.get("backward"))
         self.tol = plan.get("tolerance", {"atol": 1e-5, "rtol": 1e-5})
-        self.dir = plan["exchange_dir"]
+        self.dir = plan.get("exchange_dir", "")  # none when it only times the baseline
         self.config = -1
         self.model = None
         self.results = None
+        self.started = False  # the run child's "start" came
         self.ready = None    # (config, baseline parts) made before the run child asked to start
         self.pending = None  # the reference's failure while they were made
 
@@ -1476,6 +1504,10 @@ class Checker:
                     ch.event("compile_unavailable", config=c, reason="timing torch.compile(Model) failed: %s: %s"
                              % (type(e).__name__, trim(e, 400)))
             del model, inputs, compiled
+        if rt.cuda:  # what timing the baseline kept is the run child's to use now
+            with contextlib.suppress(Exception):
+                rt.torch._dynamo.reset()
+            rt.torch.cuda.empty_cache()
         ch.phase("baseline timed")
 
     def specs(self, c):
@@ -1592,6 +1624,15 @@ def cmd_check(plan, ch):
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+    if plan.get("baseline_only"):  # when a task's evaluator is made, before any candidate exists
+        checker = Checker(plan, ch)
+        try:
+            checker.prepare_baseline()
+            checker.time_baseline()
+        except ReferenceFailed as e:
+            ch.event("failure", message=str(e).split("\n", 1)[0], log=str(e))
+        ch.done()
+        return
     if plan.get("gated"):
         wait_for_gate(plan, ch)
     # The link first: the run child goes on (starts CUDA, imports the reference) while this
@@ -1634,11 +1675,16 @@ def serve(checker, link, ch):
             msg = {"kind": "malformed: not an object"}
         kind = msg.get("kind")
         try:
-            if kind == "start":
+            if kind == "start":  # the run child's first request, and only that
+                if checker.started:
+                    raise ProtocolError("a second start")
+                checker.started = True
                 if checker.plan.get("baseline"):
                     checker.time_baseline()
                 link.send({"ok": True})
                 continue
+            if not checker.started:
+                raise ProtocolError("a request before start")
             if kind == "config":
                 link.send({"ok": True, "specs": checker.specs(int(msg["config"]))})
                 continue
