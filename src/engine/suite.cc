@@ -133,7 +133,11 @@ core::Expected<std::vector<SuiteRow>> EvaluateSuite(const fs::path& suite_dir, c
     // competes for the machine. Torch evaluators only check and compile theirs (the checker
     // times it later, alone): they are made in the pool below.
     if (slots[i].task.backend == task::Backend::kTorch) continue;
-    if (options.cancel != nullptr && options.cancel->load()) break;
+    if (options.cancel != nullptr && options.cancel->load()) {
+      row.error = "cancelled";
+      slots[i].loaded = false;
+      continue;
+    }
     auto evaluator = eval::MakeEvaluator(slots[i].task, options.evaluator);
     if (!evaluator.ok()) {
       row.error = fmt::format("cannot evaluate the task: {}", evaluator.error().message);

@@ -1505,8 +1505,10 @@ class Checker:
                              % (type(e).__name__, trim(e, 400)))
             del model, inputs, compiled
         if rt.cuda:  # what timing the baseline kept is the run child's to use now
-            with contextlib.suppress(Exception):
-                rt.torch._dynamo.reset()
+            dynamo = sys.modules.get("torch._dynamo")
+            if dynamo is not None:
+                with contextlib.suppress(Exception):
+                    dynamo.reset()
             rt.torch.cuda.empty_cache()
         ch.phase("baseline timed")
 
