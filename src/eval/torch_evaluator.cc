@@ -235,25 +235,21 @@ class TorchEvaluator final : public Evaluator {
     extensions_dir_ = TorchDir() / "extensions" / h.HexDigest().substr(0, 16);
   }
 
-  /// Before any candidate is judged, when the baseline is not cached: runs the reference once
-  /// per configuration (a reference that fails is the task's fault: kValidation with its
-  /// traceback) and compiles it with torch.compile into the inductor cache, timing nothing. The
-  /// checker times the baseline on the first Measure, alone on the device, from that cache.
+  /// A suite's reference check (StartWarmUp), when the baseline is not cached: runs the
+  /// reference once per configuration (a reference that fails is the task's fault: kValidation
+  /// with its traceback) and compiles it with torch.compile into the inductor cache, timing
+  /// nothing. The checker times the baseline on the first Measure, alone on the device, from
+  /// that cache.
   core::Expected<void> WarmUp() {
     KF_TRY(Json configs, ConfigsJson(options_.seed));
     if (fs::exists(BaselineFile(configs))) return core::Ok();
-    Json plan = BasePlan();
-    plan["reference"] = (task_.dir / task_.reference_file).string();
-    plan["configs"] = configs;
-    plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
     const auto t0 = Clock::now();
-    KF_TRY(HarnessRun run, RunIn("warm", plan, BaselineSeconds()));
+    KF_TRY(HarnessRun run, RunIn("warm", ReferencePlan(std::move(configs)), BaselineSeconds()));
     core::LogDebug("torch reference of {} run and compiled in {:.0f} ms", task_.name, MsSince(t0));
     Status ignored;
     if (const std::string failure = ChildFailure(run, &ignored); !failure.empty()) {
       return core::MakeError(core::ErrorCode::kValidation,
-                             fmt::format("the task's reference {} failed: {}\n{}",
-                                         (task_.dir / task_.reference_file).string(), failure,
+                             fmt::format("the task's reference {} failed: {}\n{}", ReferenceFile().string(), failure,
                                          Tail(run.result.stderr_text, 4000)));
     }
     return core::Ok();
@@ -271,14 +267,11 @@ class TorchEvaluator final : public Evaluator {
   core::Expected<void> TimeBaseline() {
     KF_TRY(Json configs, ConfigsJson(options_.seed));
     if (fs::exists(BaselineFile(configs))) return core::Ok();
-    Json plan = BasePlan();
-    plan["reference"] = (task_.dir / task_.reference_file).string();
-    plan["configs"] = std::move(configs);
-    plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
+    Json plan = ReferencePlan(std::move(configs));
     plan["baseline"] = true;
     plan["baseline_only"] = true;
     KF_TRY(HarnessRun run, RunIn("check", plan, BaselineSeconds()));
-    const std::string reference = (task_.dir / task_.reference_file).string();
+    const std::string reference = ReferenceFile().string();
     for (const Json& e : run.events) {
       if (e.value("event", "") == "failure") {
         return core::MakeError(core::ErrorCode::kValidation, fmt::format("the task's reference {} failed: {}\n{}",
@@ -457,6 +450,18 @@ class TorchEvaluator final : public Evaluator {
                       {"max_trials", ts.max_trials},
                       {"max_seconds", ts.max_seconds_per_shape},
                       {"flush", ts.flush_cache}};
+    return plan;
+  }
+
+  fs::path ReferenceFile() const { return task_.dir / task_.reference_file; }
+
+  /// What every plan that runs the reference holds besides BasePlan: the reference, the
+  /// configurations, and whether torch.compile(Model) is compiled and timed too.
+  Json ReferencePlan(Json configs) const {
+    Json plan = BasePlan();
+    plan["reference"] = ReferenceFile().string();
+    plan["configs"] = std::move(configs);
+    plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
     return plan;
   }
 
@@ -739,9 +744,7 @@ class TorchEvaluator final : public Evaluator {
       return core::MakeError(core::ErrorCode::kIo, fmt::format("could not make the checker's FIFOs in {}: {}",
                                                                exchange.string(), std::strerror(errno)));
     }
-    Json plan = BasePlan();
-    plan["reference"] = (task_.dir / task_.reference_file).string();
-    plan["configs"] = std::move(configs);
+    Json plan = ReferencePlan(std::move(configs));
     plan["exchange_dir"] = exchange.string();
     plan["requests"] = requests.string();
     plan["replies"] = replies.string();
@@ -749,7 +752,6 @@ class TorchEvaluator final : public Evaluator {
     plan["candidate"] = candidate.string();
     plan["rotate_timing_inputs"] = rotate;
     check_plan["baseline"] = p->time_baseline;
-    check_plan["compile_baseline"] = task_.torch.compile_baseline && info_.has_compile;
     check_plan["gated"] = gated;
     const double baseline_s = p->time_baseline ? BaselineSeconds() : 0;
     Pair* raw = p.get();

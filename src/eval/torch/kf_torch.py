@@ -848,7 +848,7 @@ class Runtime:
             del storage
             raise IpcUnavailable("a CUDA IPC record that reaches outside the allocation of its handle")
         view = self.empty(0, dtype=dtype, device=self.device)
-        view.set_(storage, ipc["element"], shape, contiguous_strides(shape))
+        view.set_(storage, ipc["element"], shape)  # contiguous
         copy = self.clone(view)
         self.synchronize()
         del view, storage  # the run child's block is released (its reference count goes down)
@@ -1118,14 +1118,6 @@ EXCHANGE_NAME = re.compile(r"[A-Za-z0-9_]{1,120}\.bin")
 IPC_HANDLE = re.compile(r"(?:[0-9a-f]{2}){1,256}")
 IPC_REF_NAME = re.compile(r"/torch_[0-9]{1,10}_[0-9]{1,20}_[0-9]{1,20}")  # at::NewProcessWideShmHandle
 IPC_REF_SLOTS = 10000  # torch::CUDA_IPC_REF_COUNTER_FILE_SIZE
-
-
-def contiguous_strides(shape):
-    strides, step = [], 1
-    for d in reversed(shape):
-        strides.append(step)
-        step *= max(d, 1)
-    return list(reversed(strides))
 
 
 class IpcUnavailable(Exception):
