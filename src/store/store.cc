@@ -85,6 +85,45 @@ CREATE TABLE evaluations (
 );
 CREATE INDEX evaluations_candidate_id ON evaluations(candidate_id);
 )sql",
+    R"sql(
+ALTER TABLE candidates ADD COLUMN island INTEGER;
+ALTER TABLE candidates ADD COLUMN prompt_id INTEGER;
+ALTER TABLE candidates ADD COLUMN model TEXT NOT NULL DEFAULT '';
+ALTER TABLE candidates ADD COLUMN descriptor_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE llm_calls ADD COLUMN purpose TEXT NOT NULL DEFAULT 'kernel';
+ALTER TABLE llm_calls ADD COLUMN prompt_id INTEGER;
+CREATE TABLE prompts (
+  id               INTEGER PRIMARY KEY,
+  run_id           INTEGER NOT NULL REFERENCES runs(id),
+  prompt_id        INTEGER NOT NULL,
+  parent_prompt_id INTEGER,
+  llm_call_id      INTEGER REFERENCES llm_calls(id),
+  origin           TEXT NOT NULL,
+  sections_json    TEXT NOT NULL,
+  created_at       TEXT NOT NULL,
+  UNIQUE (run_id, prompt_id)
+);
+CREATE TABLE search_state (
+  run_id     INTEGER NOT NULL REFERENCES runs(id),
+  key        TEXT NOT NULL,
+  json       TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE search_metrics (
+  id           INTEGER PRIMARY KEY,
+  run_id       INTEGER NOT NULL REFERENCES runs(id),
+  evaluations  INTEGER NOT NULL,
+  qd_score     REAL NOT NULL,
+  coverage     REAL NOT NULL,
+  best_fitness REAL NOT NULL,
+  best_speedup REAL NOT NULL,
+  cost_usd     REAL NOT NULL,
+  elapsed_s    REAL NOT NULL,
+  created_at   TEXT NOT NULL
+);
+CREATE INDEX search_metrics_run_id ON search_metrics(run_id);
+)sql",
 };
 
 constexpr std::array<std::string_view, 4> kRunStates = {"running", "finished", "interrupted", "failed"};
@@ -95,12 +134,16 @@ constexpr std::string_view kRunColumns =
     "id, name, task_dir, task_name, task_hash, strategy, config_json, state, created_at, updated_at";
 constexpr std::string_view kLlmCallColumns =
     "id, run_id, iteration, provider, model, prompt_json, response, error, input_tokens, "
-    "output_tokens, cost_usd, latency_ms, attempts, created_at";
+    "output_tokens, cost_usd, latency_ms, attempts, created_at, purpose, prompt_id";
 constexpr std::string_view kCandidateColumns =
     "id, run_id, parent_id, llm_call_id, iteration, origin, code, code_hash, extraction, status, "
-    "fitness, speedup, created_at";
+    "fitness, speedup, created_at, island, prompt_id, model, descriptor_json";
 constexpr std::string_view kEvaluationColumns =
     "id, candidate_id, status, result_json, total_ms, created_at";
+constexpr std::string_view kPromptColumns =
+    "id, run_id, prompt_id, parent_prompt_id, llm_call_id, origin, sections_json, created_at";
+constexpr std::string_view kMetricsColumns =
+    "id, run_id, evaluations, qd_score, coverage, best_fitness, best_speedup, cost_usd, elapsed_s, created_at";
 
 /// "2024-05-01T12:34:56.789Z".
 std::string NowIso8601Utc() {
@@ -134,6 +177,9 @@ class Statement {
   Statement& Bind(const std::optional<std::int64_t>& value) {
     return value ? Bind(*value) : Check(sqlite3_bind_null(stmt_, ++next_));
   }
+  Statement& Bind(const std::optional<int>& value) {
+    return value ? Bind(*value) : Check(sqlite3_bind_null(stmt_, ++next_));
+  }
 
   /// SQLITE_ROW, SQLITE_DONE or an error code.
   int Step() { return sqlite3_step(stmt_); }
@@ -147,6 +193,10 @@ class Statement {
   std::optional<std::int64_t> OptionalInt(int col) const {
     if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
     return Int(col);
+  }
+  std::optional<int> OptionalInt32(int col) const {
+    if (auto v = OptionalInt(col)) return static_cast<int>(*v);
+    return std::nullopt;
   }
 
  private:
@@ -168,13 +218,24 @@ RunRow ReadRun(const Statement& s) {
 LlmCallRow ReadLlmCall(const Statement& s) {
   return LlmCallRow{s.Int(0),  s.Int(1),  static_cast<int>(s.Int(2)), s.Text(3), s.Text(4),
                     s.Text(5), s.Text(6), s.Text(7),                 s.Int(8),  s.Int(9),
-                    s.Real(10), s.Real(11), static_cast<int>(s.Int(12)), s.Text(13)};
+                    s.Real(10), s.Real(11), static_cast<int>(s.Int(12)), s.Text(13), s.Text(14),
+                    s.OptionalInt(15)};
 }
 
 CandidateRow ReadCandidate(const Statement& s) {
   return CandidateRow{s.Int(0),  s.Int(1),  s.OptionalInt(2), s.OptionalInt(3), static_cast<int>(s.Int(4)),
                       s.Text(5), s.Text(6), s.Text(7),        s.Text(8),        s.Text(9),
-                      s.Real(10), s.Real(11), s.Text(12)};
+                      s.Real(10), s.Real(11), s.Text(12),     s.OptionalInt32(13), s.OptionalInt(14),
+                      s.Text(15), s.Text(16)};
+}
+
+PromptRow ReadPrompt(const Statement& s) {
+  return PromptRow{s.Int(0), s.Int(1), s.Int(2), s.OptionalInt(3), s.OptionalInt(4), s.Text(5), s.Text(6), s.Text(7)};
+}
+
+MetricsRow ReadMetrics(const Statement& s) {
+  return MetricsRow{s.Int(0),  s.Int(1),  static_cast<int>(s.Int(2)), s.Real(3), s.Real(4),
+                    s.Real(5), s.Real(6), s.Real(7),                  s.Real(8), s.Text(9)};
 }
 
 EvaluationRow ReadEvaluation(const Statement& s) {
@@ -203,9 +264,15 @@ class SqliteStore final : public Store {
   Expected<std::vector<CandidateRow>> Candidates(std::int64_t run_id) override;
   Expected<std::optional<CandidateRow>> FindEvaluatedByHash(std::int64_t run_id,
                                                             const std::string& code_hash) override;
-  Expected<std::int64_t> RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup) override;
+  Expected<std::int64_t> RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup,
+                                          const SearchUpdate& search) override;
   Expected<std::vector<EvaluationRow>> Evaluations(std::int64_t candidate_id) override;
   Expected<double> TotalCost(std::int64_t run_id) override;
+  Expected<void> SaveSearch(std::int64_t run_id, const SearchUpdate& update) override;
+  Expected<std::vector<SearchStateEntry>> SearchState(std::int64_t run_id) override;
+  Expected<std::vector<MetricsRow>> Metrics(std::int64_t run_id) override;
+  Expected<std::int64_t> InsertPrompt(const PromptRow& row) override;
+  Expected<std::vector<PromptRow>> Prompts(std::int64_t run_id) override;
 
  private:
   /// kIo naming the file, what we were doing and sqlite's own message.
@@ -275,6 +342,9 @@ class SqliteStore final : public Store {
   }
 
   Expected<void> Migrate();
+  /// The writes of a SearchUpdate; the caller holds mu_ and an open transaction.
+  Expected<void> WriteSearch(std::int64_t run_id, const SearchUpdate& update);
+  Expected<std::int64_t> RunOfCandidate(std::int64_t candidate_id);
 
   const std::filesystem::path db_path_;
   sqlite3* const db_;
@@ -372,11 +442,12 @@ Expected<std::int64_t> SqliteStore::InsertLlmCall(const LlmCallRow& call) {
   std::lock_guard lock(mu_);
   KF_TRY(Statement stmt,
          Prepare("INSERT INTO llm_calls (run_id, iteration, provider, model, prompt_json, response, error, "
-                 "input_tokens, output_tokens, cost_usd, latency_ms, attempts, created_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                 "input_tokens, output_tokens, cost_usd, latency_ms, attempts, created_at, purpose, prompt_id) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   stmt.Bind(call.run_id).Bind(call.iteration).Bind(call.provider).Bind(call.model).Bind(call.prompt_json);
   stmt.Bind(call.response).Bind(call.error).Bind(call.input_tokens).Bind(call.output_tokens);
   stmt.Bind(call.cost_usd).Bind(call.latency_ms).Bind(call.attempts).Bind(NowIso8601Utc());
+  stmt.Bind(call.purpose.empty() ? std::string_view("kernel") : std::string_view(call.purpose)).Bind(call.prompt_id);
   return Insert(stmt, fmt::format("inserting LLM call of run {}", call.run_id));
 }
 
@@ -392,11 +463,13 @@ Expected<std::int64_t> SqliteStore::InsertCandidate(const CandidateRow& row) {
   std::lock_guard lock(mu_);
   KF_TRY(Statement stmt,
          Prepare("INSERT INTO candidates (run_id, parent_id, llm_call_id, iteration, origin, code, code_hash, "
-                 "extraction, status, fitness, speedup, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                 "extraction, status, fitness, speedup, created_at, island, prompt_id, model, descriptor_json) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   stmt.Bind(row.run_id).Bind(row.parent_id).Bind(row.llm_call_id).Bind(row.iteration).Bind(row.origin);
   stmt.Bind(row.code).Bind(row.code_hash.empty() ? core::Sha256Hex(row.code) : row.code_hash);
   stmt.Bind(row.extraction).Bind(row.status.empty() ? kPending : std::string_view(row.status));
   stmt.Bind(row.fitness).Bind(row.speedup).Bind(NowIso8601Utc());
+  stmt.Bind(row.island).Bind(row.prompt_id).Bind(row.model).Bind(row.descriptor_json);
   return Insert(stmt, fmt::format("inserting candidate of run {}", row.run_id));
 }
 
@@ -420,7 +493,8 @@ Expected<std::optional<CandidateRow>> SqliteStore::FindEvaluatedByHash(std::int6
   return std::optional<CandidateRow>(std::move(rows.front()));
 }
 
-Expected<std::int64_t> SqliteStore::RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup) {
+Expected<std::int64_t> SqliteStore::RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup,
+                                                     const SearchUpdate& search) {
   if (eval.status.empty() || eval.status == kPending) {
     return core::MakeError(ErrorCode::kInvalidArgument,
                            fmt::format("evaluation of candidate {} has status '{}'; an evaluation must end "
@@ -448,7 +522,10 @@ Expected<std::int64_t> SqliteStore::RecordEvaluation(const EvaluationRow& eval, 
                                      "created_at) VALUES (?, ?, ?, ?, ?)"));
     insert.Bind(eval.candidate_id).Bind(eval.status).Bind(eval.result_json).Bind(eval.total_ms);
     insert.Bind(NowIso8601Utc());
-    return Insert(insert, doing);
+    KF_TRY(std::int64_t id, Insert(insert, doing));
+    KF_TRY(std::int64_t run_id, RunOfCandidate(eval.candidate_id));
+    KF_TRY_VOID(WriteSearch(run_id, search));
+    return id;
   });
 }
 
@@ -467,6 +544,74 @@ Expected<double> SqliteStore::TotalCost(std::int64_t run_id) {
   stmt.Bind(run_id);
   if (stmt.Step() != SQLITE_ROW) return SqlError("summing LLM cost");
   return stmt.Real(0);
+}
+
+Expected<std::int64_t> SqliteStore::RunOfCandidate(std::int64_t candidate_id) {
+  KF_TRY(Statement stmt, Prepare("SELECT run_id FROM candidates WHERE id = ?"));
+  stmt.Bind(candidate_id);
+  if (stmt.Step() != SQLITE_ROW) return SqlError(fmt::format("finding the run of candidate {}", candidate_id));
+  return stmt.Int(0);
+}
+
+Expected<void> SqliteStore::WriteSearch(std::int64_t run_id, const SearchUpdate& update) {
+  const std::string now = NowIso8601Utc();
+  for (const SearchStateEntry& e : update.state) {
+    KF_TRY(Statement stmt, Prepare("INSERT INTO search_state (run_id, key, json, updated_at) VALUES (?, ?, ?, ?) "
+                                   "ON CONFLICT (run_id, key) DO UPDATE SET json = excluded.json, "
+                                   "updated_at = excluded.updated_at"));
+    stmt.Bind(run_id).Bind(e.key).Bind(e.json).Bind(now);
+    KF_TRY_VOID(Run(stmt, fmt::format("writing search state '{}'", e.key)));
+  }
+  if (const auto& m = update.metrics) {
+    KF_TRY(Statement stmt, Prepare("INSERT INTO search_metrics (run_id, evaluations, qd_score, coverage, best_fitness, "
+                                   "best_speedup, cost_usd, elapsed_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(run_id).Bind(m->evaluations).Bind(m->qd_score).Bind(m->coverage).Bind(m->best_fitness);
+    stmt.Bind(m->best_speedup).Bind(m->cost_usd).Bind(m->elapsed_s).Bind(now);
+    KF_TRY_VOID(Run(stmt, "writing search metrics"));
+  }
+  return core::Ok();
+}
+
+Expected<void> SqliteStore::SaveSearch(std::int64_t run_id, const SearchUpdate& update) {
+  std::lock_guard lock(mu_);
+  auto written = InTransaction<bool>("saving search state", [&]() -> Expected<bool> {
+    KF_TRY_VOID(WriteSearch(run_id, update));
+    return true;
+  });
+  if (!written.ok()) return written.error();
+  return core::Ok();
+}
+
+Expected<std::vector<SearchStateEntry>> SqliteStore::SearchState(std::int64_t run_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare("SELECT key, json FROM search_state WHERE run_id = ? ORDER BY key"));
+  stmt.Bind(run_id);
+  return Collect<SearchStateEntry>(
+      stmt, [](const Statement& s) { return SearchStateEntry{s.Text(0), s.Text(1)}; }, "loading search state");
+}
+
+Expected<std::vector<MetricsRow>> SqliteStore::Metrics(std::int64_t run_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt,
+         Prepare(fmt::format("SELECT {} FROM search_metrics WHERE run_id = ? ORDER BY id", kMetricsColumns)));
+  stmt.Bind(run_id);
+  return Collect<MetricsRow>(stmt, ReadMetrics, "loading search metrics");
+}
+
+Expected<std::int64_t> SqliteStore::InsertPrompt(const PromptRow& row) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare("INSERT INTO prompts (run_id, prompt_id, parent_prompt_id, llm_call_id, origin, "
+                                 "sections_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  stmt.Bind(row.run_id).Bind(row.prompt_id).Bind(row.parent_prompt_id).Bind(row.llm_call_id).Bind(row.origin);
+  stmt.Bind(row.sections_json).Bind(NowIso8601Utc());
+  return Insert(stmt, fmt::format("inserting prompt {} of run {}", row.prompt_id, row.run_id));
+}
+
+Expected<std::vector<PromptRow>> SqliteStore::Prompts(std::int64_t run_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare(fmt::format("SELECT {} FROM prompts WHERE run_id = ? ORDER BY id", kPromptColumns)));
+  stmt.Bind(run_id);
+  return Collect<PromptRow>(stmt, ReadPrompt, "loading prompts");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// store/store.h — SQLite persistence of a run: the run, its candidates, their evaluations and
-// the LLM calls that produced them.
+// store/store.h — SQLite persistence of a run: the run, its candidates, their evaluations, the
+// LLM calls that produced them, the meta-prompts, and the search's state and metrics.
 //
 // One database per run directory (runs/<name>/kfoundry.db). The schema is versioned with
 // PRAGMA user_version and migrated forward on Open. Each write is its own transaction and is
@@ -19,7 +19,7 @@
 
 namespace kf::store {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct RunRow {
   std::int64_t id = 0;
@@ -48,6 +48,10 @@ struct CandidateRow {
   double fitness = 0;
   double speedup = 0;
   std::string created_at;
+  std::optional<int> island;                // map-elites: the island it was bred for
+  std::optional<std::int64_t> prompt_id;    // the meta-prompt (population id) its prompt used
+  std::string model;                        // the model that wrote it; empty for seeds
+  std::string descriptor_json;              // {"memory_opt": {"level": 2, "evidence": ...}, ...}
 };
 
 struct EvaluationRow {
@@ -74,6 +78,49 @@ struct LlmCallRow {
   double latency_ms = 0;
   int attempts = 0;
   std::string created_at;
+  std::string purpose = "kernel";          // "kernel" or "prompt_engineer"
+  std::optional<std::int64_t> prompt_id;   // kernel: the meta-prompt used; engineer: the one edited
+};
+
+/// A meta-prompt as it was created; rows are never deleted, so the lineage outlives the
+/// population's bound.
+struct PromptRow {
+  std::int64_t id = 0;
+  std::int64_t run_id = 0;
+  std::int64_t prompt_id = 0;                     // the population's id
+  std::optional<std::int64_t> parent_prompt_id;
+  std::optional<std::int64_t> llm_call_id;        // the engineer call that wrote it
+  std::string origin;                             // "seed" or "engineer"
+  std::string sections_json;                      // [["philosophy", "..."], ...]
+  std::string created_at;
+};
+
+/// One named piece of search state (archive, prompt population, model picker, random
+/// generator), replaced as a whole on every write.
+struct SearchStateEntry {
+  std::string key;
+  std::string json;
+};
+
+/// The search's progress after one evaluation.
+struct MetricsRow {
+  std::int64_t id = 0;
+  std::int64_t run_id = 0;
+  int evaluations = 0;
+  double qd_score = 0;
+  double coverage = 0;
+  double best_fitness = 0;
+  double best_speedup = 0;
+  double cost_usd = 0;
+  double elapsed_s = 0;
+  std::string created_at;
+};
+
+/// Written in the same transaction as an evaluation, so a resumed run sees its search exactly
+/// as it was after the last evaluation recorded.
+struct SearchUpdate {
+  std::vector<SearchStateEntry> state;
+  std::optional<MetricsRow> metrics;
 };
 
 class Store {
@@ -104,15 +151,26 @@ class Store {
   virtual core::Expected<std::optional<CandidateRow>> FindEvaluatedByHash(
       std::int64_t run_id, const std::string& code_hash) = 0;
 
-  /// Records the evaluation and sets the candidate's status (eval.status), fitness and speedup,
-  /// in one transaction: either both land or neither. kNotFound for an unknown candidate;
-  /// kInvalidArgument for an empty or "pending" status or a NaN fitness/speedup.
+  /// Records the evaluation, sets the candidate's status (eval.status), fitness and speedup,
+  /// and writes `search`, in one transaction: all of it lands or none. kNotFound for an unknown
+  /// candidate; kInvalidArgument for an empty or "pending" status or a NaN fitness/speedup.
   virtual core::Expected<std::int64_t> RecordEvaluation(const EvaluationRow& eval, double fitness,
-                                                        double speedup) = 0;
+                                                        double speedup, const SearchUpdate& search = {}) = 0;
   virtual core::Expected<std::vector<EvaluationRow>> Evaluations(std::int64_t candidate_id) = 0;
 
   /// Sum of cost_usd over the run's LLM calls.
   virtual core::Expected<double> TotalCost(std::int64_t run_id) = 0;
+
+  /// Writes `update` in one transaction (state entries replace those of the same key).
+  virtual core::Expected<void> SaveSearch(std::int64_t run_id, const SearchUpdate& update) = 0;
+  /// The run's search state by key; empty for a run that never saved any.
+  virtual core::Expected<std::vector<SearchStateEntry>> SearchState(std::int64_t run_id) = 0;
+  /// The run's metrics rows ordered by id.
+  virtual core::Expected<std::vector<MetricsRow>> Metrics(std::int64_t run_id) = 0;
+
+  virtual core::Expected<std::int64_t> InsertPrompt(const PromptRow& row) = 0;
+  /// The run's prompts ordered by id.
+  virtual core::Expected<std::vector<PromptRow>> Prompts(std::int64_t run_id) = 0;
 };
 
 /// Opens (creating if needed) and migrates the database. The directory must already exist.

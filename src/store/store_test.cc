@@ -238,13 +238,126 @@ TEST_F(StoreTest, MigratesAnEmptyFileToTheCurrentSchema) {
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.Query("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                       "WHERE type = 'table' ORDER BY name)"),
-            "candidates,evaluations,llm_calls,runs");
-  for (const char* index : {"candidates_run_id", "candidates_code_hash", "evaluations_candidate_id"}) {
+            "candidates,evaluations,llm_calls,prompts,runs,search_metrics,search_state");
+  for (const char* index : {"candidates_run_id", "candidates_code_hash", "evaluations_candidate_id",
+                            "search_metrics_run_id"}) {
     EXPECT_EQ(raw.Query(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '") +
                         index + "'"),
               "1")
         << index;
   }
+}
+
+TEST_F(StoreTest, MigratesAVersionOneDatabaseKeepingItsRows) {
+  {
+    // The version 1 schema as released, with one run and one candidate in it.
+    RawDb raw(db_path_);
+    raw.Exec("CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, task_dir TEXT NOT NULL, task_name TEXT "
+             "NOT NULL, task_hash TEXT NOT NULL, strategy TEXT NOT NULL, config_json TEXT NOT NULL, state TEXT NOT "
+             "NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)");
+    raw.Exec("CREATE TABLE llm_calls (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), iteration "
+             "INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, prompt_json TEXT NOT NULL, response TEXT "
+             "NOT NULL, error TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd "
+             "REAL NOT NULL, latency_ms REAL NOT NULL, attempts INTEGER NOT NULL, created_at TEXT NOT NULL)");
+    raw.Exec("CREATE TABLE candidates (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), parent_id "
+             "INTEGER REFERENCES candidates(id), llm_call_id INTEGER REFERENCES llm_calls(id), iteration INTEGER NOT "
+             "NULL, origin TEXT NOT NULL, code TEXT NOT NULL, code_hash TEXT NOT NULL, extraction TEXT NOT NULL, "
+             "status TEXT NOT NULL, fitness REAL NOT NULL, speedup REAL NOT NULL, created_at TEXT NOT NULL)");
+    raw.Exec("CREATE TABLE evaluations (id INTEGER PRIMARY KEY, candidate_id INTEGER NOT NULL REFERENCES "
+             "candidates(id), status TEXT NOT NULL, result_json TEXT NOT NULL, total_ms REAL NOT NULL, created_at "
+             "TEXT NOT NULL)");
+    raw.Exec("INSERT INTO runs VALUES (1, 'r', '/t', 't', 'h', 'refine', '{}', 'finished', 'x', 'x')");
+    raw.Exec("INSERT INTO candidates VALUES (1, 1, NULL, NULL, 0, 'seed', 'code', 'h', 'seed', 'passed', 6, 1, 'x')");
+    raw.Exec("PRAGMA user_version = 1");
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion(), kSchemaVersion);
+  auto candidates = store->Candidates(1);
+  ASSERT_TRUE(candidates.ok()) << candidates.error().ToString();
+  ASSERT_EQ(candidates->size(), 1u);
+  EXPECT_EQ(candidates->front().status, "passed");
+  EXPECT_FALSE(candidates->front().island.has_value());
+  EXPECT_EQ(candidates->front().descriptor_json, "");
+}
+
+TEST_F(StoreTest, SearchStateLandsWithItsEvaluationOrNotAtAll) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto run_id = store->CreateRun(SampleRun());
+  ASSERT_TRUE(run_id.ok());
+  CandidateRow row = SampleCandidate(*run_id, "code");
+  row.island = 2;
+  row.prompt_id = 7;
+  row.model = "m";
+  row.descriptor_json = R"({"memory_opt":2})";
+  auto candidate_id = store->InsertCandidate(row);
+  ASSERT_TRUE(candidate_id.ok());
+  SearchUpdate update;
+  update.state = {{"archive", R"({"v":1})"}, {"rng", "123"}};
+  update.metrics = MetricsRow{0, 0, 1, 6.5, 0.25, 6.5, 1.5, 0.01, 2.0, ""};
+  {
+    RawDb raw(db_path_);
+    raw.Exec("CREATE TRIGGER fail_metrics BEFORE INSERT ON search_metrics BEGIN SELECT RAISE(ABORT, 'full'); END");
+  }
+  EvaluationRow eval;
+  eval.candidate_id = *candidate_id;
+  eval.status = "passed";
+  ASSERT_FALSE(store->RecordEvaluation(eval, 6.5, 1.5, update).ok());
+  EXPECT_TRUE(store->SearchState(*run_id)->empty());
+  EXPECT_EQ(store->Candidates(*run_id)->front().status, "pending");
+  {
+    RawDb raw(db_path_);
+    raw.Exec("DROP TRIGGER fail_metrics");
+  }
+  ASSERT_TRUE(store->RecordEvaluation(eval, 6.5, 1.5, update).ok());
+  auto state = store->SearchState(*run_id);
+  ASSERT_TRUE(state.ok());
+  ASSERT_EQ(state->size(), 2u);
+  EXPECT_EQ((*state)[0].key, "archive");
+  EXPECT_EQ((*state)[0].json, R"({"v":1})");
+  // A later write replaces the entry of the same key.
+  ASSERT_TRUE(store->SaveSearch(*run_id, SearchUpdate{{{"archive", R"({"v":2})"}}, std::nullopt}).ok());
+  EXPECT_EQ(store->SearchState(*run_id)->front().json, R"({"v":2})");
+  auto metrics = store->Metrics(*run_id);
+  ASSERT_TRUE(metrics.ok());
+  ASSERT_EQ(metrics->size(), 1u);
+  EXPECT_EQ(metrics->front().evaluations, 1);
+  EXPECT_DOUBLE_EQ(metrics->front().coverage, 0.25);
+  const CandidateRow back = store->Candidates(*run_id)->front();
+  EXPECT_EQ(back.island, 2);
+  EXPECT_EQ(back.prompt_id, 7);
+  EXPECT_EQ(back.model, "m");
+  EXPECT_EQ(back.descriptor_json, row.descriptor_json);
+}
+
+TEST_F(StoreTest, PromptsKeepTheirLineageAndLlmCallsTheirPurpose) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto run_id = store->CreateRun(SampleRun());
+  ASSERT_TRUE(run_id.ok());
+  LlmCallRow call;
+  call.run_id = *run_id;
+  call.provider = "openai";
+  call.model = "m";
+  call.purpose = "prompt_engineer";
+  call.prompt_id = 1;
+  auto call_id = store->InsertLlmCall(call);
+  ASSERT_TRUE(call_id.ok());
+  ASSERT_TRUE(store->InsertPrompt(PromptRow{0, *run_id, 1, std::nullopt, std::nullopt, "seed", "[]", ""}).ok());
+  ASSERT_TRUE(store->InsertPrompt(PromptRow{0, *run_id, 2, 1, *call_id, "engineer", R"([["a","b"]])", ""}).ok());
+  // A population id is unique within its run.
+  EXPECT_FALSE(store->InsertPrompt(PromptRow{0, *run_id, 2, 1, std::nullopt, "engineer", "[]", ""}).ok());
+  auto prompts = store->Prompts(*run_id);
+  ASSERT_TRUE(prompts.ok());
+  ASSERT_EQ(prompts->size(), 2u);
+  EXPECT_EQ((*prompts)[1].parent_prompt_id, 1);
+  EXPECT_EQ((*prompts)[1].llm_call_id, *call_id);
+  EXPECT_EQ((*prompts)[1].sections_json, R"([["a","b"]])");
+  auto calls = store->LlmCalls(*run_id);
+  ASSERT_TRUE(calls.ok());
+  EXPECT_EQ(calls->front().purpose, "prompt_engineer");
+  EXPECT_EQ(calls->front().prompt_id, 1);
 }
 
 TEST_F(StoreTest, RefusesADatabaseWrittenByANewerKfoundry) {
