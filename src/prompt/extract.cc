@@ -1,5 +1,6 @@
 // Turning an LLM reply into a candidate source: SEARCH/REPLACE diffs against the parent when the
 // reply has any, else the chosen fenced code block; then the parent's EVOLVE blocks are enforced.
+// The diff machinery is also how the prompt engineer edits meta-prompt sections (meta_prompt.cc).
 
 #include <fmt/format.h>
 
@@ -108,24 +109,18 @@ std::string FirstLineOf(const std::vector<std::string_view>& lines) {
 }
 
 /// Applies the blocks in order, each to the result of the ones before it.
-Extraction ApplyDiffs(const std::vector<std::string_view>& reply_lines, std::string_view parent) {
-  core::Expected<std::vector<DiffBlock>> blocks = ParseDiffBlocks(reply_lines);
-  if (!blocks.ok()) return Fail(ExtractKind::kDiffFailed, blocks.error().message);
-  if (Trim(parent).empty()) {
-    return Fail(ExtractKind::kDiffFailed,
-                "the reply has SEARCH/REPLACE blocks but there is no parent kernel to apply them to; "
-                "send the whole file in one fenced code block");
-  }
-  std::string current(parent);
-  for (std::size_t b = 0; b < blocks->size(); ++b) {
-    const DiffBlock& block = (*blocks)[b];
-    const std::string where = b == 0 ? std::string("the parent")
-                                     : fmt::format("the parent after the previous {} block(s) were applied", b);
+core::Expected<std::string> ApplyBlocks(const std::vector<DiffBlock>& blocks, std::string_view text,
+                                        std::string_view text_name) {
+  auto fail = [](std::string message) { return core::MakeError(core::ErrorCode::kParse, std::move(message)); };
+  std::string current(text);
+  for (std::size_t b = 0; b < blocks.size(); ++b) {
+    const DiffBlock& block = blocks[b];
+    const std::string where = b == 0 ? std::string(text_name)
+                                     : fmt::format("{} after the previous {} block(s) were applied", text_name, b);
     const std::string name = fmt::format("SEARCH block {} of {} (reply line {}, first line {})", b + 1,
-                                         blocks->size(), block.reply_line, FirstLineOf(block.search));
+                                         blocks.size(), block.reply_line, FirstLineOf(block.search));
     if (std::all_of(block.search.begin(), block.search.end(), [](std::string_view l) { return Trim(l).empty(); })) {
-      return Fail(ExtractKind::kDiffFailed,
-                  fmt::format("{} is empty; quote the exact lines to replace", name));
+      return fail(fmt::format("{} is empty; quote the exact lines to replace", name));
     }
     const std::vector<std::string_view> lines = SplitLines(current);
     std::vector<std::size_t> found = FindLines(lines, block.search, false);
@@ -133,8 +128,7 @@ Extraction ApplyDiffs(const std::vector<std::string_view>& reply_lines, std::str
     if (found.size() != 1) {
       std::string at;
       for (std::size_t k = 0; k < found.size() && k < 5; ++k) at += fmt::format("{}{}", k == 0 ? "" : ", ", found[k] + 1);
-      return Fail(ExtractKind::kDiffFailed,
-                  found.empty()
+      return fail(found.empty()
                       ? fmt::format("{} matched 0 times in {}; it must match exactly once, so copy the lines "
                                     "exactly, including indentation",
                                     name, where)
@@ -148,7 +142,7 @@ Extraction ApplyDiffs(const std::vector<std::string_view>& reply_lines, std::str
                   lines.end());
     current = JoinLines(edited);
   }
-  return Extraction{ExtractKind::kDiff, std::move(current), ""};
+  return current;
 }
 
 // ---- fenced code blocks ------------------------------------------------------------------------
@@ -241,12 +235,36 @@ std::string_view ExtractKindName(ExtractKind k) {
   return "unknown";
 }
 
+core::Expected<std::string> ApplySearchReplace(std::string_view reply, std::string_view text,
+                                               std::string_view text_name) {
+  const std::string reply_text = NormalizeNewlines(reply);
+  KF_TRY(const std::vector<DiffBlock> blocks, ParseDiffBlocks(SplitLines(reply_text)));
+  if (blocks.empty()) {
+    return core::MakeError(core::ErrorCode::kParse,
+                           fmt::format("the reply has no SEARCH/REPLACE blocks to apply to {}; answer with "
+                                       "'<<<<<<< SEARCH' / '=======' / '>>>>>>> REPLACE' blocks",
+                                       text_name));
+  }
+  return ApplyBlocks(blocks, NormalizeNewlines(text), text_name);
+}
+
 Extraction ExtractCode(std::string_view reply, std::string_view parent_code) {
   const std::string text = NormalizeNewlines(reply);
   const std::string parent = NormalizeNewlines(parent_code);
   const std::vector<std::string_view> reply_lines = SplitLines(text);
   const bool has_diff = std::any_of(reply_lines.begin(), reply_lines.end(), IsSearchLine);
-  Extraction out = has_diff ? ApplyDiffs(reply_lines, parent) : ExtractFenced(reply_lines);
+  Extraction out;
+  if (!has_diff) {
+    out = ExtractFenced(reply_lines);
+  } else if (Trim(parent).empty()) {
+    return Fail(ExtractKind::kDiffFailed,
+                "the reply has SEARCH/REPLACE blocks but there is no parent kernel to apply them to; "
+                "send the whole file in one fenced code block");
+  } else {
+    core::Expected<std::string> edited = ApplySearchReplace(text, parent, "the parent");
+    if (!edited.ok()) return Fail(ExtractKind::kDiffFailed, edited.error().message);
+    out = Extraction{ExtractKind::kDiff, std::move(edited).value(), ""};
+  }
   if (!out.ok()) return out;
   if (Trim(out.code).empty()) {
     return Fail(ExtractKind::kNoCode, has_diff ? "applying the SEARCH/REPLACE blocks left an empty file"

@@ -224,5 +224,26 @@ TEST(ExtractKindName, NamesEveryKind) {
   EXPECT_EQ(ExtractKindName(ExtractKind::kEvolveViolation), "evolve_violation");
 }
 
+TEST(ApplySearchReplace, EditsAnyTextAndNamesItInErrors) {
+  core::Expected<std::string> edited =
+      ApplySearchReplace("Edit:\r\n<<<<<<< SEARCH\r\nbeta\r\n=======\r\nBETA\r\ngamma\r\n>>>>>>> REPLACE\r\n",
+                         "alpha\nbeta\n", "the notes");
+  ASSERT_TRUE(edited.ok()) << edited.error().message;
+  EXPECT_EQ(*edited, "alpha\nBETA\ngamma\n");
+  core::Expected<std::string> missing =
+      ApplySearchReplace("<<<<<<< SEARCH\ndelta\n=======\nx\n>>>>>>> REPLACE\n", "alpha\n", "the notes");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, core::ErrorCode::kParse);
+  EXPECT_NE(missing.error().message.find("matched 0 times in the notes"), std::string::npos)
+      << missing.error().message;
+}
+
+TEST(ApplySearchReplace, FailsWithoutBlocks) {
+  core::Expected<std::string> none = ApplySearchReplace("```\nalpha\n```\n", "alpha\n", "the notes");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find("no SEARCH/REPLACE blocks to apply to the notes"), std::string::npos)
+      << none.error().message;
+}
+
 }  // namespace
 }  // namespace kf::prompt

@@ -1,7 +1,8 @@
 // The refine prompt. Sections follow the order an engineer reads a ticket in: what to compute,
 // the contract (signature, arguments, shapes, tolerance), the reference, the current kernel and
-// its verdict, what was tried before, the goal, and how to answer. Everything is derived from
-// the inputs alone, so equal inputs give byte-identical prompts.
+// its verdict, what was tried before, other kernels to borrow from, what the search has learnt,
+// the guidance (the meta-prompt's sections), the goal, and how to answer. Everything is derived
+// from the inputs alone, so equal inputs give byte-identical prompts.
 
 #include <fmt/format.h>
 
@@ -201,6 +202,41 @@ std::string HistorySection(const task::Task& task, const RefineInput& input) {
   return out;
 }
 
+std::string InspirationsSection(const task::Task& task, const RefineInput& input) {
+  if (input.inspirations.empty()) return "";
+  std::string out = "\n## Other kernels, for ideas\n";
+  out += Trim(input.parent.code).empty()
+             ? "These kernels come from elsewhere in the search. Borrow ideas from them, but write your own "
+               "complete file.\n"
+             : "These kernels come from elsewhere in the search. Borrow ideas from them, but your answer must "
+               "still modify the current kernel above: SEARCH blocks apply to the current kernel only.\n";
+  const std::size_t count = input.inspirations.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    const Inspiration& inspiration = input.inspirations[i];
+    const std::string label = CollapseWhitespace(inspiration.label);
+    out += fmt::format("\n### Inspiration {} of {}{}{}\n", i + 1, count, label.empty() ? "" : ": ", label);
+    if (!Trim(inspiration.kernel.feedback).empty()) {
+      out += "Evaluation:\n" + Fenced("text", inspiration.kernel.feedback) + "Code:\n";
+    }
+    out += Fenced(CodeTag(task.backend), inspiration.kernel.code);
+  }
+  return out;
+}
+
+std::string SearchNotesSection(std::string_view notes) {
+  if (Trim(notes).empty()) return "";
+  return fmt::format("\n## Notes from the search\n{}\n", Trim(notes));
+}
+
+std::string GuidanceSection(const std::vector<std::pair<std::string, std::string>>& instructions) {
+  std::string out;
+  for (const auto& [heading, text] : instructions) {
+    if (Trim(text).empty()) continue;
+    out += fmt::format("\n### {}\n{}\n", CollapseWhitespace(heading), Trim(text));
+  }
+  return out.empty() ? out : "\n## Guidance\n" + out;
+}
+
 std::string GoalSection(bool has_parent) {
   if (!has_parent) {
     return "\n## Goal\nWrite a correct kernel first; make it fast without risking correctness on any shape.\n";
@@ -247,7 +283,9 @@ Prompt BuildRefinePrompt(const RefineInput& input) {
   Prompt prompt;
   prompt.system = SystemMessage(task);
   prompt.user = TaskSection(task) + ContractSection(task) + ParentSection(task, input.parent) +
-                HistorySection(task, input) + GoalSection(!Trim(input.parent.code).empty()) +
+                HistorySection(task, input) + InspirationsSection(task, input) +
+                SearchNotesSection(input.search_notes) + GuidanceSection(input.instructions) +
+                GoalSection(!Trim(input.parent.code).empty()) +
                 ReplyFormatSection(task, input.parent);
   return prompt;
 }

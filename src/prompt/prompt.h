@@ -1,15 +1,17 @@
 // prompt/prompt.h — building prompts and turning replies back into code.
 //
 // The prompt carries the task (description, signature, shapes, tolerance, instructions), the
-// reference, the parent kernel and the parent's evaluation feedback. A reply yields code either
-// as a fenced block holding the whole file or as SEARCH/REPLACE diffs applied to the parent;
-// a reply that yields nothing applicable says why. When the parent has EVOLVE blocks, code
-// outside them must stay byte-identical.
+// reference, the parent kernel and the parent's evaluation feedback, and optionally elites to
+// borrow ideas from, notes from the search and the guidance sections of an evolved meta-prompt
+// (meta_prompt.h). A reply yields code either as a fenced block holding the whole file or as
+// SEARCH/REPLACE diffs applied to the parent; a reply that yields nothing applicable says why.
+// When the parent has EVOLVE blocks, code outside them must stay byte-identical.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -28,6 +30,13 @@ struct ShownKernel {
   std::string feedback;
 };
 
+/// Another elite shown for ideas, e.g. from another cell of the archive.
+struct Inspiration {
+  /// One line saying what it is, e.g. "cell memory_opt=2 compute_opt=1 parallelism_opt=2, 1.8x".
+  std::string label;
+  ShownKernel kernel;  // an empty feedback shows the code alone
+};
+
 struct RefineInput {
   const task::Task* task = nullptr;
   ShownKernel parent;
@@ -35,12 +44,21 @@ struct RefineInput {
   std::vector<ShownKernel> history;
   /// At most this many of the most recent attempts are shown; older ones are dropped.
   std::size_t max_history = 3;
+  /// Instruction sections as (heading, text), e.g. a meta-prompt's InstructionSections(); shown in
+  /// order under "## Guidance", each under its heading. Empty sections are skipped.
+  std::vector<std::pair<std::string, std::string>> instructions;
+  /// Shown after the parent and its history, each whole, for ideas only: the reply must still
+  /// modify the parent.
+  std::vector<Inspiration> inspirations;
+  /// Free text from the search (where the parent sits, which moves helped), shown when non-blank.
+  std::string search_notes;
 };
 
 /// The refine prompt: improve (or repair) the parent. Asks for either the whole file in one
 /// fenced block or SEARCH/REPLACE blocks, and states the exact entry signature. An empty parent
-/// code asks for a first version (whole file only). Deterministic: equal inputs give equal
-/// prompts. `input.task` must not be null.
+/// code asks for a first version (whole file only). Empty instructions, inspirations and search
+/// notes add nothing, so such a prompt is the plain refine prompt. Deterministic: equal inputs
+/// give equal prompts. `input.task` must not be null.
 Prompt BuildRefinePrompt(const RefineInput& input);
 
 enum class ExtractKind {
@@ -69,6 +87,15 @@ struct Extraction {
 /// else the longest; a reply ending inside a fence is kNoCode ("truncated?"). "\r\n" counts
 /// as "\n" in both reply and parent. Enforces EVOLVE blocks against the parent.
 Extraction ExtractCode(std::string_view reply, std::string_view parent_code);
+
+/// Applies the SEARCH/REPLACE blocks of `reply` to `text` with ExtractCode's rules (blocks in
+/// order, each SEARCH matching whole lines exactly once, exact first, then ignoring trailing
+/// whitespace; "\r\n" counts as "\n"; text outside blocks is ignored). Returns the edited text
+/// with "\n" line endings and a final newline. Fails (kParse) when the reply has no blocks, a block
+/// is malformed or unclosed, or a SEARCH part is empty or matches 0 or several times; the message
+/// names the block and calls the text `text_name` ("the parent", "the sections").
+core::Expected<std::string> ApplySearchReplace(std::string_view reply, std::string_view text,
+                                               std::string_view text_name);
 
 /// Markers, one per line, may be indented and carry trailing text.
 inline constexpr std::string_view kEvolveStart = "EVOLVE-BLOCK-START";

@@ -206,5 +206,80 @@ TEST(BuildRefinePrompt, ExplainsHalfPrecisionArguments) {
   EXPECT_TRUE(Contains(p.user, "raw 16-bit patterns (uint16_t)")) << p.user;
 }
 
+TEST(BuildRefinePrompt, ShowsGuidanceSectionsUnderTheirHeadingsBeforeTheGoal) {
+  const task::Task t = RowSoftmaxTask();
+  RefineInput input{&t, {std::string(kParentCode), std::string(kParentFeedback)}, {}};
+  input.instructions = {{"Optimization philosophy", "- Fuse passes.\n- Correctness first."},
+                        {"Unused", " \n"},
+                        {"Common pitfalls", "\n- Missing barriers.\n"}};
+  const Prompt p = BuildRefinePrompt(input);
+  const std::size_t guidance = p.user.find(
+      "\n## Guidance\n\n### Optimization philosophy\n- Fuse passes.\n- Correctness first.\n\n"
+      "### Common pitfalls\n- Missing barriers.\n\n## Goal\n");
+  EXPECT_NE(guidance, std::string::npos) << p.user;
+  EXPECT_FALSE(Contains(p.user, "Unused")) << "blank sections are skipped:\n" << p.user;
+  EXPECT_LT(p.user.find("## Evaluation of the current kernel"), guidance);
+}
+
+TEST(BuildRefinePrompt, ShowsInspirationsWithLabelsAfterTheParentForIdeasOnly) {
+  const task::Task t = RowSoftmaxTask();
+  RefineInput input{&t, {std::string(kParentCode), std::string(kParentFeedback)}, {{"int attempt;\n", "slow"}}};
+  input.inspirations = {
+      {"cell memory_opt=2 compute_opt=1 parallelism_opt=2, 1.8x", {"int tiled; // ```\n", ""}},
+      {"cell memory_opt=0\ncompute_opt=2", {"int fused;\n", "status: passed, 1.2x"}},
+  };
+  const Prompt p = BuildRefinePrompt(input);
+  const std::size_t section = p.user.find("\n## Other kernels, for ideas\n");
+  ASSERT_NE(section, std::string::npos) << p.user;
+  EXPECT_LT(p.user.find("### Attempt 1 of 1"), section) << "the parent's own history comes first";
+  EXPECT_LT(section, p.user.find("## Goal"));
+  EXPECT_TRUE(Contains(p.user, "your answer must still modify the current kernel above")) << p.user;
+  EXPECT_TRUE(Contains(p.user,
+                       "### Inspiration 1 of 2: cell memory_opt=2 compute_opt=1 parallelism_opt=2, 1.8x\n"
+                       "````cpp\nint tiled; // ```\n````\n"))
+      << p.user;
+  EXPECT_TRUE(Contains(p.user,
+                       "### Inspiration 2 of 2: cell memory_opt=0 compute_opt=2\nEvaluation:\n```text\n"
+                       "status: passed, 1.2x\n```\nCode:\n```cpp\nint fused;\n```\n"))
+      << p.user;
+}
+
+TEST(BuildRefinePrompt, InspirationsForAFirstVersionAskForAWholeFile) {
+  const task::Task t = RowSoftmaxTask();
+  RefineInput input{&t, {}, {}};
+  input.inspirations = {{"", {"int other;\n", ""}}};
+  const Prompt p = BuildRefinePrompt(input);
+  EXPECT_TRUE(Contains(p.user, "Borrow ideas from them, but write your own complete file.")) << p.user;
+  EXPECT_TRUE(Contains(p.user, "### Inspiration 1 of 1\n```cpp\nint other;\n```\n")) << p.user;
+}
+
+TEST(BuildRefinePrompt, ShowsSearchNotesUnderTheirHeading) {
+  const task::Task t = RowSoftmaxTask();
+  RefineInput input{&t, {std::string(kParentCode), std::string(kParentFeedback)}, {}};
+  input.search_notes = "Your parent sits in cell memory_opt=1 compute_opt=0 parallelism_opt=1.\n";
+  const Prompt p = BuildRefinePrompt(input);
+  EXPECT_TRUE(Contains(p.user,
+                       "\n## Notes from the search\nYour parent sits in cell memory_opt=1 compute_opt=0 "
+                       "parallelism_opt=1.\n\n## Goal"))
+      << p.user;
+}
+
+TEST(BuildRefinePrompt, EmptyGuidanceInspirationsAndNotesLeaveThePlainPrompt) {
+  const task::Task t = RowSoftmaxTask();
+  const RefineInput plain{&t, {std::string(kParentCode), std::string(kParentFeedback)}, {{"int a;\n", "slow"}}};
+  RefineInput blank = plain;
+  blank.instructions = {{"Optimization philosophy", "  \n"}};
+  blank.search_notes = " \n";
+  const Prompt expected = BuildRefinePrompt(plain);
+  const Prompt actual = BuildRefinePrompt(blank);
+  EXPECT_EQ(actual.system, expected.system);
+  EXPECT_EQ(actual.user, expected.user);
+  for (std::string_view heading : {"## Guidance", "## Notes from the search", "## Other kernels"}) {
+    EXPECT_FALSE(Contains(expected.user, heading)) << heading;
+  }
+  // The plain prompt still runs straight from the attempts to the goal.
+  EXPECT_TRUE(Contains(expected.user, "int a;\n```\n\n## Goal\n")) << expected.user;
+}
+
 }  // namespace
 }  // namespace kf::prompt

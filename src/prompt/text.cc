@@ -49,6 +49,22 @@ std::string_view Trim(std::string_view s) {
   return begin == std::string_view::npos ? std::string_view() : s.substr(begin);
 }
 
+std::string CollapseWhitespace(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool gap = false;
+  for (char c : Trim(text)) {
+    if (kBlank.find(c) != std::string_view::npos) {
+      gap = true;
+      continue;
+    }
+    if (gap) out.push_back(' ');
+    gap = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
 std::string FenceFor(std::string_view text) {
   std::size_t longest = 0;
   std::size_t run = 0;

@@ -21,6 +21,10 @@ std::string JoinLines(const std::vector<std::string_view>& lines);
 std::string_view TrimRight(std::string_view s);
 std::string_view Trim(std::string_view s);
 
+/// Text with every run of whitespace (newlines included) replaced by one space, trimmed: one
+/// line for a label, and the form in which two texts count as the same.
+std::string CollapseWhitespace(std::string_view text);
+
 /// A run of backticks longer than any run inside text (at least three), so that text can sit
 /// inside a Markdown fence made of it without closing the fence early.
 std::string FenceFor(std::string_view text);
