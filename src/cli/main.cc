@@ -22,7 +22,10 @@
 #ifdef KF_HAVE_OPENCL
 #include "eval/opencl_platform.h"
 #endif
+#include "llm/ensemble.h"
+#include "report/compare.h"
 #include "llm/llm_client.h"
+#include "search/strategy.h"
 #include "store/store.h"
 #include "task/import.h"
 #include "task/task.h"
@@ -108,11 +111,16 @@ struct RunArgs {
   std::string resume;
   std::string run_dir;
   std::string model;
+  std::string models_file;
   std::optional<int> budget;
   std::optional<double> max_cost;
   int concurrency = 2;
   int jobs = 0;
-  std::string strategy = "refine";
+  std::string strategy = "map-elites";
+  bool no_meta_prompts = false;
+  std::optional<int> islands;
+  std::optional<int> migration_interval;
+  std::optional<int> prompt_evolve_every;
   std::optional<std::uint64_t> seed;
   std::optional<double> timeout;
   double temperature = 0.7;
@@ -152,7 +160,18 @@ fs::path DefaultRunDir(const std::string& name) {
 core::Expected<engine::RunOptions> OptionsFromArgs(const RunArgs& a) {
   engine::RunOptions options;
   options.strategy = a.strategy;
-  options.model = ChooseModel(a.model);
+  options.meta_prompts = !a.no_meta_prompts;
+  if (a.islands) options.archive.islands = *a.islands;
+  if (a.migration_interval) options.archive.migration_interval = *a.migration_interval;
+  if (a.prompt_evolve_every) options.prompt_evolve_every = *a.prompt_evolve_every;
+  if (!a.models_file.empty()) {
+    if (!a.model.empty()) {
+      return core::MakeError(core::ErrorCode::kInvalidArgument, "give either --model or --models, not both");
+    }
+    KF_TRY(options.models, llm::LoadEnsembleFile(a.models_file));
+  } else if (std::string model = ChooseModel(a.model); !model.empty()) {
+    KF_TRY(options.models, llm::ParseModelList(model));
+  }
   options.max_iterations = a.budget.value_or(10);
   options.max_cost_usd = a.max_cost.value_or(0);
   options.llm_concurrency = a.concurrency;
@@ -162,10 +181,8 @@ core::Expected<engine::RunOptions> OptionsFromArgs(const RunArgs& a) {
   options.profile = a.profile;
   options.sanitize = a.sanitize;
   if (a.seed) options.seed = *a.seed;
-  if (options.strategy != "refine") {
-    return core::MakeError(core::ErrorCode::kInvalidArgument,
-                           fmt::format("unknown strategy '{}' (this build has: refine)", options.strategy));
-  }
+  KF_TRY(auto strategy, search::MakeStrategy(options.strategy, options.archive));  // names and archive options checked
+  (void)strategy;
   return options;
 }
 
@@ -188,20 +205,23 @@ int RunTask(engine::RunOptions options, bool resuming, const RunArgs& a) {
                                                                    options.profile, options.sanitize));
   if (!evaluator.ok()) return Fail(evaluator.error(), kExitUsage);
   deps.evaluator = std::move(*evaluator);
-  if (!options.model.empty()) {
-    auto config = llm::ConfigFromEnv(options.model);
+  for (const llm::ModelSpec& model : options.models.models) {
+    auto config = llm::ConfigFromEnv(model.model);
     if (!config.ok()) return Fail(config.error(), kExitUsage);
     config->max_concurrency = std::max(1, options.llm_concurrency);
     config->cancel = &g_stop;
-    deps.llm = llm::MakeLlmClient(*config);
+    deps.llms.push_back(llm::MakeLlmClient(*config));
   }
 
   auto run = resuming ? engine::Run::Resume(*task, std::move(deps), a.budget, a.max_cost)
                       : engine::Run::Start(options, *task, std::move(deps));
   if (!run.ok()) return Fail(run.error(), kExitUsage);
+  std::vector<std::string> names;
+  for (const llm::ModelSpec& m : options.models.models) names.push_back(m.model);
   core::LogInfo("run {}: task {} ({}), {}", options.run_dir.string(), task->name, task::BackendName(task->backend),
-                options.model.empty() ? "no LLM configured: evaluating the seeds only"
-                                      : fmt::format("model {}, budget {} iterations", options.model, options.max_iterations));
+                names.empty() ? "no LLM configured: evaluating the seeds only"
+                              : fmt::format("strategy {}, model {}, budget {} iterations", options.strategy,
+                                            fmt::join(names, ", "), options.max_iterations));
   auto summary = (*run)->Execute(&g_stop);
   if (!summary.ok()) return Fail(summary.error(), kExitFailedVerdict);
 
@@ -209,6 +229,10 @@ int RunTask(engine::RunOptions options, bool resuming, const RunArgs& a) {
   std::cout << fmt::format("run {} stopped ({}): {} iterations, {} candidates, {} evaluated, {} passed, cost ${:.4f}\n",
                            options.run_dir.string(), s.stop_reason, s.iterations, s.candidates, s.evaluated, s.passed,
                            s.cost_usd);
+  std::cout << fmt::format("search: {}, coverage {:.1f}% of cells with a passing kernel, QD score {:.2f}, {} prompt "
+                           "edits; engine overhead {:.1f} ms of {:.1f} s\n",
+                           options.strategy, 100 * s.coverage, s.qd_score, s.prompt_edits, s.engine_ms,
+                           s.wall_ms / 1000);
   if (s.best_candidate_id) {
     auto verdict = core::ReadFile(options.run_dir / "best_verdict.txt");
     std::cout << fmt::format("best: candidate #{} at {:.2f}x the reference, written to {}\n", *s.best_candidate_id,
@@ -318,7 +342,7 @@ int RunSuite(const RunArgs& a, bool resuming) {
   (void)core::WriteFileAtomic(root / "report.txt", table);
   (void)core::WriteFileAtomic(root / "report.json", engine::SuiteJson(rows).dump(2) + "\n");
   std::cout << "\nsuite " << root.string() << " (each task's best candidate):\n" << table;
-  if (base.model.empty()) std::cout << "\n" << kHowToConnect;
+  if (base.models.models.empty()) std::cout << "\n" << kHowToConnect;
   if (status == kExitInterrupted || g_stop.load()) {
     std::cout << fmt::format("continue with: kfoundry run --resume {}\n", root.string());
     return kExitInterrupted;
@@ -353,9 +377,35 @@ int CmdRun(const RunArgs& a) {
     }
   }
   const int code = RunTask(options, resuming, a);
-  if (options.model.empty() && code != kExitUsage) std::cout << "\n" << kHowToConnect;
+  if (options.models.models.empty() && code != kExitUsage) std::cout << "\n" << kHowToConnect;
   if (code == kExitInterrupted) std::cout << fmt::format("continue with: kfoundry run --resume {}\n", options.run_dir.string());
   return code;
+}
+
+// ---- kfoundry compare ----------------------------------------------------------------------
+
+struct CompareArgs {
+  std::vector<std::string> run_dirs;
+  std::vector<double> targets = {1.0, 1.5, 2.0};
+  bool json = false;
+};
+
+int CmdCompare(const CompareArgs& a) {
+  std::vector<report::RunComparison> runs;
+  for (const std::string& dir : a.run_dirs) {
+    auto r = report::CompareRun(dir, a.targets);
+    if (!r.ok()) return Fail(r.error(), kExitUsage);
+    runs.push_back(std::move(*r));
+  }
+  if (a.json) {
+    std::cout << report::ComparisonJson(runs).dump(2) << "\n";
+  } else {
+    std::cout << report::ComparisonTable(runs)
+              << "calls: kernel samples; eng: prompt-engineer calls; cover: cells with a correct kernel; "
+                 "to Nx: LLM calls and cost until the first correct candidate at least N times faster than the "
+                 "reference\n";
+  }
+  return kExitOk;
 }
 
 // ---- kfoundry devices ----------------------------------------------------------------------
@@ -497,16 +547,21 @@ int main(int argc, char** argv) {
   eval_cmd->footer("Exit status: 0 passed, 1 any failing verdict, 2 usage or task error.");
 
   RunArgs run_args;
-  CLI::App* run_cmd = app.add_subcommand("run", "Evolve kernels for a task, or for every task of a suite, with an LLM (refine strategy)");
+  CLI::App* run_cmd = app.add_subcommand("run", "Evolve kernels for a task, or for every task of a suite, with an LLM (MAP-Elites with evolving meta-prompts by default)");
   run_cmd->add_option("task_dir", run_args.task_dir, "Task package directory, or a suite: a folder of task packages at any depth (an imported KernelBench level)");
   run_cmd->add_option("--resume", run_args.resume, "Continue the run (or suite run) stored in this run directory");
   run_cmd->add_option("--run-dir", run_args.run_dir, "Where the run is stored (default runs/<task or suite>-<time>; a suite's tasks under it by path)");
-  run_cmd->add_option("--model", run_args.model, "[provider:]model, e.g. gpt-4.1-mini or anthropic:claude-sonnet-4-5 (default: $KF_MODEL)");
+  run_cmd->add_option("--model", run_args.model, "[provider:]model, e.g. gpt-4.1-mini or anthropic:claude-sonnet-4-5 (default: $KF_MODEL); several with weights: gpt-4.1-mini@3,anthropic:claude-sonnet-4-5@1");
+  run_cmd->add_option("--models", run_args.models_file, "An ensemble file (YAML or JSON): models with weights and per-model settings, selection weighted or ucb")->check(CLI::ExistingFile);
   run_cmd->add_option("--budget", run_args.budget, "LLM samples to draw (default 10)");
   run_cmd->add_option("--max-cost", run_args.max_cost, "Stop issuing LLM requests once this many USD are spent");
   run_cmd->add_option("--concurrency", run_args.concurrency, "LLM requests in flight at once")->check(CLI::Range(1, 64));
   run_cmd->add_option("-j,--jobs", run_args.jobs, "Parallel compiles (default: one per hardware thread)");
-  run_cmd->add_option("--strategy", run_args.strategy, "Search strategy (this build: refine)");
+  run_cmd->add_option("--strategy", run_args.strategy, "Search strategy: map-elites (default), refine, best-of-n");
+  run_cmd->add_flag("--no-meta-prompts", run_args.no_meta_prompts, "map-elites: keep the built-in instructions instead of evolving them");
+  run_cmd->add_option("--islands", run_args.islands, "map-elites: islands (default 4)")->check(CLI::Range(1, 64));
+  run_cmd->add_option("--migration-interval", run_args.migration_interval, "map-elites: generations between ring migrations (default 8; 0 = never)")->check(CLI::NonNegativeNumber);
+  run_cmd->add_option("--prompt-evolve-every", run_args.prompt_evolve_every, "map-elites: samples between prompt-engineer edits (default 8; 0 = never)")->check(CLI::NonNegativeNumber);
   run_cmd->add_option("--temperature", run_args.temperature, "Sampling temperature");
   run_cmd->add_option("--seed", run_args.seed, "Seed for input generation");
   run_cmd->add_option("--timeout", run_args.timeout, "Wall-clock limit in seconds for each harness run");
@@ -515,6 +570,12 @@ int main(int argc, char** argv) {
   run_cmd->footer("Environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, KF_MODEL, KF_PRICES, KF_CACHE_DIR.");
 
   app.add_subcommand("devices", "List backends, toolchains and devices found on this machine");
+
+  CompareArgs compare_args;
+  CLI::App* compare_cmd = app.add_subcommand("compare", "Put runs side by side: strategy, LLM calls, cost, best speedup, coverage, and the calls and cost to reach target speedups");
+  compare_cmd->add_option("run_dirs", compare_args.run_dirs, "Run directories (each holds kfoundry.db)")->required()->check(CLI::ExistingDirectory);
+  compare_cmd->add_option("--target", compare_args.targets, "Target speedups (default 1,1.5,2)")->delimiter(',');
+  compare_cmd->add_flag("--json", compare_args.json, "Print JSON");
 
   SuiteArgs suite_args;
   CLI::App* suite_cmd = app.add_subcommand("eval-suite", "Evaluate one candidate per task of a suite (e.g. an imported KernelBench level) and report correctness, fast_p and geomean speedups");
@@ -558,6 +619,7 @@ int main(int argc, char** argv) {
   }
   if (*rkb_cmd) return CmdImportRobustKbench(rkb_args);
   if (*suite_cmd) return CmdEvalSuite(suite_args);
+  if (*compare_cmd) return CmdCompare(compare_args);
   if (*run_cmd) {
     if (run_args.resume.empty() == run_args.task_dir.empty()) {
       std::cerr << "kfoundry run: give either TASK_DIR or --resume RUN_DIR\n";

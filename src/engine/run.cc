@@ -8,6 +8,8 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <random>
+#include <sstream>
 #include <thread>
 #include <variant>
 
@@ -15,7 +17,11 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "exec/executor.h"
+#include "prompt/meta_prompt.h"
 #include "prompt/prompt.h"
+#include "search/descriptor.h"
+#include "search/code_text.h"
+#include "search/strategy.h"
 
 namespace kf::engine {
 
@@ -27,11 +33,13 @@ using core::Json;
 
 core::Json RunOptions::ToJson() const {
   Json j = {{"task_dir", task_dir.string()},   {"run_dir", run_dir.string()},
-            {"strategy", strategy},            {"max_iterations", max_iterations},
-            {"max_cost_usd", max_cost_usd},    {"llm_concurrency", llm_concurrency},
-            {"compile_workers", compile_workers}, {"model", model},
+            {"strategy", strategy},            {"meta_prompts", meta_prompts},
+            {"archive", archive.ToJson()},     {"prompt_evolve_every", prompt_evolve_every},
+            {"max_iterations", max_iterations}, {"max_cost_usd", max_cost_usd},
+            {"llm_concurrency", llm_concurrency}, {"compile_workers", compile_workers},
             {"temperature", temperature},      {"max_tokens", max_tokens},
             {"seed", seed},                    {"history", history}};
+  if (!models.models.empty()) j["models"] = models.ToJson();
   if (timeout_seconds) j["timeout_seconds"] = *timeout_seconds;
   j["profile"] = profile;
   j["sanitize"] = sanitize;
@@ -44,11 +52,20 @@ core::Expected<RunOptions> RunOptions::FromJson(const core::Json& j) {
     o.task_dir = j.at("task_dir").get<std::string>();
     o.run_dir = j.at("run_dir").get<std::string>();
     o.strategy = j.at("strategy").get<std::string>();
+    o.meta_prompts = j.value("meta_prompts", o.meta_prompts);
+    if (j.contains("archive")) {
+      KF_TRY(o.archive, search::ArchiveOptions::FromJson(j.at("archive")));
+    }
+    o.prompt_evolve_every = j.value("prompt_evolve_every", o.prompt_evolve_every);
     o.max_iterations = j.at("max_iterations").get<int>();
     o.max_cost_usd = j.at("max_cost_usd").get<double>();
     o.llm_concurrency = j.at("llm_concurrency").get<int>();
     o.compile_workers = j.at("compile_workers").get<int>();
-    o.model = j.at("model").get<std::string>();
+    if (j.contains("models")) {
+      KF_TRY(o.models, llm::EnsembleSpec::FromJson(j.at("models")));
+    } else if (std::string model = j.value("model", ""); !model.empty()) {
+      KF_TRY(o.models, llm::ParseModelList(model));  // runs stored before ensembles
+    }
     o.temperature = j.at("temperature").get<double>();
     o.max_tokens = j.at("max_tokens").get<int>();
     o.seed = j.at("seed").get<std::uint64_t>();
@@ -71,29 +88,41 @@ struct CandidateInfo {
   std::int64_t id = 0;
   std::optional<std::int64_t> parent_id;
   std::string code;
-  std::string code_hash;
+  std::string novelty_hash;  // of search::NormalizedForNovelty: equal for renamed or reformatted code
   std::string status = kPending;
   double fitness = 0;
   double speedup = 0;
   std::string feedback;  // eval::FeedbackText of its result, for the next prompt
+  std::vector<int> cell;  // descriptor levels
+  std::optional<int> island;
+  std::optional<std::int64_t> prompt_id;
+  std::string model;
+  bool duplicate = false;  // same code as an earlier candidate, never evaluated
 
-  /// The loop's view of a stored row (the store fills in "pending" for a row without status).
-  static CandidateInfo FromRow(const store::CandidateRow& row) {
-    CandidateInfo c;
-    c.id = row.id;
-    c.parent_id = row.parent_id;
-    c.code = row.code;
-    c.code_hash = row.code_hash;
-    c.status = row.status.empty() ? kPending : row.status;
-    c.fitness = row.fitness;
-    c.speedup = row.speedup;
-    return c;
+  bool Evaluated() const { return status != kPending && !duplicate; }
+  search::Evaluated ForSearch() const {
+    return search::Evaluated{id, parent_id, cell, fitness, status == "passed", island};
   }
 };
 
+/// The descriptor as stored with the candidate: the cell and each axis's level and evidence.
+Json DescriptorJson(const search::CodeDescriptor& d) {
+  Json j = {{"cell", d.Levels()}};
+  for (search::Axis axis : {search::Axis::kMemory, search::Axis::kCompute, search::Axis::kParallelism}) {
+    const search::AxisLevel& level = d.At(axis);
+    j[std::string(search::AxisName(axis))] = {{"level", level.level}, {"evidence", level.evidence}};
+  }
+  return j;
+}
+
+enum class Purpose { kKernel, kPromptEngineer };
+
 struct LlmDone {
+  Purpose purpose = Purpose::kKernel;
   int iteration = 0;
-  std::optional<std::int64_t> parent_id;
+  std::size_t arm = 0;  // the model (RunOptions::models index)
+  search::SamplePlan plan;
+  std::optional<std::int64_t> prompt_id;  // kernel: the meta-prompt used; engineer: the one edited
   std::string parent_code;
   llm::CompletionRequest request;
   Expected<llm::Completion> completion = core::MakeError(ErrorCode::kInternal, "not run");
@@ -136,6 +165,29 @@ std::string PromptJson(const llm::CompletionRequest& r) {
 
 bool IsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
 
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string RngState(const std::mt19937_64& rng) {
+  std::ostringstream out;
+  out << rng;
+  return out.str();
+}
+
+Json SectionsJson(const prompt::MetaPrompt& p) {
+  Json out = Json::array();
+  for (prompt::Section s : prompt::kSections) out.push_back({std::string(prompt::SectionName(s)), p[s]});
+  return out;
+}
+
+// Keys of the search state in the store.
+constexpr const char* kStrategyKey = "strategy";
+constexpr const char* kTallyKey = "tally";
+constexpr const char* kPromptsKey = "prompts";
+constexpr const char* kModelsKey = "models";
+constexpr const char* kRngKey = "rng";
+
 }  // namespace
 
 struct Run::State {
@@ -143,42 +195,71 @@ struct Run::State {
   task::Task task;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<eval::Evaluator> evaluator;
-  std::shared_ptr<llm::LlmClient> llm;
+  std::vector<std::shared_ptr<llm::LlmClient>> llms;
   std::unique_ptr<exec::Executor> executor;
   std::shared_ptr<EventQueue> queue = std::make_shared<EventQueue>();
   std::int64_t run_id = 0;
 
+  // The search: where the next samples come from, and what it learned.
+  std::unique_ptr<search::Strategy> strategy;
+  /// Every evaluated candidate on one island: QD score and coverage alike for every strategy.
+  std::unique_ptr<search::Archive> tally;
+  std::optional<prompt::MetaPromptPopulation> prompts;  // map-elites with meta-prompts
+  std::optional<llm::ModelPicker> picker;
+  std::mt19937_64 rng;
+
   std::map<std::int64_t, CandidateInfo> candidates;
-  std::map<std::string, std::int64_t> by_hash;  // code hash -> first candidate with that code
+  std::map<std::string, std::int64_t> by_novelty;  // novelty hash -> first candidate with that code
+  std::map<std::string, int> status_counts;
+  std::map<std::int64_t, double> costs_pending;  // candidate -> its sample's cost, until its verdict reaches the picker
   std::optional<std::int64_t> best_id;
-  int iterations_started = 0;  // LLM requests issued, including those recorded before a resume
-  int llm_in_flight = 0;
+  int evaluated = 0;
+  int iterations_started = 0;  // kernel requests issued, including those recorded before a resume
+  int llm_in_flight = 0;       // kernel requests
+  bool engineer_in_flight = false;
   int evals_in_flight = 0;
+  int prompt_edits = 0;
   double cost_usd = 0;
+  double elapsed_before_s = 0;  // wall time of earlier processes of this run (from its metrics)
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  double wait_ms = 0;  // the loop's time blocked on the event queue
   std::vector<std::thread> llm_threads;
   std::optional<Error> fatal;
   const std::atomic<bool>* stop = nullptr;
   bool progress_shown = false;
 
   // --- stages -------------------------------------------------------------------------------
+  Expected<void> StartSearch();
+  Expected<void> RecordNewSearch();
   Expected<void> RestoreFromStore();
   void ResubmitPending();
   Expected<void> EvaluateSeeds();
+  void EvolvePrompts();
   void RequestChildren();
   void HandleEvent(Event event);
-  void HandleLlmDone(LlmDone done);
+  void HandleKernelReply(LlmDone done);
+  void HandleEngineerReply(LlmDone done);
   void HandleEvalDone(EvalDone done);
   void FinishInFlight();
+  Expected<void> SaveSearch();
   Expected<void> ExportBest();
   RunSummary Summarize(std::string stop_reason) const;
 
   // --- helpers ------------------------------------------------------------------------------
   bool StopRequested() const { return stop != nullptr && stop->load(); }
   bool CanRequest() const;
+  bool SampleSlotFree() const;
   std::string BudgetReason() const;
+  std::optional<Event> WaitForEvent(std::chrono::milliseconds wait);
+  prompt::RefineInput KernelPromptInput(const search::SamplePlan& plan) const;
+  void Send(LlmDone job);
+  Expected<std::int64_t> RecordCall(const LlmDone& done, const std::string& error);
   Expected<std::int64_t> AddCandidate(store::CandidateRow row);
   void Submit(const CandidateInfo& c);
-  const CandidateInfo* ChooseParent() const;
+  void SetStatus(CandidateInfo& c, const std::string& status);
+  void Learn(const CandidateInfo& c);
+  std::optional<std::size_t> ArmOf(const std::string& model) const;
+  store::SearchUpdate SearchSnapshot() const;
   void UpdateBest(const CandidateInfo& c);
   void ShowProgress(const std::string& event_line);
 };
@@ -195,6 +276,9 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
 
 Expected<std::unique_ptr<Run>> Run::Start(RunOptions options, task::Task task, RunDeps deps) {
   KF_CHECK(deps.store && deps.evaluator) << "a run needs a store and an evaluator";
+  KF_CHECK(deps.llms.empty() || deps.llms.size() == options.models.models.size()) << "one client per model";
+  KF_TRY(auto strategy, search::MakeStrategy(options.strategy, options.archive));
+  (void)strategy;  // validated before anything is written; StartSearch makes the one the run keeps
   store::RunRow row;
   row.name = options.run_dir.filename().string();
   row.task_dir = task.dir.string();
@@ -204,7 +288,10 @@ Expected<std::unique_ptr<Run>> Run::Start(RunOptions options, task::Task task, R
   row.config_json = options.ToJson().dump();
   row.state = "running";
   KF_TRY(std::int64_t run_id, deps.store->CreateRun(row));
-  return std::unique_ptr<Run>(new Run(MakeState(run_id, std::move(options), std::move(task), std::move(deps))));
+  auto state = MakeState(run_id, std::move(options), std::move(task), std::move(deps));
+  KF_TRY_VOID(state->StartSearch());      // the strategy, the meta-prompts' seeds, the model picker
+  KF_TRY_VOID(state->RecordNewSearch());  // the seed prompts (lineage roots) and the first snapshot
+  return std::unique_ptr<Run>(new Run(std::move(state)));
 }
 
 Expected<std::unique_ptr<Run>> Run::Resume(task::Task task, RunDeps deps, std::optional<int> max_iterations,
@@ -213,6 +300,7 @@ Expected<std::unique_ptr<Run>> Run::Resume(task::Task task, RunDeps deps, std::o
   KF_TRY(store::RunRow row, deps.store->LoadRun());
   KF_TRY(Json config, core::ParseJson(row.config_json, "the stored run options"));
   KF_TRY(RunOptions options, RunOptions::FromJson(config));
+  KF_CHECK(deps.llms.empty() || deps.llms.size() == options.models.models.size()) << "one client per model";
   if (row.task_hash != task.content_hash) {
     core::LogWarn("the task at {} changed since this run started; resuming with the current version",
                   task.dir.string());
@@ -233,7 +321,8 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
   state->task = std::move(task);
   state->store = std::move(deps.store);
   state->evaluator = std::move(deps.evaluator);
-  state->llm = std::move(deps.llm);
+  state->llms = std::move(deps.llms);
+  state->rng.seed(state->options.seed);
   state->executor = exec::MakeLocalExecutor(*state->evaluator, state->options.compile_workers);
   return state;
 }
@@ -242,15 +331,18 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
 Expected<RunSummary> Run::Execute(const std::atomic<bool>* stop) {
   State& s = *s_;
   s.stop = stop;
+  s.started = std::chrono::steady_clock::now();
   s.ResubmitPending();                 // candidates recorded but not evaluated when the run died
   KF_TRY_VOID(s.EvaluateSeeds());      // the task's seeds are the first parents
   while (!s.fatal && !s.StopRequested()) {
-    s.RequestChildren();               // keep llm_concurrency requests in flight from the best parent
-    if (s.llm_in_flight == 0 && s.evals_in_flight == 0 && !s.CanRequest()) break;  // budget spent
-    if (auto event = s.queue->Pop(std::chrono::milliseconds(100))) s.HandleEvent(std::move(*event));
+    s.EvolvePrompts();                 // every few samples, a prompt engineer rewrites one meta-prompt
+    s.RequestChildren();               // plan samples (parent, inspirations, meta-prompt, model) and send them
+    if (s.llm_in_flight == 0 && !s.engineer_in_flight && s.evals_in_flight == 0 && !s.CanRequest()) break;
+    if (auto event = s.WaitForEvent(std::chrono::milliseconds(100))) s.HandleEvent(std::move(*event));
   }
   std::string reason = s.fatal ? "error" : s.StopRequested() ? "interrupted" : s.BudgetReason();
   s.FinishInFlight();                  // wait for (or, when stopping, cancel) in-flight work
+  if (!s.fatal) KF_TRY_VOID(s.SaveSearch());  // what the last samples changed, for --resume
   KF_TRY_VOID(s.ExportBest());         // best.cpp and best.json beside the database
   KF_TRY_VOID(s.store->SetRunState(s.run_id, reason == "interrupted" ? "interrupted" : s.fatal ? "failed" : "finished"));
   if (s.progress_shown) std::fputc('\n', stderr);
@@ -260,14 +352,53 @@ Expected<RunSummary> Run::Execute(const std::atomic<bool>* stop) {
 
 // --- stages ---------------------------------------------------------------------------------
 
+Expected<void> Run::State::StartSearch() {
+  KF_TRY(strategy, search::MakeStrategy(options.strategy, options.archive));
+  tally = std::make_unique<search::Archive>(search::ArchiveOptions{.islands = 1, .population_size = 0});
+  if (!llms.empty()) picker.emplace(options.models);
+  if (options.strategy == "map-elites" && options.meta_prompts && !llms.empty()) {
+    prompt::MetaPromptOptions meta;
+    meta.evolve_every = options.prompt_evolve_every;
+    KF_TRY(prompts, prompt::MetaPromptPopulation::Create(prompt::SeedPrompts(task.backend), meta));
+  }
+  return core::Ok();
+}
+
+Expected<void> Run::State::RecordNewSearch() {
+  if (prompts) {
+    for (const prompt::MetaPromptEntry& e : prompts->prompts()) {
+      KF_TRY_VOID(store->InsertPrompt(store::PromptRow{0, run_id, e.id, std::nullopt, std::nullopt, "seed",
+                                                       SectionsJson(e.prompt).dump(), ""}));
+    }
+  }
+  return SaveSearch();
+}
+
 Expected<void> Run::State::RestoreFromStore() {
   KF_TRY(std::vector<store::LlmCallRow> calls, store->LlmCalls(run_id));
-  iterations_started = static_cast<int>(calls.size());
-  for (const auto& c : calls) cost_usd += c.cost_usd;
+  for (const auto& c : calls) {
+    cost_usd += c.cost_usd;
+    iterations_started += c.purpose == "kernel";
+  }
   KF_TRY(std::vector<store::CandidateRow> rows, store->Candidates(run_id));
   for (const auto& row : rows) {
-    CandidateInfo c = CandidateInfo::FromRow(row);
-    if (row.status != kPending) {
+    CandidateInfo c;
+    c.id = row.id;
+    c.parent_id = row.parent_id;
+    c.code = row.code;
+    c.novelty_hash = core::Sha256Hex(search::NormalizedForNovelty(row.code, task.backend));
+    c.status = row.status.empty() ? kPending : row.status;
+    c.fitness = row.fitness;
+    c.speedup = row.speedup;
+    c.island = row.island;
+    c.prompt_id = row.prompt_id;
+    c.model = row.model;
+    c.duplicate = row.extraction.find("(duplicate of #") != std::string::npos;
+    auto descriptor = core::ParseJson(row.descriptor_json, "a stored descriptor");
+    c.cell = descriptor.ok() && descriptor->contains("cell")
+                 ? (*descriptor)["cell"].get<std::vector<int>>()
+                 : [&] { auto l = search::DescribeCode(row.code, task.backend).Levels(); return std::vector<int>(l.begin(), l.end()); }();
+    if (c.Evaluated()) {
       KF_TRY(std::vector<store::EvaluationRow> evals, store->Evaluations(row.id));
       if (!evals.empty()) {
         auto j = core::ParseJson(evals.back().result_json, "a stored evaluation");
@@ -276,10 +407,45 @@ Expected<void> Run::State::RestoreFromStore() {
           if (r.ok()) c.feedback = eval::FeedbackText(*r);
         }
       }
+      ++evaluated;
     }
-    by_hash.emplace(c.code_hash, c.id);
+    ++status_counts[c.status];
+    if (!c.duplicate) by_novelty.emplace(c.novelty_hash, c.id);
     candidates[c.id] = c;
     UpdateBest(c);
+  }
+  KF_TRY(std::vector<store::MetricsRow> metrics, store->Metrics(run_id));
+  if (!metrics.empty()) elapsed_before_s = metrics.back().elapsed_s;
+
+  // The search as its last evaluation left it; a run stored before search state existed is
+  // rebuilt by replaying its verdicts in order.
+  KF_TRY_VOID(StartSearch());
+  KF_TRY(std::vector<store::SearchStateEntry> state, store->SearchState(run_id));
+  std::map<std::string, Json> saved;
+  for (const auto& e : state) {
+    KF_TRY(Json j, core::ParseJson(e.json, fmt::format("the stored search state '{}'", e.key)));
+    saved[e.key] = std::move(j);
+  }
+  if (saved.count(kStrategyKey) && saved.count(kTallyKey)) {
+    KF_TRY(strategy, search::RestoreStrategy(saved[kStrategyKey]));
+    KF_TRY(search::Archive t, search::Archive::FromJson(saved[kTallyKey]));
+    tally = std::make_unique<search::Archive>(std::move(t));
+  } else {
+    for (const auto& [id, c] : candidates) {
+      if (c.Evaluated()) Learn(c);
+    }
+  }
+  if (prompts && saved.count(kPromptsKey)) {
+    KF_TRY(prompts, prompt::MetaPromptPopulation::FromJson(saved[kPromptsKey]));
+  }
+  if (picker && saved.count(kModelsKey)) {
+    KF_TRY(llm::ModelPicker p, llm::ModelPicker::FromJson(saved[kModelsKey]));
+    // A run resumed with another ensemble keeps the new one and starts its statistics afresh.
+    if (p.Spec() == options.models) picker.emplace(std::move(p));
+  }
+  if (saved.count(kRngKey)) {
+    std::istringstream in(saved[kRngKey].get<std::string>());
+    in >> rng;
   }
   core::LogInfo("resuming run {}: {} LLM calls, {} candidates, best {}", options.run_dir.string(), calls.size(),
                 rows.size(), best_id ? fmt::format("#{} at {:.2f}x", *best_id, candidates[*best_id].speedup) : "none");
@@ -293,9 +459,8 @@ void Run::State::ResubmitPending() {
 }
 
 Expected<void> Run::State::EvaluateSeeds() {
-  bool have_seeds = std::any_of(candidates.begin(), candidates.end(), [](const auto& kv) {
-    return !kv.second.parent_id.has_value() && kv.second.code_hash.size() > 0;
-  });
+  bool have_seeds = std::any_of(candidates.begin(), candidates.end(),
+                                [](const auto& kv) { return !kv.second.parent_id.has_value(); });
   if (!have_seeds) {
     for (const auto& seed : task.seeds) {
       store::CandidateRow row;
@@ -308,111 +473,177 @@ Expected<void> Run::State::EvaluateSeeds() {
     }
   }
   // Every prompt needs a parent with feedback, so the seeds finish before the first request.
-  while (evals_in_flight > 0 && !StopRequested()) {
-    if (auto event = queue->Pop(std::chrono::milliseconds(100))) HandleEvent(std::move(*event));
+  while (evals_in_flight > 0 && !StopRequested() && !fatal) {
+    if (auto event = WaitForEvent(std::chrono::milliseconds(100))) HandleEvent(std::move(*event));
   }
   return core::Ok();
 }
 
-void Run::State::RequestChildren() {
-  // A child's verdict informs the next prompt, so a request slot frees up only once the child it
-  // produced has been evaluated: with concurrency 1 this is the classic refine loop.
-  while (CanRequest() && llm_in_flight + evals_in_flight < std::max(1, options.llm_concurrency)) {
-    const CandidateInfo* parent = ChooseParent();
-    prompt::RefineInput input;
-    input.task = &task;
-    if (parent != nullptr) input.parent = {parent->code, parent->feedback};
-    // The parent's most recent children, so the model does not repeat an attempt that failed.
-    std::vector<const CandidateInfo*> children;
-    for (const auto& [id, c] : candidates)
-      if (parent != nullptr && c.parent_id == parent->id && c.status != kPending) children.push_back(&c);
-    std::size_t keep = std::min<std::size_t>(children.size(), static_cast<std::size_t>(std::max(0, options.history)));
-    for (std::size_t i = children.size() - keep; i < children.size(); ++i)
-      input.history.push_back({children[i]->code, children[i]->feedback});
-    prompt::Prompt p = prompt::BuildRefinePrompt(input);
+void Run::State::EvolvePrompts() {
+  if (!prompts || engineer_in_flight || !CanRequest() || !prompts->ShouldEvolve()) return;
+  const std::int64_t id = prompts->PickForEvolution(rng);
+  // What the prompt's kernels did, for the engineer to learn from.
+  std::vector<prompt::ChildOutcome> outcomes;
+  for (const prompt::ChildRecord& child : prompts->Find(id)->history) {
+    auto it = candidates.find(child.candidate_id);
+    if (it == candidates.end()) continue;
+    const CandidateInfo& c = it->second;
+    prompt::ChildOutcome o;
+    o.status = c.status;
+    o.fitness = c.fitness;
+    if (c.status == "passed") o.speedup = c.speedup;
+    o.feedback = c.feedback.substr(0, c.feedback.find('\n'));
+    outcomes.push_back(std::move(o));
+  }
+  auto engineer_prompt = prompts->BuildEngineerPrompt(id, task, outcomes);
+  if (!engineer_prompt.ok()) {
+    fatal = engineer_prompt.error();  // the id was just picked from the population: a bug
+    return;
+  }
+  LlmDone job;
+  job.purpose = Purpose::kPromptEngineer;
+  job.iteration = iterations_started;
+  job.arm = 0;
+  job.prompt_id = id;
+  job.request.system = engineer_prompt->system;
+  job.request.messages = {{"user", engineer_prompt->user}};
+  job.request.temperature = options.temperature;
+  job.request.max_tokens = options.max_tokens;
+  engineer_in_flight = true;
+  Send(std::move(job));
+}
 
+void Run::State::RequestChildren() {
+  while (CanRequest() && SampleSlotFree()) {
     LlmDone job;
-    job.iteration = iterations_started++;
-    if (parent != nullptr) {
-      job.parent_id = parent->id;
-      job.parent_code = parent->code;
+    job.purpose = Purpose::kKernel;
+    job.plan = strategy->Plan(rng);
+    prompt::RefineInput input = KernelPromptInput(job.plan);
+    if (prompts) {
+      job.prompt_id = prompts->Select(rng);
+      input.instructions = prompt::InstructionSections(prompts->Find(*job.prompt_id)->prompt);
     }
+    prompt::Prompt p = prompt::BuildRefinePrompt(input);
+    job.iteration = iterations_started++;
+    job.arm = picker->Pick(rng);
+    const llm::ModelSpec& model = options.models.models[job.arm];
+    if (job.plan.parent_id) job.parent_code = candidates.at(*job.plan.parent_id).code;
     job.request.system = p.system;
     job.request.messages = {{"user", p.user}};
-    job.request.temperature = options.temperature;
-    job.request.max_tokens = options.max_tokens;
+    job.request.temperature = model.temperature.value_or(options.temperature);
+    job.request.max_tokens = model.max_tokens.value_or(options.max_tokens);
+    core::LogDebug("sample {}: parent {} ({}), island {}, model {}", job.iteration + 1,
+                   job.plan.parent_id ? fmt::format("#{}", *job.plan.parent_id) : "none", job.plan.how,
+                   job.plan.island ? std::to_string(*job.plan.island) : "-", model.model);
     ++llm_in_flight;
-    llm_threads.emplace_back([client = llm, queue = queue, job = std::move(job)]() mutable {
-      job.completion = client->Complete(job.request);
-      queue->Push(std::move(job));
-    });
+    Send(std::move(job));
   }
 }
 
 void Run::State::HandleEvent(Event event) {
   if (auto* l = std::get_if<LlmDone>(&event)) {
-    HandleLlmDone(std::move(*l));
+    if (l->purpose == Purpose::kKernel) {
+      HandleKernelReply(std::move(*l));
+    } else {
+      HandleEngineerReply(std::move(*l));
+    }
   } else {
     HandleEvalDone(std::move(std::get<EvalDone>(event)));
   }
 }
 
-void Run::State::HandleLlmDone(LlmDone done) {
+void Run::State::HandleKernelReply(LlmDone done) {
   --llm_in_flight;
-  store::LlmCallRow call;
-  call.run_id = run_id;
-  call.iteration = done.iteration;
-  call.provider = llm->Config().provider == llm::Provider::kAnthropic ? "anthropic" : "openai";
-  call.model = llm->Config().model;
-  call.prompt_json = PromptJson(done.request);
-  prompt::Extraction extraction;
-  if (done.completion.ok()) {
-    const llm::Completion& c = *done.completion;
-    call.model = c.model.empty() ? call.model : c.model;
-    call.response = c.text;
-    call.input_tokens = c.usage.input_tokens;
-    call.output_tokens = c.usage.output_tokens;
-    call.cost_usd = c.cost_usd;
-    call.latency_ms = c.latency_ms;
-    call.attempts = c.attempts;
-    extraction = prompt::ExtractCode(c.text, done.parent_code);
-    if (!extraction.ok()) {
-      call.error = fmt::format("reply unusable ({}): {}", prompt::ExtractKindName(extraction.kind), extraction.error);
-    }
-  } else {
-    call.error = core::Redact(done.completion.error().ToString());
-  }
   if (!done.completion.ok() && done.completion.error().code == ErrorCode::kCancelled) {
     --iterations_started;  // never answered: the budget gets it back on --resume
+    picker->Cancel(done.arm);
     return;
   }
-  cost_usd += call.cost_usd;
-  auto call_id = store->InsertLlmCall(call);
+  prompt::Extraction extraction;
+  std::string error;
+  if (done.completion.ok()) {
+    extraction = prompt::ExtractCode(done.completion->text, done.parent_code);
+    if (!extraction.ok()) {
+      error = fmt::format("reply unusable ({}): {}", prompt::ExtractKindName(extraction.kind), extraction.error);
+    }
+  } else {
+    error = core::Redact(done.completion.error().ToString());
+  }
+  auto call_id = RecordCall(done, error);
   if (!call_id.ok()) {
     fatal = call_id.error();
     return;
   }
-  if (!done.completion.ok()) {
-    const Error& e = done.completion.error();
-    ShowProgress(fmt::format("iteration {}: LLM call failed: {}", done.iteration + 1, core::Redact(e.message)));
-    // Retrying cannot fix bad credentials or a wrong model name: stop instead of burning the budget.
-    if (e.code == ErrorCode::kAuth || e.code == ErrorCode::kInvalidArgument || e.code == ErrorCode::kNotFound) fatal = e;
-    return;
-  }
-  if (!extraction.ok()) {
-    ShowProgress(fmt::format("iteration {}: {}", done.iteration + 1, call.error));
+  if (!error.empty()) {
+    // No candidate: the model earned nothing for its cost.
+    picker->Record(done.arm, 0, done.completion.ok() ? llm::BanditCostUsd(*done.completion) : 0);
+    if (!done.completion.ok()) {
+      const Error& e = done.completion.error();
+      ShowProgress(fmt::format("iteration {}: LLM call failed: {}", done.iteration + 1, core::Redact(e.message)));
+      // Retrying cannot fix bad credentials or a wrong model name: stop instead of burning the budget.
+      if (e.code == ErrorCode::kAuth || e.code == ErrorCode::kInvalidArgument || e.code == ErrorCode::kNotFound) fatal = e;
+    } else {
+      ShowProgress(fmt::format("iteration {}: {}", done.iteration + 1, error));
+    }
     return;
   }
   store::CandidateRow row;
   row.run_id = run_id;
-  row.parent_id = done.parent_id;
+  row.parent_id = done.plan.parent_id;
   row.llm_call_id = *call_id;
   row.iteration = done.iteration;
   row.origin = "llm";
   row.code = extraction.code;
   row.extraction = std::string(prompt::ExtractKindName(extraction.kind));
+  row.island = done.plan.island;
+  row.prompt_id = done.prompt_id;
+  row.model = options.models.models[done.arm].model;
   auto id = AddCandidate(row);
-  if (!id.ok()) fatal = id.error();
+  if (!id.ok()) {
+    fatal = id.error();
+    return;
+  }
+  const CandidateInfo& c = candidates.at(*id);
+  if (c.duplicate) {
+    // Nothing new was learned: the model's sample earned nothing; the prompt is credited
+    // with what its kernel is worth.
+    picker->Record(done.arm, 0, llm::BanditCostUsd(*done.completion));
+    if (prompts && c.prompt_id) (void)prompts->Credit(*c.prompt_id, c.id, c.fitness, c.status);
+  } else {
+    costs_pending[c.id] = llm::BanditCostUsd(*done.completion);
+  }
+}
+
+void Run::State::HandleEngineerReply(LlmDone done) {
+  engineer_in_flight = false;
+  if (!done.completion.ok() && done.completion.error().code == ErrorCode::kCancelled) return;
+  std::string error;
+  Expected<std::int64_t> child = core::MakeError(ErrorCode::kInternal, "no reply");
+  if (done.completion.ok()) {
+    child = prompts->ApplyEdit(*done.prompt_id, done.completion->text);
+    if (!child.ok()) error = "prompt edit rejected: " + child.error().message;
+  } else {
+    error = core::Redact(done.completion.error().ToString());
+  }
+  auto call_id = RecordCall(done, error);
+  if (!call_id.ok()) {
+    fatal = call_id.error();
+    return;
+  }
+  if (!child.ok()) {
+    ShowProgress(fmt::format("prompt engineer on meta-prompt {}: {}", *done.prompt_id, error.substr(0, 160)));
+    return;
+  }
+  ++prompt_edits;
+  const prompt::MetaPromptEntry* entry = prompts->Find(*child);
+  auto inserted = store->InsertPrompt(store::PromptRow{0, run_id, *child, done.prompt_id, *call_id, "engineer",
+                                                       SectionsJson(entry->prompt).dump(), ""});
+  if (!inserted.ok()) {
+    fatal = inserted.error();
+    return;
+  }
+  if (auto saved = SaveSearch(); !saved.ok()) fatal = saved.error();
+  ShowProgress(fmt::format("prompt engineer rewrote meta-prompt {} as {}", *done.prompt_id, *child));
 }
 
 void Run::State::HandleEvalDone(EvalDone done) {
@@ -428,20 +659,25 @@ void Run::State::HandleEvalDone(EvalDone done) {
   row.status = std::string(eval::StatusName(done.result.status));
   row.result_json = done.result.ToJson().dump();
   row.total_ms = done.result.phases.total_ms;
-  double fitness = done.result.Fitness();
-  double speedup = done.result.status == eval::Status::kPassed ? done.result.speedup : 0.0;
-  auto recorded = store->RecordEvaluation(row, fitness, speedup);
+  SetStatus(c, row.status);
+  c.fitness = done.result.Fitness();
+  c.speedup = done.result.status == eval::Status::kPassed ? done.result.speedup : 0.0;
+  c.feedback = eval::FeedbackText(done.result);
+  ++evaluated;
+  Learn(c);  // the search takes the verdict before it is stored, so the snapshot includes it
+  UpdateBest(c);
+  store::SearchUpdate update = SearchSnapshot();
+  const search::ArchiveMetrics m = tally->Metrics();
+  update.metrics = store::MetricsRow{0, run_id, evaluated, m.qd_score, m.coverage, m.best_fitness,
+                                     best_id ? candidates.at(*best_id).speedup : 0.0, cost_usd,
+                                     elapsed_before_s + MsSince(started) / 1000, ""};
+  auto recorded = store->RecordEvaluation(row, c.fitness, c.speedup, update);
   if (!recorded.ok()) {
     fatal = recorded.error();
     return;
   }
-  c.status = row.status;
-  c.fitness = fitness;
-  c.speedup = speedup;
-  c.feedback = eval::FeedbackText(done.result);
-  UpdateBest(c);
   std::string line = fmt::format("candidate #{}: {}", c.id, row.status);
-  if (done.result.status == eval::Status::kPassed) line += fmt::format(" {:.2f}x", speedup);
+  if (done.result.status == eval::Status::kPassed) line += fmt::format(" {:.2f}x", c.speedup);
   else if (!done.result.message.empty()) line += " - " + done.result.message.substr(0, 120);
   ShowProgress(line);
 }
@@ -453,13 +689,13 @@ void Run::State::FinishInFlight() {
   // Replies still on the wire: wait for them (their cost is real and gets recorded), but do not
   // hold a stopping run hostage to a slow API.
   auto deadline = std::chrono::steady_clock::now() + (StopRequested() ? std::chrono::seconds(5) : std::chrono::hours(1));
-  while (llm_in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+  while ((llm_in_flight > 0 || engineer_in_flight) && std::chrono::steady_clock::now() < deadline) {
     if (auto event = queue->Pop(std::chrono::milliseconds(100))) HandleEvent(std::move(*event));
   }
   if (executor) executor->Drain();
   while (auto event = queue->Pop(std::chrono::milliseconds(0))) HandleEvent(std::move(*event));
   for (auto& t : llm_threads) {
-    if (llm_in_flight == 0) {
+    if (llm_in_flight == 0 && !engineer_in_flight) {
       t.join();
     } else {
       t.detach();  // it owns shared pointers to the client and the queue
@@ -467,6 +703,8 @@ void Run::State::FinishInFlight() {
   }
   llm_threads.clear();
 }
+
+Expected<void> Run::State::SaveSearch() { return store->SaveSearch(run_id, SearchSnapshot()); }
 
 Expected<void> Run::State::ExportBest() {
   if (!best_id) return core::Ok();
@@ -493,35 +731,118 @@ RunSummary Run::State::Summarize(std::string stop_reason) const {
   RunSummary s;
   s.iterations = iterations_started;
   s.candidates = static_cast<int>(candidates.size());
-  for (const auto& [id, c] : candidates) {
-    if (c.status != kPending) ++s.evaluated;
-    if (c.status == "passed") ++s.passed;
-  }
+  s.evaluated = evaluated;
+  auto passed = status_counts.find("passed");
+  s.passed = passed == status_counts.end() ? 0 : passed->second;
   s.cost_usd = cost_usd;
   s.best_candidate_id = best_id;
   if (best_id) s.best_speedup = candidates.at(*best_id).speedup;
   s.stop_reason = std::move(stop_reason);
+  const search::ArchiveMetrics m = tally->Metrics();
+  s.qd_score = m.qd_score;
+  s.coverage = m.coverage;
+  s.prompt_edits = prompt_edits;
+  s.wall_ms = MsSince(started);
+  s.engine_ms = s.wall_ms - wait_ms;
   return s;
 }
 
 // --- helpers --------------------------------------------------------------------------------
 
 bool Run::State::CanRequest() const {
-  return llm != nullptr && !fatal && !StopRequested() && BudgetReason().empty();
+  return !llms.empty() && !fatal && !StopRequested() && BudgetReason().empty();
+}
+
+bool Run::State::SampleSlotFree() const {
+  const int concurrency = std::max(1, options.llm_concurrency);
+  // A strategy that learns from each verdict frees a slot only once the child it produced has
+  // been evaluated: with concurrency 1 this is the classic refine loop. The others keep
+  // `concurrency` requests on the wire and at most as many children again waiting for verdicts.
+  if (strategy->WaitsForVerdicts()) return llm_in_flight + evals_in_flight < concurrency;
+  return llm_in_flight < concurrency && llm_in_flight + evals_in_flight < 2 * concurrency;
 }
 
 std::string Run::State::BudgetReason() const {
-  if (llm == nullptr) return "no llm";
+  if (llms.empty()) return "no llm";
   if (iterations_started >= options.max_iterations) return "iteration budget";
   if (options.max_cost_usd > 0 && cost_usd >= options.max_cost_usd) return "cost budget";
   return "";
 }
 
+std::optional<Event> Run::State::WaitForEvent(std::chrono::milliseconds wait) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto event = queue->Pop(wait);
+  wait_ms += MsSince(t0);
+  return event;
+}
+
+prompt::RefineInput Run::State::KernelPromptInput(const search::SamplePlan& plan) const {
+  prompt::RefineInput input;
+  input.task = &task;
+  input.search_notes = plan.notes;
+  if (!plan.parent_id) return input;
+  const CandidateInfo& parent = candidates.at(*plan.parent_id);
+  input.parent = {parent.code, parent.feedback};
+  // The parent's most recent children, so the model does not repeat an attempt that failed.
+  std::vector<const CandidateInfo*> children;
+  for (const auto& [id, c] : candidates) {
+    if (c.parent_id == parent.id && c.Evaluated()) children.push_back(&c);
+  }
+  std::size_t keep = std::min<std::size_t>(children.size(), static_cast<std::size_t>(std::max(0, options.history)));
+  for (std::size_t i = children.size() - keep; i < children.size(); ++i) {
+    input.history.push_back({children[i]->code, children[i]->feedback});
+  }
+  for (std::int64_t id : plan.inspiration_ids) {
+    const CandidateInfo& c = candidates.at(id);
+    std::string verdict = c.status == "passed" ? fmt::format("passed at {:.2f}x", c.speedup) : c.status;
+    const search::Archive* archive = strategy->MaybeArchive();
+    input.inspirations.push_back({fmt::format("cell {}, {}", archive ? archive->CellLabel(c.cell) : tally->CellLabel(c.cell), verdict),
+                                  {c.code, ""}});
+  }
+  return input;
+}
+
+void Run::State::Send(LlmDone job) {
+  llm_threads.emplace_back([client = llms[job.arm], queue = queue, job = std::move(job)]() mutable {
+    job.completion = client->Complete(job.request);
+    queue->Push(std::move(job));
+  });
+}
+
+Expected<std::int64_t> Run::State::RecordCall(const LlmDone& done, const std::string& error) {
+  const llm::LlmClient& client = *llms[done.arm];
+  store::LlmCallRow call;
+  call.run_id = run_id;
+  call.iteration = done.iteration;
+  call.provider = client.Config().provider == llm::Provider::kAnthropic ? "anthropic" : "openai";
+  call.model = client.Config().model;
+  call.prompt_json = PromptJson(done.request);
+  call.purpose = done.purpose == Purpose::kKernel ? "kernel" : "prompt_engineer";
+  call.prompt_id = done.prompt_id;
+  call.error = error;
+  if (done.completion.ok()) {
+    const llm::Completion& c = *done.completion;
+    call.model = c.model.empty() ? call.model : c.model;
+    call.response = c.text;
+    call.input_tokens = c.usage.input_tokens;
+    call.output_tokens = c.usage.output_tokens;
+    call.cost_usd = c.cost_usd;
+    call.latency_ms = c.latency_ms;
+    call.attempts = c.attempts;
+  }
+  cost_usd += call.cost_usd;
+  return store->InsertLlmCall(call);
+}
+
 Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
   row.code_hash = core::Sha256Hex(row.code);
-  // Identical code is never evaluated twice: it inherits the verdict of its first occurrence.
-  auto dup = by_hash.find(row.code_hash);
-  bool duplicate = dup != by_hash.end();
+  const search::CodeDescriptor descriptor = search::DescribeCode(row.code, task.backend);
+  row.descriptor_json = DescriptorJson(descriptor).dump();
+  const std::string novelty_hash = core::Sha256Hex(search::NormalizedForNovelty(row.code, task.backend));
+  // Code equal to an earlier candidate's up to names, comments and layout is never evaluated
+  // again: it inherits the verdict of its first occurrence.
+  auto dup = by_novelty.find(novelty_hash);
+  const bool duplicate = dup != by_novelty.end();
   if (duplicate) {
     const CandidateInfo& first = candidates.at(dup->second);
     row.status = first.status == kPending ? "duplicate" : first.status;
@@ -530,17 +851,30 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
     row.extraction += fmt::format(" (duplicate of #{})", first.id);
   }
   KF_TRY(row.id, store->InsertCandidate(row));
-  const std::int64_t id = row.id;
-  CandidateInfo c = CandidateInfo::FromRow(row);
+  CandidateInfo c;
+  c.id = row.id;
+  c.parent_id = row.parent_id;
+  c.code = row.code;
+  c.novelty_hash = novelty_hash;
+  c.status = row.status.empty() ? kPending : row.status;
+  c.fitness = row.fitness;
+  c.speedup = row.speedup;
+  const auto levels = descriptor.Levels();
+  c.cell.assign(levels.begin(), levels.end());
+  c.island = row.island;
+  c.prompt_id = row.prompt_id;
+  c.model = row.model;
+  c.duplicate = duplicate;
   if (duplicate) c.feedback = candidates.at(dup->second).feedback;
-  candidates[id] = c;
+  ++status_counts[c.status];
+  candidates[c.id] = c;
   if (duplicate) {
-    ShowProgress(fmt::format("candidate #{}: same code as #{}, not evaluated again", id, dup->second));
+    ShowProgress(fmt::format("candidate #{}: same code as #{}, not evaluated again", c.id, dup->second));
   } else {
-    by_hash.emplace(c.code_hash, id);
+    by_novelty.emplace(novelty_hash, c.id);
     Submit(c);
   }
-  return id;
+  return c.id;
 }
 
 void Run::State::Submit(const CandidateInfo& c) {
@@ -550,15 +884,52 @@ void Run::State::Submit(const CandidateInfo& c) {
   });
 }
 
-const CandidateInfo* Run::State::ChooseParent() const {
-  // refine: improve the best correct kernel; before one exists, repair the most promising.
-  if (best_id) return &candidates.at(*best_id);
-  const CandidateInfo* pick = nullptr;
-  for (const auto& [id, c] : candidates) {
-    if (c.status == kPending || c.status == "duplicate") continue;
-    if (pick == nullptr || c.fitness >= pick->fitness) pick = &c;
+void Run::State::SetStatus(CandidateInfo& c, const std::string& status) {
+  if (--status_counts[c.status] == 0) status_counts.erase(c.status);
+  c.status = status;
+  ++status_counts[status];
+}
+
+void Run::State::Learn(const CandidateInfo& c) {
+  std::optional<search::Evaluated> parent;
+  double parent_fitness = 0;
+  if (c.parent_id) {
+    const CandidateInfo& p = candidates.at(*c.parent_id);
+    if (p.Evaluated()) {
+      parent = p.ForSearch();
+      parent_fitness = p.fitness;
+    }
   }
-  return pick;
+  strategy->Record(c.ForSearch(), parent);
+  tally->Insert(0, search::Member{c.id, c.cell, c.fitness, c.status == "passed"});
+  if (prompts && c.prompt_id) {
+    // A prompt dropped from the population while its kernel was evaluated gets no credit.
+    (void)prompts->Credit(*c.prompt_id, c.id, c.fitness, c.status);
+  }
+  if (picker && !c.model.empty()) {
+    if (auto arm = ArmOf(c.model)) {
+      auto cost = costs_pending.find(c.id);
+      picker->Record(*arm, std::max(0.0, c.fitness - parent_fitness), cost == costs_pending.end() ? 0 : cost->second);
+      if (cost != costs_pending.end()) costs_pending.erase(cost);
+    }
+  }
+}
+
+std::optional<std::size_t> Run::State::ArmOf(const std::string& model) const {
+  for (std::size_t i = 0; i < options.models.models.size(); ++i) {
+    if (options.models.models[i].model == model) return i;
+  }
+  return std::nullopt;
+}
+
+store::SearchUpdate Run::State::SearchSnapshot() const {
+  store::SearchUpdate u;
+  u.state.push_back({kStrategyKey, strategy->ToJson().dump()});
+  u.state.push_back({kTallyKey, tally->ToJson().dump()});
+  if (prompts) u.state.push_back({kPromptsKey, prompts->ToJson().dump()});
+  if (picker) u.state.push_back({kModelsKey, picker->ToJson().dump()});
+  u.state.push_back({kRngKey, Json(RngState(rng)).dump()});
+  return u;
 }
 
 void Run::State::UpdateBest(const CandidateInfo& c) {
@@ -567,14 +938,13 @@ void Run::State::UpdateBest(const CandidateInfo& c) {
 }
 
 void Run::State::ShowProgress(const std::string& event_line) {
-  std::map<std::string, int> counts;
-  for (const auto& [id, c] : candidates) ++counts[c.status];
   std::string statuses;
-  for (const auto& [status, n] : counts) statuses += fmt::format(" {} {}", status, n);
+  for (const auto& [status, n] : status_counts) statuses += fmt::format(" {} {}", status, n);
   std::string best = best_id ? fmt::format("{:.2f}x", candidates.at(*best_id).speedup) : "-";
-  std::string line = fmt::format("[iter {}/{}]{} | best {} | ${:.4f} | in flight {} llm, {} eval",
-                                 iterations_started, options.max_iterations, statuses, best, cost_usd,
-                                 llm_in_flight, evals_in_flight);
+  const search::ArchiveMetrics m = tally->Metrics();
+  std::string line = fmt::format("[iter {}/{}]{} | best {} | cells {} ({:.0f}% passing) | ${:.4f} | in flight {} llm, {} eval",
+                                 iterations_started, options.max_iterations, statuses, best, m.cells_filled,
+                                 100 * m.coverage, cost_usd, llm_in_flight, evals_in_flight);
   if (IsTerminal() && core::GetLogLevel() <= core::LogLevel::kInfo) {
     // One live line on a terminal, rewritten in place.
     std::fprintf(stderr, "\r\033[K%s", line.c_str());

@@ -1,11 +1,15 @@
 // engine/run.h — the evolution loop.
 //
 // A Run owns one run directory (runs/<name>/: kfoundry.db, best.cpp, best.json). Execute()
-// reads as a table of contents: restore, evaluate seeds, then iterate (ask the LLM for
-// children of the chosen parent, extract their code, evaluate, record) until the iteration or
-// cost budget is spent or a stop is requested, then export the best kernel.
-// Every LLM call, candidate and evaluation is written to the store as it completes, so a
-// killed run loses only what was in flight and resumes with Run::Resume.
+// reads as a table of contents: restore, evaluate seeds, then iterate (the strategy plans each
+// sample's parent and inspirations, a meta-prompt and a model are picked, the LLM writes a
+// child, its code is extracted, described and evaluated, and the search learns from the
+// verdict) until the iteration or cost budget is spent or a stop is requested, then export the
+// best kernel. Requests and evaluations overlap; results are taken as they arrive.
+// Every LLM call, candidate and evaluation is written to the store as it completes, with the
+// search's state (archive, prompt population, model statistics, random generator) in the
+// evaluation's transaction, so a killed run loses only what was in flight and Run::Resume
+// continues the search exactly where its last evaluation left it.
 #pragma once
 
 #include <atomic>
@@ -18,7 +22,9 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "eval/evaluator.h"
+#include "llm/ensemble.h"
 #include "llm/llm_client.h"
+#include "search/archive.h"
 #include "store/store.h"
 #include "task/task.h"
 
@@ -27,8 +33,16 @@ namespace kf::engine {
 struct RunOptions {
   std::filesystem::path task_dir;
   std::filesystem::path run_dir;
-  std::string strategy = "refine";
-  /// LLM samples to draw (iterations). Seeds do not count.
+  /// map-elites, refine or best-of-n (search/strategy.h).
+  std::string strategy = "map-elites";
+  /// map-elites only: evolve the prompt's instruction sections (prompt/meta_prompt.h).
+  bool meta_prompts = true;
+  search::ArchiveOptions archive;
+  /// Kernel samples between prompt-engineer steps (0: the meta-prompts are selected and
+  /// credited but never rewritten).
+  int prompt_evolve_every = 8;
+  /// LLM kernel samples to draw (iterations). Seeds and prompt-engineer calls do not count;
+  /// every call's cost counts against max_cost_usd.
   int max_iterations = 10;
   /// Stop issuing requests once the recorded LLM cost reaches this; 0 means no cap.
   double max_cost_usd = 0;
@@ -36,8 +50,9 @@ struct RunOptions {
   int llm_concurrency = 2;
   /// Compile workers for the local executor; 0 means one per hardware thread.
   int compile_workers = 0;
-  /// "provider:model" as given by the user (no key); empty when no LLM is configured.
-  std::string model;
+  /// The models (as given by the user, no keys) and how each sample picks one; no models when
+  /// no LLM is configured. Prompt-engineer calls go to the first model.
+  llm::EnsembleSpec models;
   double temperature = 0.7;
   int max_tokens = 8192;
   std::uint64_t seed = 0x6b66'6f75'6e64'7279ULL;
@@ -55,7 +70,7 @@ struct RunOptions {
 };
 
 struct RunSummary {
-  int iterations = 0;  // LLM samples recorded
+  int iterations = 0;  // LLM kernel samples recorded
   int candidates = 0;
   int evaluated = 0;
   int passed = 0;
@@ -63,13 +78,22 @@ struct RunSummary {
   std::optional<std::int64_t> best_candidate_id;
   double best_speedup = 0;
   std::string stop_reason;  // "iteration budget", "cost budget", "interrupted", "no llm"
+  /// Over every evaluated candidate, whatever the strategy (search::ArchiveMetrics).
+  double qd_score = 0;
+  double coverage = 0;
+  int prompt_edits = 0;  // meta-prompts written by the prompt engineer in this process
+  /// The loop's own time (planning, prompts, extraction, bookkeeping, store writes), not
+  /// waiting for the LLM or the evaluator; and this process's wall time of Execute.
+  double engine_ms = 0;
+  double wall_ms = 0;
 };
 
 /// Everything the loop needs from the outside world; the CLI builds real ones, tests fakes.
 struct RunDeps {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<eval::Evaluator> evaluator;
-  std::unique_ptr<llm::LlmClient> llm;  // null: evaluate seeds only
+  /// One client per RunOptions::models entry, in order; empty: evaluate seeds only.
+  std::vector<std::shared_ptr<llm::LlmClient>> llms;
 };
 
 class Run {

@@ -6,7 +6,9 @@
 
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include "core/fs.h"
 #include "core/hash.h"
@@ -98,6 +100,8 @@ class RunTest : public ::testing::Test {
     task_.seeds = {{"seed.cpp", "void toy() { /* naive */ } // SPEED=1.0"}};
     options_.task_dir = dir_;
     options_.run_dir = dir_ / "run";
+    options_.strategy = "refine";  // these tests script one lineage; map-elites has its own below
+    options_.models = *llm::ParseModelList("fake-model");
     fs::create_directories(options_.run_dir);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -108,7 +112,7 @@ class RunTest : public ::testing::Test {
     EXPECT_TRUE(store.ok());
     deps.store = std::move(store).value();
     deps.evaluator.reset(evaluator);
-    deps.llm.reset(llm);
+    deps.llms = {std::shared_ptr<llm::LlmClient>(llm)};
     return deps;
   }
   std::unique_ptr<store::Store> Reopen() {
@@ -267,6 +271,215 @@ TEST_F(RunTest, ResumeReevaluatesOnlyPendingCandidatesAndKeepsCounting) {
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 3u);
   for (const auto& c : *rows) EXPECT_EQ(store->Evaluations(c.id)->size(), 1u) << "candidate " << c.id;
+}
+
+
+// --- map-elites, meta-prompts, ensembles ------------------------------------------------------
+
+/// Kernels in different optimization styles (cpu vocabulary): serial, OpenMP threads, and
+/// threads with SIMD and FMA. Each is distinct code; all pass at the given speedup.
+std::string Styled(int style, int k) {
+  const std::string speed = std::to_string(1.0 + 0.25 * k);
+  const std::string tag = " // SPEED=" + speed + " v" + std::to_string(k) + "\n";
+  switch (style % 3) {
+    case 0: return "void toy() { for (int i = 0; i < " + std::to_string(k + 8) + "; ++i) y[i] = x[i]; }" + tag;
+    case 1: return "void toy() {\n#pragma omp parallel for\n  for (int i = 0; i < " + std::to_string(k + 8) + "; ++i) y[i] = x[i];\n}" + tag;
+    default: return "void toy() {\n#pragma omp parallel for simd\n  for (int i = 0; i < " + std::to_string(k + 8) +
+                    "; ++i) y[i] = std::fma(x[i], 2.0f, 1.0f);\n}" + tag;
+  }
+}
+
+/// Answers kernel prompts with Styled kernels in turn and prompt-engineer prompts with a
+/// SEARCH/REPLACE edit of the first line of the pitfalls section it was shown.
+class ScriptedLlm : public llm::LlmClient {
+ public:
+  /// `first` numbers this client's kernels, so two clients never write the same one.
+  explicit ScriptedLlm(std::string model = "fake-model", double cost = 0.01, int first = 1)
+      : first_(first), cost_(cost) {
+    config_.model = std::move(model);
+  }
+  core::Expected<llm::Completion> Complete(const llm::CompletionRequest& request) override {
+    std::lock_guard lock(mu_);
+    llm::Completion c;
+    c.usage = {1000, 500};
+    c.cost_usd = cost_;
+    c.priced = true;
+    const std::string& user = request.messages.back().content;
+    if (request.system.find("prompt engineer") != std::string::npos) {
+      ++engineer_prompts;
+      const std::string header = "## pitfalls\n";
+      auto at = user.find(header);
+      if (at == std::string::npos) return core::MakeError(core::ErrorCode::kServer, "no pitfalls section shown");
+      auto line_end = user.find('\n', at + header.size());
+      const std::string line = user.substr(at + header.size(), line_end - at - header.size());
+      c.text = "<<<<<<< SEARCH\n" + line + "\n=======\n" + line + "\n- EDITED-BY-ENGINEER " +
+               std::to_string(engineer_prompts) + ": check the ragged tail.\n>>>>>>> REPLACE\n";
+      return c;
+    }
+    kernel_prompts.push_back(user);
+    const int k = first_ + static_cast<int>(kernel_prompts.size()) - 1;
+    c.text = Fenced(Styled(k, k));
+    return c;
+  }
+  const llm::LlmConfig& Config() const override { return config_; }
+
+  std::mutex mu_;
+  std::vector<std::string> kernel_prompts;
+  int engineer_prompts = 0;
+
+ private:
+  int first_;
+  double cost_;
+  llm::LlmConfig config_;
+};
+
+TEST_F(RunTest, MapElitesFillsSeveralCellsEvolvesPromptsAndStoresTheLineage) {
+  auto* llm = new ScriptedLlm();
+  options_.strategy = "map-elites";
+  options_.archive.islands = 2;
+  options_.prompt_evolve_every = 3;
+  options_.max_iterations = 9;
+  options_.llm_concurrency = 1;
+  RunDeps deps = Deps(nullptr, new FakeEvaluator());
+  deps.llms = {std::shared_ptr<llm::LlmClient>(llm)};
+  auto run = Run::Start(options_, task_, std::move(deps));
+  ASSERT_TRUE(run.ok()) << run.error().ToString();
+  auto summary = (*run)->Execute();
+  ASSERT_TRUE(summary.ok()) << summary.error().ToString();
+  EXPECT_EQ(summary->iterations, 9);
+  EXPECT_GT(summary->coverage, 1.0 / 64) << "more than one cell holds a passing kernel";
+  EXPECT_GE(summary->prompt_edits, 1);
+  EXPECT_GE(llm->engineer_prompts, summary->prompt_edits);
+
+  auto store = Reopen();
+  auto rows = store->Candidates(1);
+  ASSERT_TRUE(rows.ok());
+  std::set<std::string> cells;
+  for (const auto& c : *rows) {
+    auto d = core::ParseJson(c.descriptor_json, "descriptor");
+    ASSERT_TRUE(d.ok()) << c.descriptor_json;
+    cells.insert((*d)["cell"].dump());
+    if (c.origin == "llm") {
+      EXPECT_TRUE(c.parent_id.has_value()) << "every child names its parent";
+      EXPECT_TRUE(c.island.has_value());
+      EXPECT_TRUE(c.prompt_id.has_value());
+      EXPECT_EQ(c.model, "fake-model");
+    }
+  }
+  EXPECT_GE(cells.size(), 3u);
+  // The prompt lineage: the seeds, then engineered children naming their parents and calls.
+  auto prompts = store->Prompts(1);
+  ASSERT_TRUE(prompts.ok());
+  int engineered = 0;
+  for (const auto& p : *prompts) {
+    if (p.origin != "engineer") continue;
+    ++engineered;
+    EXPECT_TRUE(p.parent_prompt_id.has_value());
+    EXPECT_TRUE(p.llm_call_id.has_value());
+    EXPECT_NE(p.sections_json.find("EDITED-BY-ENGINEER"), std::string::npos);
+  }
+  EXPECT_EQ(engineered, summary->prompt_edits);
+  auto calls = store->LlmCalls(1);
+  int engineer_calls = 0;
+  for (const auto& c : *calls) engineer_calls += c.purpose == "prompt_engineer";
+  EXPECT_EQ(engineer_calls, llm->engineer_prompts);
+  // An edited prompt is used afterwards: its text reaches a later kernel prompt.
+  bool used = false;
+  for (const auto& p : llm->kernel_prompts) used = used || p.find("EDITED-BY-ENGINEER") != std::string::npos;
+  EXPECT_TRUE(used);
+  // Metrics over time, one row per evaluation.
+  auto metrics = store->Metrics(1);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(static_cast<int>(metrics->size()), summary->evaluated);
+  EXPECT_LE(metrics->front().coverage, metrics->back().coverage);
+}
+
+TEST_F(RunTest, ResumeRestoresTheArchivePromptsAndModelStatisticsExactly) {
+  options_.strategy = "map-elites";
+  options_.archive.islands = 3;
+  options_.prompt_evolve_every = 2;
+  options_.max_iterations = 6;
+  options_.llm_concurrency = 2;
+  std::map<std::string, std::string> saved;
+  {
+    RunDeps deps = Deps(nullptr, new FakeEvaluator());
+    deps.llms = {std::make_shared<ScriptedLlm>()};
+    auto run = Run::Start(options_, task_, std::move(deps));
+    ASSERT_TRUE(run.ok());
+    ASSERT_TRUE((*run)->Execute().ok());
+  }
+  auto before = Reopen()->SearchState(1);
+  ASSERT_TRUE(before.ok());
+  for (const auto& e : *before) saved[e.key] = e.json;
+  ASSERT_EQ(saved.size(), 5u);  // strategy, tally, prompts, models, rng
+  auto archive = core::ParseJson(saved["strategy"], "strategy");
+  ASSERT_TRUE(archive.ok());
+  EXPECT_GT((*archive)["archive"]["islands"][1]["elites"].size(), 0u) << "the seeds reached every island";
+
+  // Resuming with the budget already spent restores and saves the search again: unchanged.
+  RunDeps deps = Deps(nullptr, new FakeEvaluator());
+  auto llm = std::make_shared<ScriptedLlm>();
+  deps.llms = {llm};
+  auto run = Run::Resume(task_, std::move(deps), std::nullopt, std::nullopt);
+  ASSERT_TRUE(run.ok()) << run.error().ToString();
+  auto summary = (*run)->Execute();
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(llm->kernel_prompts.size(), 0u);
+  std::map<std::string, std::string> after;
+  auto now = Reopen()->SearchState(1);
+  ASSERT_TRUE(now.ok());
+  for (const auto& e : *now) after[e.key] = e.json;
+  for (const auto& [key, json] : saved) EXPECT_EQ(after[key], json) << key;
+}
+
+TEST_F(RunTest, RenamedOrReformattedCodeIsNotEvaluatedAgain) {
+  auto* llm = new FakeLlmClient({Fenced("void toy() { int a = 1; y[0] = a; } // SPEED=2"),
+                                 Fenced("void toy()\n{\n  int b = 1;   // same kernel\n  y[0] = b;\n} // SPEED=2"),
+                                 Fenced("void toy() { int a = 2; y[0] = a; } // SPEED=2")});
+  auto* evaluator = new FakeEvaluator();
+  options_.max_iterations = 3;
+  options_.llm_concurrency = 1;
+  auto run = Run::Start(options_, task_, Deps(llm, evaluator));
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE((*run)->Execute().ok());
+  EXPECT_EQ(evaluator->prepared, 3) << "the seed, the first kernel and the one with another constant";
+  auto store = Reopen();
+  auto rows = store->Candidates(1);
+  ASSERT_EQ(rows->size(), 4u);
+  EXPECT_NE((*rows)[2].extraction.find("duplicate of #2"), std::string::npos);
+  EXPECT_EQ(store->LlmCalls(1)->size(), 3u) << "the duplicate's LLM call is still recorded";
+}
+
+TEST_F(RunTest, AnEnsembleSpreadsSamplesOverItsModelsAndRecordsWhoWroteWhat) {
+  options_.strategy = "best-of-n";
+  options_.models = *llm::ParseModelList("cheap@1,dear@1");
+  options_.models.selection = llm::Selection::kUcb;
+  options_.max_iterations = 8;
+  options_.llm_concurrency = 1;
+  auto cheap = std::make_shared<ScriptedLlm>("cheap", 0.001);
+  auto dear = std::make_shared<ScriptedLlm>("dear", 0.5, 100);
+  RunDeps deps = Deps(nullptr, new FakeEvaluator());
+  deps.llms = {cheap, dear};
+  auto run = Run::Start(options_, task_, std::move(deps));
+  ASSERT_TRUE(run.ok());
+  auto summary = (*run)->Execute();
+  ASSERT_TRUE(summary.ok());
+  // Both are tried; the one with more improvement per dollar gets most of the rest.
+  EXPECT_GE(dear->kernel_prompts.size(), 1u);
+  EXPECT_GT(cheap->kernel_prompts.size(), dear->kernel_prompts.size());
+  auto store = Reopen();
+  int by_cheap = 0;
+  auto rows = store->Candidates(1);
+  ASSERT_TRUE(rows.ok());
+  for (const auto& c : *rows) by_cheap += c.model == "cheap";
+  EXPECT_EQ(by_cheap, static_cast<int>(cheap->kernel_prompts.size()));
+  std::map<std::string, std::string> state;
+  auto entries = store->SearchState(1);
+  ASSERT_TRUE(entries.ok());
+  for (const auto& e : *entries) state[e.key] = e.json;
+  auto picker = llm::ModelPicker::FromJson(*core::ParseJson(state["models"], "models"));
+  ASSERT_TRUE(picker.ok());
+  EXPECT_EQ(picker->Stats(0).samples + picker->Stats(1).samples, 8);
 }
 
 }  // namespace
