@@ -1,6 +1,7 @@
 #include "engine/run.h"
 
 #include <fmt/format.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -157,6 +158,73 @@ struct EventQueue {
   }
 };
 
+/// LLM requests run on a few long-lived threads, one per request slot, each reply posted as an
+/// event. (A thread per request cost more than everything else the loop does per sample.)
+class RequestPool {
+ public:
+  RequestPool(int threads, std::vector<std::shared_ptr<llm::LlmClient>> clients, std::shared_ptr<EventQueue> events)
+      : shared_(std::make_shared<Shared>()) {
+    shared_->clients = std::move(clients);
+    shared_->events = std::move(events);
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([shared = shared_] { Work(*shared); });
+  }
+  ~RequestPool() { Close(/*join=*/true); }
+
+  void Submit(LlmDone job) {
+    {
+      std::lock_guard lock(shared_->mu);
+      shared_->jobs.push_back(std::move(job));
+    }
+    shared_->cv.notify_one();
+  }
+
+  /// Stops the workers once the queue is empty. `join` false: workers still inside a request are
+  /// left to finish on their own (they share ownership of the clients and the event queue).
+  void Close(bool join) {
+    {
+      std::lock_guard lock(shared_->mu);
+      shared_->closing = true;
+    }
+    shared_->cv.notify_all();
+    for (std::thread& t : threads_) {
+      if (join) {
+        t.join();
+      } else {
+        t.detach();
+      }
+    }
+    threads_.clear();
+  }
+
+ private:
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<LlmDone> jobs;
+    bool closing = false;
+    std::vector<std::shared_ptr<llm::LlmClient>> clients;
+    std::shared_ptr<EventQueue> events;
+  };
+
+  static void Work(Shared& shared) {
+    for (;;) {
+      LlmDone job;
+      {
+        std::unique_lock lock(shared.mu);
+        shared.cv.wait(lock, [&] { return shared.closing || !shared.jobs.empty(); });
+        if (shared.jobs.empty()) return;
+        job = std::move(shared.jobs.front());
+        shared.jobs.pop_front();
+      }
+      job.completion = shared.clients[job.arm]->Complete(job.request);
+      shared.events->Push(std::move(job));
+    }
+  }
+
+  std::shared_ptr<Shared> shared_;
+  std::vector<std::thread> threads_;
+};
+
 std::string PromptJson(const llm::CompletionRequest& r) {
   Json messages = Json::array();
   for (const auto& m : r.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
@@ -164,6 +232,12 @@ std::string PromptJson(const llm::CompletionRequest& r) {
 }
 
 bool IsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+double ThreadCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 double MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -209,6 +283,7 @@ struct Run::State {
   std::mt19937_64 rng;
 
   std::map<std::int64_t, CandidateInfo> candidates;
+  std::map<std::int64_t, std::vector<std::int64_t>> children_of;  // in id order
   std::map<std::string, std::int64_t> by_novelty;  // novelty hash -> first candidate with that code
   std::map<std::string, int> status_counts;
   std::map<std::int64_t, double> costs_pending;  // candidate -> its sample's cost, until its verdict reaches the picker
@@ -222,8 +297,9 @@ struct Run::State {
   double cost_usd = 0;
   double elapsed_before_s = 0;  // wall time of earlier processes of this run (from its metrics)
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  double started_cpu_ms = 0;
   double wait_ms = 0;  // the loop's time blocked on the event queue
-  std::vector<std::thread> llm_threads;
+  std::unique_ptr<RequestPool> requests;  // null when no LLM is configured
   std::optional<Error> fatal;
   const std::atomic<bool>* stop = nullptr;
   bool progress_shown = false;
@@ -259,7 +335,9 @@ struct Run::State {
   void SetStatus(CandidateInfo& c, const std::string& status);
   void Learn(const CandidateInfo& c);
   std::optional<std::size_t> ArmOf(const std::string& model) const;
-  store::SearchUpdate SearchSnapshot() const;
+  /// The search's state; the generator's (6 KB of text) only with `rng`: it is saved at clean
+  /// stops and prompt edits, so a run resumed after a crash draws again from an earlier point.
+  store::SearchUpdate SearchSnapshot(bool rng) const;
   void UpdateBest(const CandidateInfo& c);
   void ShowProgress(const std::string& event_line);
 };
@@ -324,6 +402,11 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
   state->llms = std::move(deps.llms);
   state->rng.seed(state->options.seed);
   state->executor = exec::MakeLocalExecutor(*state->evaluator, state->options.compile_workers);
+  if (!state->llms.empty()) {
+    // One thread per kernel request slot, and one for the prompt engineer.
+    state->requests = std::make_unique<RequestPool>(std::max(1, state->options.llm_concurrency) + 1, state->llms,
+                                                    state->queue);
+  }
   return state;
 }
 }  // namespace
@@ -332,6 +415,7 @@ Expected<RunSummary> Run::Execute(const std::atomic<bool>* stop) {
   State& s = *s_;
   s.stop = stop;
   s.started = std::chrono::steady_clock::now();
+  s.started_cpu_ms = ThreadCpuMs();
   s.ResubmitPending();                 // candidates recorded but not evaluated when the run died
   KF_TRY_VOID(s.EvaluateSeeds());      // the task's seeds are the first parents
   while (!s.fatal && !s.StopRequested()) {
@@ -412,6 +496,7 @@ Expected<void> Run::State::RestoreFromStore() {
     ++status_counts[c.status];
     if (!c.duplicate) by_novelty.emplace(c.novelty_hash, c.id);
     candidates[c.id] = c;
+    if (c.parent_id) children_of[*c.parent_id].push_back(c.id);
     UpdateBest(c);
   }
   KF_TRY(std::vector<store::MetricsRow> metrics, store->Metrics(run_id));
@@ -666,7 +751,7 @@ void Run::State::HandleEvalDone(EvalDone done) {
   ++evaluated;
   Learn(c);  // the search takes the verdict before it is stored, so the snapshot includes it
   UpdateBest(c);
-  store::SearchUpdate update = SearchSnapshot();
+  store::SearchUpdate update = SearchSnapshot(/*rng=*/false);
   const search::ArchiveMetrics m = tally->Metrics();
   update.metrics = store::MetricsRow{0, run_id, evaluated, m.qd_score, m.coverage, m.best_fitness,
                                      best_id ? candidates.at(*best_id).speedup : 0.0, cost_usd,
@@ -685,7 +770,7 @@ void Run::State::HandleEvalDone(EvalDone done) {
 void Run::State::FinishInFlight() {
   if (executor) executor->Drain();
   while (auto event = queue->Pop(std::chrono::milliseconds(0))) HandleEvent(std::move(*event));
-  if (llm_threads.empty()) return;
+  if (!requests) return;
   // Replies still on the wire: wait for them (their cost is real and gets recorded), but do not
   // hold a stopping run hostage to a slow API.
   auto deadline = std::chrono::steady_clock::now() + (StopRequested() ? std::chrono::seconds(5) : std::chrono::hours(1));
@@ -694,17 +779,11 @@ void Run::State::FinishInFlight() {
   }
   if (executor) executor->Drain();
   while (auto event = queue->Pop(std::chrono::milliseconds(0))) HandleEvent(std::move(*event));
-  for (auto& t : llm_threads) {
-    if (llm_in_flight == 0 && !engineer_in_flight) {
-      t.join();
-    } else {
-      t.detach();  // it owns shared pointers to the client and the queue
-    }
-  }
-  llm_threads.clear();
+  requests->Close(/*join=*/llm_in_flight == 0 && !engineer_in_flight);
+  requests.reset();
 }
 
-Expected<void> Run::State::SaveSearch() { return store->SaveSearch(run_id, SearchSnapshot()); }
+Expected<void> Run::State::SaveSearch() { return store->SaveSearch(run_id, SearchSnapshot(/*rng=*/true)); }
 
 Expected<void> Run::State::ExportBest() {
   if (!best_id) return core::Ok();
@@ -744,6 +823,7 @@ RunSummary Run::State::Summarize(std::string stop_reason) const {
   s.prompt_edits = prompt_edits;
   s.wall_ms = MsSince(started);
   s.engine_ms = s.wall_ms - wait_ms;
+  s.engine_cpu_ms = ThreadCpuMs() - started_cpu_ms;
   return s;
 }
 
@@ -785,8 +865,10 @@ prompt::RefineInput Run::State::KernelPromptInput(const search::SamplePlan& plan
   input.parent = {parent.code, parent.feedback};
   // The parent's most recent children, so the model does not repeat an attempt that failed.
   std::vector<const CandidateInfo*> children;
-  for (const auto& [id, c] : candidates) {
-    if (c.parent_id == parent.id && c.Evaluated()) children.push_back(&c);
+  if (auto kids = children_of.find(parent.id); kids != children_of.end()) {
+    for (std::int64_t id : kids->second) {
+      if (candidates.at(id).Evaluated()) children.push_back(&candidates.at(id));
+    }
   }
   std::size_t keep = std::min<std::size_t>(children.size(), static_cast<std::size_t>(std::max(0, options.history)));
   for (std::size_t i = children.size() - keep; i < children.size(); ++i) {
@@ -802,12 +884,7 @@ prompt::RefineInput Run::State::KernelPromptInput(const search::SamplePlan& plan
   return input;
 }
 
-void Run::State::Send(LlmDone job) {
-  llm_threads.emplace_back([client = llms[job.arm], queue = queue, job = std::move(job)]() mutable {
-    job.completion = client->Complete(job.request);
-    queue->Push(std::move(job));
-  });
-}
+void Run::State::Send(LlmDone job) { requests->Submit(std::move(job)); }
 
 Expected<std::int64_t> Run::State::RecordCall(const LlmDone& done, const std::string& error) {
   const llm::LlmClient& client = *llms[done.arm];
@@ -868,6 +945,7 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
   if (duplicate) c.feedback = candidates.at(dup->second).feedback;
   ++status_counts[c.status];
   candidates[c.id] = c;
+  if (c.parent_id) children_of[*c.parent_id].push_back(c.id);
   if (duplicate) {
     ShowProgress(fmt::format("candidate #{}: same code as #{}, not evaluated again", c.id, dup->second));
   } else {
@@ -922,13 +1000,13 @@ std::optional<std::size_t> Run::State::ArmOf(const std::string& model) const {
   return std::nullopt;
 }
 
-store::SearchUpdate Run::State::SearchSnapshot() const {
+store::SearchUpdate Run::State::SearchSnapshot(bool with_rng) const {
   store::SearchUpdate u;
   u.state.push_back({kStrategyKey, strategy->ToJson().dump()});
   u.state.push_back({kTallyKey, tally->ToJson().dump()});
   if (prompts) u.state.push_back({kPromptsKey, prompts->ToJson().dump()});
   if (picker) u.state.push_back({kModelsKey, picker->ToJson().dump()});
-  u.state.push_back({kRngKey, Json(RngState(rng)).dump()});
+  if (with_rng) u.state.push_back({kRngKey, Json(RngState(rng)).dump()});
   return u;
 }
 

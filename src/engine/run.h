@@ -85,6 +85,7 @@ struct RunSummary {
   /// The loop's own time (planning, prompts, extraction, bookkeeping, store writes), not
   /// waiting for the LLM or the evaluator; and this process's wall time of Execute.
   double engine_ms = 0;
+  double engine_cpu_ms = 0;  // CPU time of the loop's thread (unaffected by other load)
   double wall_ms = 0;
 };
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <system_error>
@@ -156,15 +157,28 @@ std::string NowIso8601Utc() {
                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ms % 1000);
 }
 
-/// One prepared statement; parameters are bound by position, starting at 1, in call order.
+/// A prepared statement of the store's cache (or, when that one is already in use, a private
+/// one); parameters are bound by position, starting at 1, in call order. Going out of scope
+/// resets it for the next use.
 class Statement {
  public:
-  Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}  // NOLINT: takes ownership
-  Statement(Statement&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)), next_(other.next_) {}
+  /// `in_use` is the cache entry's flag, or null for a private statement this object finalizes.
+  Statement(sqlite3_stmt* stmt, bool* in_use) : stmt_(stmt), in_use_(in_use) {}
+  Statement(Statement&& other) noexcept
+      : stmt_(std::exchange(other.stmt_, nullptr)), in_use_(std::exchange(other.in_use_, nullptr)), next_(other.next_) {}
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   Statement& operator=(Statement&&) = delete;
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement() {
+    if (stmt_ == nullptr) return;
+    if (in_use_ == nullptr) {
+      sqlite3_finalize(stmt_);
+      return;
+    }
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *in_use_ = false;
+  }
 
   Statement& Bind(std::int64_t value) { return Check(sqlite3_bind_int64(stmt_, ++next_, value)); }
   Statement& Bind(int value) { return Bind(static_cast<std::int64_t>(value)); }
@@ -207,6 +221,7 @@ class Statement {
   }
 
   sqlite3_stmt* stmt_;
+  bool* in_use_;
   int next_ = 0;
 };
 
@@ -245,7 +260,10 @@ EvaluationRow ReadEvaluation(const Statement& s) {
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::filesystem::path db_path, sqlite3* db) : db_path_(std::move(db_path)), db_(db) {}
-  ~SqliteStore() override { sqlite3_close_v2(db_); }
+  ~SqliteStore() override {
+    for (auto& [sql, cached] : statements_) sqlite3_finalize(cached.stmt);
+    sqlite3_close_v2(db_);
+  }
 
   /// Pragmas and migrations; called once by OpenStore before the store is shared.
   Expected<void> Initialize();
@@ -281,12 +299,24 @@ class SqliteStore final : public Store {
                            fmt::format("{}: {}: {}", db_path_.string(), doing, sqlite3_errmsg(db_)));
   }
 
+  /// Statements are compiled once per connection and reused: a run writes several rows per
+  /// evaluation, and compiling their SQL each time cost more than writing them.
   Expected<Statement> Prepare(std::string_view sql) {
+    auto it = statements_.find(sql);
+    if (it != statements_.end() && !it->second.in_use) {
+      it->second.in_use = true;
+      return Expected<Statement>(Statement(it->second.stmt, &it->second.in_use));
+    }
+    const bool cache = it == statements_.end();
     sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), cache ? SQLITE_PREPARE_PERSISTENT : 0, &stmt,
+                           nullptr) != SQLITE_OK) {
       return SqlError(fmt::format("preparing `{}`", sql));
     }
-    return Expected<Statement>(Statement(stmt));
+    if (!cache) return Expected<Statement>(Statement(stmt, nullptr));  // the cached one is busy
+    CachedStatement& entry = statements_[std::string(sql)];
+    entry = CachedStatement{stmt, true};
+    return Expected<Statement>(Statement(stmt, &entry.in_use));
   }
 
   /// Runs SQL without parameters (pragmas, migrations, transaction control).
@@ -346,8 +376,14 @@ class SqliteStore final : public Store {
   Expected<void> WriteSearch(std::int64_t run_id, const SearchUpdate& update);
   Expected<std::int64_t> RunOfCandidate(std::int64_t candidate_id);
 
+  struct CachedStatement {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+
   const std::filesystem::path db_path_;
   sqlite3* const db_;
+  std::map<std::string, CachedStatement, std::less<>> statements_;  // node-based: entries stay put
   std::mutex mu_;
   int schema_version_ = 0;
 };
