@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/fs.h"
@@ -357,6 +358,159 @@ TEST_F(EndToEnd, NoLlmConfiguredEvaluatesTheSeedAndSaysHowToConnect) {
   auto db = OpenDb();
   ASSERT_EQ(db->Candidates(1)->size(), 1u);
   EXPECT_EQ(db->Candidates(1)->front().status, "passed");
+}
+
+
+/// An OpenAI-compatible server that answers both kinds of prompt a map-elites run sends: kernel
+/// prompts with correct kernels in three optimization styles (serial, OpenMP threads, threads
+/// with SIMD and FMA), each distinct, and prompt-engineer prompts with a SEARCH/REPLACE edit of
+/// the first line of the pitfalls section it was shown.
+class SearchServer {
+ public:
+  SearchServer() {
+    server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      auto body = core::ParseJson(req.body, "request");
+      std::string system, user;
+      for (const auto& m : (*body)["messages"]) {
+        (m["role"] == "system" ? system : user) = m["content"].get<std::string>();
+      }
+      std::string text;
+      {
+        std::lock_guard lock(mu_);
+        if (system.find("prompt engineer") != std::string::npos) {
+          ++engineer_;
+          const std::string header = "## pitfalls\n";
+          const auto at = user.find(header);
+          const auto end = user.find('\n', at + header.size());
+          const std::string line = at == std::string::npos ? "" : user.substr(at + header.size(), end - at - header.size());
+          text = "Edits:\n<<<<<<< SEARCH\n" + line + "\n=======\n" + line + "\n- E2E-ENGINEER-EDIT " +
+                 std::to_string(engineer_) + ": handle n not divisible by the vector width.\n>>>>>>> REPLACE\n";
+        } else {
+          const int k = ++kernels_;
+          const std::string tweak = " + 0.0f * " + std::to_string(k) + ".0f";
+          const char* style[] = {"", "#pragma omp parallel for\n", "#pragma omp parallel for simd\n"};
+          const std::string body_line = k % 3 == 2 ? "y[i] = std::fma(x[i], 2.0f, 1.0f" + tweak + ");"
+                                                   : "y[i] = 2.0f * x[i] + 1.0f" + tweak + ";";
+          text = "```cpp\n#include <cmath>\n#include <cstdint>\nvoid scale(const float* x, float* y, int32_t n) {\n" +
+                 std::string(style[k % 3]) + "  for (int32_t i = 0; i < n; ++i) " + body_line + "\n}\n```\n";
+        }
+      }
+      core::Json reply = {{"id", "chatcmpl"},
+                          {"object", "chat.completion"},
+                          {"model", "search-model"},
+                          {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"finish_reason", "stop"}}}},
+                          {"usage", {{"prompt_tokens", 2000}, {"completion_tokens", 400}, {"total_tokens", 2400}}}};
+      res.set_content(reply.dump(), "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~SearchServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string BaseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  int EngineerRequests() {
+    std::lock_guard lock(mu_);
+    return engineer_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  int kernels_ = 0, engineer_ = 0;
+};
+
+TEST_F(EndToEnd, MapElitesFillsCellsEvolvesPromptsAndComparesWithRefine) {
+  SearchServer server;
+  auto run = [&](const fs::path& run_dir, std::vector<std::string> extra) {
+    core::SubprocessSpec spec;
+    spec.argv = {std::string(KF_BINARY_DIR) + "/kfoundry", "run", std::string(KF_SOURCE_DIR) + "/tests/e2e/slow_scale",
+                 "--run-dir", run_dir.string(), "--model", "search-model", "--budget", "9", "--concurrency", "2", "-j", "2"};
+    spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
+    spec.working_dir = dir_;
+    spec.env = {{"OPENAI_BASE_URL", server.BaseUrl()}, {"OPENAI_API_KEY", kSecret},
+                {"KF_CACHE_DIR", (dir_ / "cache").string()}, {"KF_LOG", "info"}};
+    spec.limits.wall_timeout = std::chrono::minutes(4);
+    spec.limits.address_space_bytes = 0;
+    spec.limits.output_cap_bytes = 4 << 20;
+    return core::RunSandboxed(spec);
+  };
+  auto evolved = run(run_dir_, {"--islands", "2", "--prompt-evolve-every", "3"});
+  ASSERT_TRUE(evolved.ok());
+  ASSERT_TRUE(evolved->Succeeded()) << evolved->Describe() << "\n" << evolved->stdout_text << evolved->stderr_text;
+  EXPECT_NE(evolved->stdout_text.find("search: map-elites"), std::string::npos) << evolved->stdout_text;
+
+  auto db = OpenDb();
+  auto rows = db->Candidates(1);
+  ASSERT_TRUE(rows.ok());
+  std::set<std::string> cells;
+  int children = 0;
+  for (const auto& c : *rows) {
+    auto d = core::ParseJson(c.descriptor_json, "descriptor");
+    ASSERT_TRUE(d.ok()) << c.descriptor_json;
+    if (c.status == "passed") cells.insert((*d)["cell"].dump());
+    if (c.origin != "llm") continue;
+    ++children;
+    EXPECT_EQ(c.status, "passed") << c.code;
+    ASSERT_TRUE(c.parent_id.has_value()) << "candidate " << c.id << " names its parent";
+    EXPECT_TRUE(c.prompt_id.has_value());
+    EXPECT_TRUE(c.island == 0 || c.island == 1);
+  }
+  EXPECT_EQ(children, 9);
+  EXPECT_GE(cells.size(), 3u) << "serial, threaded and threaded-SIMD kernels sit in different cells";
+  auto metrics = db->Metrics(1);
+  ASSERT_TRUE(metrics.ok());
+  ASSERT_FALSE(metrics->empty());
+  EXPECT_GE(metrics->back().coverage, 3.0 / 64);
+  // Prompts evolved: the engineer's edits are stored as children of the prompts they edited.
+  EXPECT_GE(server.EngineerRequests(), 2);
+  auto prompts = db->Prompts(1);
+  ASSERT_TRUE(prompts.ok());
+  int edited = 0;
+  for (const auto& p : *prompts) {
+    if (p.origin != "engineer") continue;
+    ++edited;
+    EXPECT_TRUE(p.parent_prompt_id.has_value());
+    EXPECT_NE(p.sections_json.find("E2E-ENGINEER-EDIT"), std::string::npos);
+  }
+  EXPECT_GE(edited, 2);
+  auto calls = db->LlmCalls(1);
+  int engineer_calls = 0;
+  for (const auto& c : *calls) engineer_calls += c.purpose == "prompt_engineer";
+  EXPECT_EQ(engineer_calls, server.EngineerRequests());
+
+  // The same budget with refine, then both side by side.
+  const fs::path refine_dir = dir_ / "refine";
+  auto refined = run(refine_dir, {"--strategy", "refine"});
+  ASSERT_TRUE(refined.ok());
+  ASSERT_TRUE(refined->Succeeded()) << refined->stdout_text << refined->stderr_text;
+  core::SubprocessSpec compare;
+  compare.argv = {std::string(KF_BINARY_DIR) + "/kfoundry", "compare", run_dir_.string(), refine_dir.string(),
+                  "--target", "0.5,1000", "--json"};
+  compare.working_dir = dir_;
+  compare.limits.wall_timeout = std::chrono::minutes(1);
+  compare.limits.address_space_bytes = 0;
+  auto out = core::RunSandboxed(compare);
+  ASSERT_TRUE(out.ok()) << out.error().ToString();
+  ASSERT_TRUE(out->Succeeded()) << out->stderr_text;
+  auto j = core::ParseJson(out->stdout_text, "compare --json");
+  ASSERT_TRUE(j.ok()) << out->stdout_text;
+  ASSERT_EQ(j->size(), 2u);
+  EXPECT_EQ((*j)[0]["strategy"], "map-elites");
+  EXPECT_EQ((*j)[1]["strategy"], "refine");
+  EXPECT_EQ((*j)[0]["kernel_calls"], 9);
+  EXPECT_EQ((*j)[1]["kernel_calls"], 9);
+  EXPECT_EQ((*j)[1]["engineer_calls"], 0);
+  EXPECT_GE((*j)[0]["cells"].get<int>(), 3);
+  // The slow seed is far below 0.5x of the reference and every child about as fast as it, so the
+  // first child reaches 0.5x; none reaches 1000x.
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ((*j)[k]["targets"][0]["llm_calls"], 1) << out->stdout_text;
+    EXPECT_TRUE((*j)[k]["targets"][1]["llm_calls"].is_null());
+  }
 }
 
 }  // namespace
