@@ -121,6 +121,7 @@ struct RunArgs {
   std::optional<int> islands;
   std::optional<int> migration_interval;
   std::optional<int> prompt_evolve_every;
+  std::vector<std::string> profile_axes;
   std::optional<std::uint64_t> seed;
   std::optional<double> timeout;
   double temperature = 0.7;
@@ -164,6 +165,22 @@ core::Expected<engine::RunOptions> OptionsFromArgs(const RunArgs& a) {
   if (a.islands) options.archive.islands = *a.islands;
   if (a.migration_interval) options.archive.migration_interval = *a.migration_interval;
   if (a.prompt_evolve_every) options.prompt_evolve_every = *a.prompt_evolve_every;
+  std::vector<search::ProfileAxis> axes;
+  for (const std::string& spec : a.profile_axes) {
+    KF_TRY(search::ProfileAxis axis, search::ProfileAxis::Parse(spec));
+    const std::string known = fmt::format(", {}, ", engine::kProfileAxisMetrics);
+    if (known.find(", " + axis.metric + ", ") == std::string::npos) {
+      return core::MakeError(core::ErrorCode::kInvalidArgument,
+                             fmt::format("--profile-axis {}: unknown metric '{}'; use one of {}", spec, axis.metric,
+                                         engine::kProfileAxisMetrics));
+    }
+    axes.push_back(std::move(axis));
+  }
+  if (!axes.empty() && !a.profile) {
+    return core::MakeError(core::ErrorCode::kInvalidArgument,
+                           "--profile-axis needs --profile: the axis is read from each passing kernel's Nsight Compute metrics");
+  }
+  options.archive = options.archive.WithProfileAxes(std::move(axes));
   if (!a.models_file.empty()) {
     if (!a.model.empty()) {
       return core::MakeError(core::ErrorCode::kInvalidArgument, "give either --model or --models, not both");
@@ -561,6 +578,7 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--no-meta-prompts", run_args.no_meta_prompts, "map-elites: keep the built-in instructions instead of evolving them");
   run_cmd->add_option("--islands", run_args.islands, "map-elites: islands (default 4)")->check(CLI::Range(1, 64));
   run_cmd->add_option("--migration-interval", run_args.migration_interval, "map-elites: generations between ring migrations (default 8; 0 = never)")->check(CLI::NonNegativeNumber);
+  run_cmd->add_option("--profile-axis", run_args.profile_axes, "map-elites, with --profile: an extra archive axis from a profile metric and its level edges, e.g. dram_throughput_pct:30,60,85 (repeatable)");
   run_cmd->add_option("--prompt-evolve-every", run_args.prompt_evolve_every, "map-elites: samples between prompt-engineer edits (default 8; 0 = never)")->check(CLI::NonNegativeNumber);
   run_cmd->add_option("--temperature", run_args.temperature, "Sampling temperature");
   run_cmd->add_option("--seed", run_args.seed, "Seed for input generation");

@@ -116,6 +116,26 @@ Json DescriptorJson(const search::CodeDescriptor& d) {
   return j;
 }
 
+/// A profile metric over the candidate's kernels, weighted by their durations; nullopt when it
+/// was not profiled (or the metric is unknown).
+std::optional<double> ProfileMetric(const eval::EvalResult& r, const std::string& metric) {
+  double weighted = 0, total_us = 0;
+  for (const eval::KernelProfile& k : r.profile) {
+    double v = 0;
+    if (metric == "dram_throughput_pct") v = k.dram_throughput_pct;
+    else if (metric == "compute_throughput_pct") v = k.compute_throughput_pct;
+    else if (metric == "achieved_occupancy_pct") v = k.achieved_occupancy_pct;
+    else if (metric == "registers_per_thread") v = k.registers_per_thread;
+    else if (metric == "shared_memory_bytes") v = k.shared_memory_bytes;
+    else return std::nullopt;
+    const double w = std::max(k.duration_us, 1e-3);
+    weighted += w * v;
+    total_us += w;
+  }
+  if (total_us == 0) return std::nullopt;
+  return weighted / total_us;
+}
+
 enum class Purpose { kKernel, kPromptEngineer };
 
 struct LlmDone {
@@ -333,6 +353,7 @@ struct Run::State {
   Expected<std::int64_t> AddCandidate(store::CandidateRow row);
   void Submit(const CandidateInfo& c);
   void SetStatus(CandidateInfo& c, const std::string& status);
+  void SetProfileLevels(CandidateInfo& c, const eval::EvalResult& r) const;
   void Learn(const CandidateInfo& c);
   std::optional<std::size_t> ArmOf(const std::string& model) const;
   /// The search's state; the generator's (6 KB of text) only with `rng`: it is saved at clean
@@ -438,7 +459,10 @@ Expected<RunSummary> Run::Execute(const std::atomic<bool>* stop) {
 
 Expected<void> Run::State::StartSearch() {
   KF_TRY(strategy, search::MakeStrategy(options.strategy, options.archive));
-  tally = std::make_unique<search::Archive>(search::ArchiveOptions{.islands = 1, .population_size = 0});
+  search::ArchiveOptions one_island = options.archive;
+  one_island.islands = 1;
+  one_island.population_size = 0;
+  tally = std::make_unique<search::Archive>(one_island);
   if (!llms.empty()) picker.emplace(options.models);
   if (options.strategy == "map-elites" && options.meta_prompts && !llms.empty()) {
     prompt::MetaPromptOptions meta;
@@ -479,16 +503,23 @@ Expected<void> Run::State::RestoreFromStore() {
     c.model = row.model;
     c.duplicate = row.extraction.find("(duplicate of #") != std::string::npos;
     auto descriptor = core::ParseJson(row.descriptor_json, "a stored descriptor");
-    c.cell = descriptor.ok() && descriptor->contains("cell")
-                 ? (*descriptor)["cell"].get<std::vector<int>>()
-                 : [&] { auto l = search::DescribeCode(row.code, task.backend).Levels(); return std::vector<int>(l.begin(), l.end()); }();
+    if (descriptor.ok() && descriptor->contains("cell")) {
+      c.cell = (*descriptor)["cell"].get<std::vector<int>>();
+    } else {  // a run stored before descriptors
+      const auto levels = search::DescribeCode(row.code, task.backend).Levels();
+      c.cell.assign(levels.begin(), levels.end());
+    }
+    c.cell.resize(3 + options.archive.profile_axes.size(), 0);
     if (c.Evaluated()) {
       KF_TRY(std::vector<store::EvaluationRow> evals, store->Evaluations(row.id));
       if (!evals.empty()) {
         auto j = core::ParseJson(evals.back().result_json, "a stored evaluation");
         if (j.ok()) {
           auto r = eval::EvalResult::FromJson(*j);
-          if (r.ok()) c.feedback = eval::FeedbackText(*r);
+          if (r.ok()) {
+            c.feedback = eval::FeedbackText(*r);
+            SetProfileLevels(c, *r);
+          }
         }
       }
       ++evaluated;
@@ -748,6 +779,7 @@ void Run::State::HandleEvalDone(EvalDone done) {
   c.fitness = done.result.Fitness();
   c.speedup = done.result.status == eval::Status::kPassed ? done.result.speedup : 0.0;
   c.feedback = eval::FeedbackText(done.result);
+  SetProfileLevels(c, done.result);
   ++evaluated;
   Learn(c);  // the search takes the verdict before it is stored, so the snapshot includes it
   UpdateBest(c);
@@ -938,6 +970,7 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
   c.speedup = row.speedup;
   const auto levels = descriptor.Levels();
   c.cell.assign(levels.begin(), levels.end());
+  c.cell.resize(c.cell.size() + options.archive.profile_axes.size(), 0);  // set from its profile once evaluated
   c.island = row.island;
   c.prompt_id = row.prompt_id;
   c.model = row.model;
@@ -966,6 +999,14 @@ void Run::State::SetStatus(CandidateInfo& c, const std::string& status) {
   if (--status_counts[c.status] == 0) status_counts.erase(c.status);
   c.status = status;
   ++status_counts[status];
+}
+
+void Run::State::SetProfileLevels(CandidateInfo& c, const eval::EvalResult& r) const {
+  const std::size_t first = c.cell.size() - options.archive.profile_axes.size();
+  for (std::size_t k = 0; k < options.archive.profile_axes.size(); ++k) {
+    const search::ProfileAxis& axis = options.archive.profile_axes[k];
+    c.cell[first + k] = axis.LevelOf(ProfileMetric(r, axis.metric));
+  }
 }
 
 void Run::State::Learn(const CandidateInfo& c) {

@@ -123,4 +123,9 @@ core::Expected<RunOptions> LoadRunOptions(const std::filesystem::path& run_dir);
 
 inline constexpr const char* kDbFileName = "kfoundry.db";
 
+/// Profile metrics that may be archive axes (RunOptions::archive.profile_axes): Nsight Compute's
+/// numbers per kernel (eval::KernelProfile), averaged over the candidate's kernels by duration.
+inline constexpr const char* kProfileAxisMetrics =
+    "dram_throughput_pct, compute_throughput_pct, achieved_occupancy_pct, registers_per_thread, shared_memory_bytes";
+
 }  // namespace kf::engine

@@ -75,6 +75,13 @@ class FakeEvaluator : public eval::Evaluator {
     }
     r.status = eval::Status::kPassed;
     r.speedup = std::stod(source.substr(at + 6));
+    if (auto dram = source.find("DRAM="); dram != std::string::npos) {
+      eval::KernelProfile k;
+      k.kernel_name = "k";
+      k.duration_us = 10;
+      k.dram_throughput_pct = std::stod(source.substr(dram + 5));
+      r.profile.push_back(k);
+    }
     return r;
   }
   std::mutex mu_;
@@ -480,6 +487,31 @@ TEST_F(RunTest, AnEnsembleSpreadsSamplesOverItsModelsAndRecordsWhoWroteWhat) {
   auto picker = llm::ModelPicker::FromJson(*core::ParseJson(state["models"], "models"));
   ASSERT_TRUE(picker.ok());
   EXPECT_EQ(picker->Stats(0).samples + picker->Stats(1).samples, 8);
+}
+
+TEST_F(RunTest, ProfileAxesPlaceEqualCodeByItsMeasuredBehaviour) {
+  auto* llm = new FakeLlmClient({Fenced("void toy() { a } // SPEED=2 DRAM=80"), Fenced("void toy() { b } // SPEED=2 DRAM=20")});
+  options_.strategy = "map-elites";
+  options_.meta_prompts = false;
+  options_.archive = options_.archive.WithProfileAxes({*search::ProfileAxis::Parse("dram_throughput_pct:50")});
+  options_.max_iterations = 2;
+  options_.llm_concurrency = 1;
+  auto run = Run::Start(options_, task_, Deps(llm, new FakeEvaluator()));
+  ASSERT_TRUE(run.ok()) << run.error().ToString();
+  ASSERT_TRUE((*run)->Execute().ok());
+  auto state = Reopen()->SearchState(1);
+  ASSERT_TRUE(state.ok());
+  std::string tally;
+  for (const auto& e : *state) {
+    if (e.key == "tally") tally = e.json;
+  }
+  auto j = core::ParseJson(tally, "tally");
+  ASSERT_TRUE(j.ok());
+  std::set<std::string> cells;
+  for (const auto& e : (*j)["islands"][0]["elites"]) cells.insert(e["cell"].dump());
+  // The seed (not profiled) and the 20% kernel at level 0, the 80% kernel at level 1.
+  EXPECT_EQ(cells, (std::set<std::string>{"[0,0,0,0]", "[0,0,0,1]"}));
+  EXPECT_EQ(llm->prompts.size(), 2u);
 }
 
 }  // namespace

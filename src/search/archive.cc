@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <cstdlib>
 #include <set>
 
 namespace kf::search {
@@ -48,6 +49,49 @@ Member MemberFrom(const Json& j) {
 
 // --- options -------------------------------------------------------------------------------
 
+int ProfileAxis::LevelOf(std::optional<double> value) const {
+  if (!value || !std::isfinite(*value)) return 0;
+  return static_cast<int>(std::upper_bound(edges.begin(), edges.end(), *value) - edges.begin());
+}
+
+Expected<ProfileAxis> ProfileAxis::Parse(std::string_view spec) {
+  const auto colon = spec.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return Invalid(fmt::format("profile axis '{}' must read METRIC:EDGE,EDGE,... (e.g. dram_throughput_pct:30,60,85)", spec));
+  }
+  ProfileAxis axis;
+  axis.metric = std::string(spec.substr(0, colon));
+  std::string_view rest = spec.substr(colon + 1);
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string item(rest.substr(0, comma));
+    char* end = nullptr;
+    const double edge = std::strtod(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(edge)) {
+      return Invalid(fmt::format("profile axis '{}': edge '{}' is not a number", spec, item));
+    }
+    if (!axis.edges.empty() && edge <= axis.edges.back()) {
+      return Invalid(fmt::format("profile axis '{}': edges must increase ({} after {})", spec, edge, axis.edges.back()));
+    }
+    axis.edges.push_back(edge);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  if (axis.edges.empty() || axis.edges.size() > 15) {
+    return Invalid(fmt::format("profile axis '{}' needs 1 to 15 edges", spec));
+  }
+  return axis;
+}
+
+ArchiveOptions ArchiveOptions::WithProfileAxes(std::vector<ProfileAxis> axes) const {
+  ArchiveOptions o = *this;
+  for (ProfileAxis& axis : axes) {
+    o.axis_levels.push_back(axis.Levels());
+    o.axis_names.push_back(axis.metric);
+    o.profile_axes.push_back(std::move(axis));
+  }
+  return o;
+}
+
 Expected<void> ArchiveOptions::Validate() const {
   if (islands < 1 || islands > 64) return Invalid(fmt::format("islands is {}; use 1 to 64", islands));
   if (migration_interval < 0) return Invalid(fmt::format("migration_interval is {}; use 0 (off) or more", migration_interval));
@@ -74,11 +118,22 @@ Expected<void> ArchiveOptions::Validate() const {
     cells *= axis_levels[a];
   }
   if (cells > 1e6) return Invalid(fmt::format("the axes make {} cells; keep it under a million", cells));
+  if (profile_axes.size() > axis_levels.size()) return Invalid("more profile axes than axes");
+  for (std::size_t k = 0; k < profile_axes.size(); ++k) {
+    const std::size_t a = axis_levels.size() - profile_axes.size() + k;
+    if (axis_levels[a] != profile_axes[k].Levels() || axis_names[a] != profile_axes[k].metric) {
+      return Invalid(fmt::format("profile axis {} does not match axis {} ({}, {} levels)", profile_axes[k].metric, a,
+                                 axis_names[a], axis_levels[a]));
+    }
+  }
   return core::Ok();
 }
 
 Json ArchiveOptions::ToJson() const {
-  return {{"islands", islands},         {"migration_interval", migration_interval},
+  Json axes = Json::array();
+  for (const ProfileAxis& a : profile_axes) axes.push_back({{"metric", a.metric}, {"edges", a.edges}});
+  return {{"profile_axes", axes},
+          {"islands", islands},         {"migration_interval", migration_interval},
           {"migrants", migrants},       {"population_size", population_size},
           {"exploit_share", exploit_share}, {"explore_share", explore_share},
           {"temperature", temperature}, {"inspirations", inspirations},
@@ -98,6 +153,9 @@ Expected<ArchiveOptions> ArchiveOptions::FromJson(const Json& j) {
     o.inspirations = j.value("inspirations", o.inspirations);
     o.axis_levels = j.value("axis_levels", o.axis_levels);
     o.axis_names = j.value("axis_names", o.axis_names);
+    for (const Json& a : j.value("profile_axes", Json::array())) {
+      o.profile_axes.push_back(ProfileAxis{a.at("metric").get<std::string>(), a.at("edges").get<std::vector<double>>()});
+    }
   } catch (const Json::exception& e) {
     return core::MakeError(ErrorCode::kParse, fmt::format("archive options: {}", e.what()));
   }

@@ -23,6 +23,20 @@
 
 namespace kf::search {
 
+/// An extra archive axis from a profiler metric (the run's choice, e.g. DRAM throughput): the
+/// metric's value falls into level 0 below edges[0], level i between edges[i-1] and edges[i],
+/// level edges.size() above the last edge. A candidate without the metric (not profiled) is at
+/// level 0.
+struct ProfileAxis {
+  std::string metric;          // a name the engine can read off a profile, e.g. "dram_throughput_pct"
+  std::vector<double> edges;   // increasing
+  int LevelOf(std::optional<double> value) const;
+  int Levels() const { return static_cast<int>(edges.size()) + 1; }
+  /// "dram_throughput_pct:30,60,85"; kInvalidArgument saying what is wrong.
+  static core::Expected<ProfileAxis> Parse(std::string_view spec);
+  friend bool operator==(const ProfileAxis&, const ProfileAxis&) = default;
+};
+
 struct ArchiveOptions {
   int islands = 4;
   /// Generations between ring migrations; 0 turns migration off.
@@ -42,6 +56,11 @@ struct ArchiveOptions {
   /// Level count per axis; cells are their product. The three code axes come first.
   std::vector<int> axis_levels = {4, 4, 4};
   std::vector<std::string> axis_names = {"memory_opt", "compute_opt", "parallelism_opt"};
+  /// Axes after the three code axes; axis_levels and axis_names include them (WithProfileAxes).
+  std::vector<ProfileAxis> profile_axes;
+
+  /// These options with `axes` appended after the code axes.
+  ArchiveOptions WithProfileAxes(std::vector<ProfileAxis> axes) const;
 
   /// Ok, or kInvalidArgument naming the first bad option and its allowed range.
   core::Expected<void> Validate() const;

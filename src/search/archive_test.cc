@@ -209,5 +209,30 @@ TEST(ArchiveTest, RejectsMalformedStoredStateAndBadOptions) {
   EXPECT_NE(o.Validate().error().message.find("axis"), std::string::npos);
 }
 
+TEST(ArchiveTest, ProfileAxesBinMetricsAndExtendTheCells) {
+  auto axis = ProfileAxis::Parse("dram_throughput_pct:30,60,85");
+  ASSERT_TRUE(axis.ok()) << axis.error().message;
+  EXPECT_EQ(axis->Levels(), 4);
+  EXPECT_EQ(axis->LevelOf(std::nullopt), 0);
+  EXPECT_EQ(axis->LevelOf(10), 0);
+  EXPECT_EQ(axis->LevelOf(30), 1);
+  EXPECT_EQ(axis->LevelOf(59.9), 1);
+  EXPECT_EQ(axis->LevelOf(99), 3);
+  for (const char* bad : {"dram", ":30", "dram:", "dram:30,20", "dram:x"}) {
+    EXPECT_FALSE(ProfileAxis::Parse(bad).ok()) << bad;
+  }
+  ArchiveOptions o = OneIsland().WithProfileAxes({*axis});
+  ASSERT_TRUE(o.Validate().ok());
+  EXPECT_EQ(o.axis_levels, (std::vector<int>{4, 4, 4, 4}));
+  Archive a(o);
+  a.Insert(0, M(1, {0, 0, 0, 0}, 6.0));
+  a.Insert(0, M(2, {0, 0, 0, 3}, 6.5));  // same code cell, memory-bound kernel: a cell of its own
+  EXPECT_EQ(a.Metrics().cells_filled, 2);
+  EXPECT_EQ(a.CellLabel({0, 0, 0, 3}), "memory_opt=0 compute_opt=0 parallelism_opt=0 dram_throughput_pct=3");
+  auto restored = ArchiveOptions::FromJson(o.ToJson());
+  ASSERT_TRUE(restored.ok());
+  EXPECT_TRUE(*restored == o);
+}
+
 }  // namespace
 }  // namespace kf::search
