@@ -174,6 +174,13 @@ class Lexer {
   }
 
   void LexPunct() {
+    // Only these characters start a multi-character operator.
+    static constexpr std::string_view kMultiStart = "<>.-:+&|=!*/%^#@";
+    if (kMultiStart.find(s_[i_]) == std::string_view::npos || i_ + 1 >= s_.size()) {
+      ++i_;
+      TrackDepth();
+      return;
+    }
     const std::string_view rest = s_.substr(i_);
     auto try_list = [&](const auto& list) {
       for (std::string_view p : list) {
@@ -186,11 +193,15 @@ class Lexer {
     };
     const bool matched = lang_ == Language::kC ? try_list(kCPunct) : try_list(kPythonPunct);
     if (!matched) ++i_;
-    if (lang_ == Language::kPython) {
-      const char c = s_[i_ - 1];
-      if (c == '(' || c == '[' || c == '{') ++depth_;
-      if ((c == ')' || c == ']' || c == '}') && depth_ > 0) --depth_;
-    }
+    TrackDepth();
+  }
+
+  /// Python: brackets, inside which a newline does not end the logical line.
+  void TrackDepth() {
+    if (lang_ != Language::kPython) return;
+    const char c = s_[i_ - 1];
+    if (c == '(' || c == '[' || c == '{') ++depth_;
+    if ((c == ')' || c == ']' || c == '}') && depth_ > 0) --depth_;
   }
 
   /// At the opening quote; `prefix` is what came before it.
@@ -860,10 +871,27 @@ std::string StripCommentsAndStrings(std::string_view code, Language lang) {
   return out;
 }
 
+/// Whether decoded string contents look like native code rather than prose, a name or a flag:
+/// they hold a `;` or a preprocessor directive (a `{` alone is not enough: f-string fields).
+bool LooksLikeCode(std::string_view text) {
+  for (const Token& t : Tokenize(text, Language::kC)) {
+    if (IsPunct(t, ";") || (t.starts_line && IsPunct(t, "#"))) return true;
+  }
+  return false;
+}
+
 EmbeddedCode ExtractEmbeddedCode(std::string_view host, Language lang) {
   const std::vector<Token> tokens = Tokenize(host, lang);
   EmbeddedCode code;
-  const std::vector<StringGroup> groups = CodeStringGroups(tokens, lang);
+  std::vector<StringGroup> groups;
+  for (const StringGroup& g : CodeStringGroups(tokens, lang)) {
+    for (std::size_t k = g.first; k <= g.last; ++k) {
+      if (tokens[k].kind == TokenKind::kString) {
+        code.literals.emplace_back(DecodeStringLiteral(tokens[k].text, lang), tokens[k].line);
+      }
+    }
+    if (LooksLikeCode(DecodeGroup(tokens, g, lang))) groups.push_back(g);
+  }
   code.line_map.push_back(groups.empty() ? 1 : tokens[groups.front().first].line);
   Sink sink(&code.text, &code.line_map);
   for (std::size_t g = 0; g < groups.size(); ++g) {
@@ -874,7 +902,6 @@ EmbeddedCode ExtractEmbeddedCode(std::string_view host, Language lang) {
       // A line that has no text yet starts where this literal does ("a\n" "b": b's line).
       if (code.text.empty() || code.text.back() == '\n') code.line_map.back() = t.line;
       DecodeInto(t.text, lang, t.line, sink);
-      code.literals.emplace_back(DecodeStringLiteral(t.text, lang), t.line);
     }
   }
   return code;

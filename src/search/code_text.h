@@ -11,8 +11,10 @@
 // nothing throws or aborts on malformed code).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "task/task.h"
@@ -21,7 +23,7 @@ namespace kf::search {
 
 enum class Language { kC, kPython };
 
-enum class TokenKind {
+enum class TokenKind : std::uint8_t {
   kIdentifier,  // also keywords; bytes >= 0x80 count as identifier characters
   kNumber,      // a preprocessing number: 0x1F, 1.5e-3f, 1'000'000, 3j
   kString,      // a whole string literal with prefix and quotes: R"x(...)x", f'''...'''
@@ -64,16 +66,17 @@ struct EmbeddedCode {
   /// line_map[k] is the 1-based line, in the host file, where line k+1 of `text` starts.
   /// Never empty; has one entry per line of text.
   std::vector<int> line_map;
-  /// The decoded literals one by one with their line (compiler flags like "-use_fast_math"
-  /// are looked for here).
+  /// Every literal that could be code or an option (all but the left-out kinds below, prose
+  /// included), decoded, with its line: compiler flags like "-use_fast_math" are looked for here.
   std::vector<std::pair<std::string, int>> literals;
 };
 
 /// The native code in the string literals of `host` (Python for torch, C++ for OpenCL): the
-/// decoded contents of every literal, in order. Literals the language joins (adjacent ones, or
-/// ones joined by a `+` between them) are concatenated as they are; other literals are
-/// separated by a newline. Left out: Python string statements (docstrings, bare strings: they
-/// do nothing), C `#include "..."` names, `extern "C"` and the operands of asm statements.
+/// decoded contents of the literals that hold code, in order. Literals the language joins
+/// (adjacent ones, or ones with a `+` between them) form one string; it holds code when it has
+/// a `;` or a preprocessor directive (so names, flags and prose are left out); strings
+/// are separated by a newline. Also left out: Python string statements (docstrings, bare
+/// strings: they do nothing), C `#include "..."` names, `extern "C"` and asm operands.
 EmbeddedCode ExtractEmbeddedCode(std::string_view host, Language lang);
 
 /// ExtractEmbeddedCode(python, Language::kPython).text: the CUDA / C++ source of a torch

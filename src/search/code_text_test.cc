@@ -75,9 +75,9 @@ TEST(StripCommentsAndStrings, PragmaUnrollStaysVisible) {
 }
 
 TEST(StripCommentsAndStrings, PythonHashInsideStringIsNotAComment) {
-  const std::string code = "x = \"#include <cuda.h>\"  # a real comment\ny = '#'\n";
+  const std::string code = "x = \"#include <cuda.h>\"  # a real comment\ny = 'a # b'\n";
   EXPECT_EQ(StripCommentsAndStrings(code, Language::kPython), "x = \"\"   \ny = \"\"\n");
-  EXPECT_EQ(EmbeddedNativeCode(code), "#include <cuda.h>\n#");
+  EXPECT_EQ(EmbeddedNativeCode(code), "#include <cuda.h>");
 }
 
 TEST(StripCommentsAndStrings, UnterminatedCommentRunsToTheEnd) {
@@ -143,7 +143,7 @@ TEST(EmbeddedNativeCode, ExtractsTripleQuotedCudaAndLeavesDocstringsOut) {
       << "adjacent literals are joined and decoded";
   EXPECT_EQ(code.find("docstring"), std::string::npos) << "a docstring is not code";
   EXPECT_EQ(code.find("wmma"), std::string::npos) << "a Python comment is not code";
-  EXPECT_NE(code.find("--use_fast_math"), std::string::npos);
+  EXPECT_EQ(code.find("--use_fast_math"), std::string::npos) << "flags are not code";
 }
 
 TEST(EmbeddedNativeCode, MapsLinesBackToTheHostFile) {
@@ -161,8 +161,21 @@ TEST(EmbeddedNativeCode, MapsLinesBackToTheHostFile) {
 }
 
 TEST(EmbeddedNativeCode, ConcatenationWithPlusIsJoined) {
-  const std::string code = EmbeddedNativeCode("src = '__global__ void ' + 'k() {}'\nname = 'kk'\n");
-  EXPECT_EQ(code, "__global__ void k() {}\nkk");
+  const std::string code = EmbeddedNativeCode("src = '__global__ void ' + 'k() { f(); }'\nname = 'kk'\n");
+  EXPECT_EQ(code, "__global__ void k() { f(); }");
+}
+
+TEST(EmbeddedNativeCode, ProseNamesAndFlagsAreNotCode) {
+  const EmbeddedCode e = ExtractEmbeddedCode(
+      "note = 'fast: __syncthreads() after each tile, __shfl_down_sync(mask, v, 16)'\n"
+      "flags = ['-O3', '--use_fast_math']\n"
+      "label = f'k<<<{n}, 256>>>(x) then __syncthreads()'\n"
+      "src = 'void f() { g(); }'\n",
+      Language::kPython);
+  EXPECT_EQ(e.text, "void f() { g(); }");
+  ASSERT_EQ(e.literals.size(), 5u) << "every literal is kept for flag lookups";
+  EXPECT_EQ(e.literals[2].first, "--use_fast_math");
+  EXPECT_EQ(e.literals[2].second, 2);
 }
 
 TEST(ExtractEmbeddedCode, OpenClKernelInCppStringSkipsIncludesAndExternC) {
