@@ -92,10 +92,17 @@ struct Tok {
 };
 
 inline bool IsCode(const Tok& t) { return t.kind != TokenKind::kString && t.kind != TokenKind::kChar; }
-/// The most frequent test of the analysis: compare the first character before anything else.
+/// The most frequent test of the analysis: cheap rejections first, no library call.
 inline bool Is(const Tok& t, std::string_view text) {
-  return t.text.size() == text.size() && !text.empty() && t.text[0] == text[0] && IsCode(t) &&
-         t.text.substr(1) == text.substr(1);
+  if (t.text.size() != text.size() || text.empty() || t.text[0] != text[0] || !IsCode(t)) return false;
+  for (std::size_t i = 1; i < text.size(); ++i) {
+    if (t.text[i] != text[i]) return false;
+  }
+  return true;
+}
+/// A one-character punctuator: `;`, `{`, ...
+inline bool IsPunctChar(const Tok& t, char c) {
+  return t.kind == TokenKind::kPunct && t.text.size() == 1 && t.text[0] == c;
 }
 bool IsIdent(const Tok& t) { return t.kind == TokenKind::kIdentifier; }
 bool IsAssignOp(const Tok& t) {
@@ -642,7 +649,10 @@ class Code {
     stmt_end_ = Positions(n, n);
     code_depth_.assign(n, 0);
     outer_code_open_ = Positions(n, kNone);
-    auto boundary = [&](std::size_t k) { return Is(t_[k], ";") || Is(t_[k], "{") || Is(t_[k], "}") || t_[k].pragma; };
+    auto boundary = [&](std::size_t k) {
+      const Tok& tok = t_[k];
+      return tok.pragma || IsPunctChar(tok, ';') || IsPunctChar(tok, '{') || IsPunctChar(tok, '}');
+    };
     std::size_t begin = 0;
     for (std::size_t k = 0; k < n; ++k) {
       stmt_begin_.Set(k, begin);
@@ -662,15 +672,18 @@ class Code {
     int depth = 0;
     std::size_t outer = kNone;
     for (std::size_t k = 0; k < n; ++k) {
-      if (Is(t_[k], "{")) {
+      if (IsPunctChar(t_[k], '{')) {
         bool code = true;
         if (k >= 1 && (Is(t_[k - 1], "namespace") || (k >= 2 && Is(t_[k - 2], "namespace")) ||
                        (t_[k - 1].kind == TokenKind::kString && k >= 2 && Is(t_[k - 2], "extern")))) {
           code = false;
         } else {
           for (std::size_t s = stmt_begin_[k]; s < k; ++s) {
-            if (Is(t_[s], "(") || Is(t_[s], "=")) break;
-            if (Is(t_[s], "struct") || Is(t_[s], "class") || Is(t_[s], "union") || Is(t_[s], "enum")) code = false;
+            if (IsPunctChar(t_[s], '(') || IsPunctChar(t_[s], '=')) break;
+            if (IsIdent(t_[s]) && (t_[s].text == "struct" || t_[s].text == "class" || t_[s].text == "union" ||
+                                   t_[s].text == "enum")) {
+              code = false;
+            }
           }
         }
         stack.push_back({k, code});
@@ -678,7 +691,7 @@ class Code {
           if (depth == 0) outer = k;
           ++depth;
         }
-      } else if (Is(t_[k], "}") && !stack.empty()) {
+      } else if (IsPunctChar(t_[k], '}') && !stack.empty()) {
         if (stack.back().code) --depth;
         stack.pop_back();
         code_depth_[k] = static_cast<std::uint16_t>(std::min(depth, 65535));

@@ -9,7 +9,7 @@
 // buffer counts only when it is both written and read.
 //
 //   memory_opt       0 global only; 1 vectorized or read-only-path access; 2 shared/local-memory
-//                    tiling (CPU: cache-blocked loop nests); 3 register blocking, async copy,
+//                    tiling (CPU: loop tiling in two or more dimensions); 3 register blocking, async copy,
 //                    double buffering, tensor cores (CPU: AVX/AVX-512 intrinsics, prefetch)
 //   compute_opt      0 straightforward; 1 FMA / fast math; 2 single-pass or online algorithms;
 //                    3 tiled / flash-style, matrix units, scans, register-tile micro-kernels

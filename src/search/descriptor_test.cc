@@ -48,6 +48,9 @@ struct CorpusFile {
   std::string problem;                         // why the file cannot be checked, if it cannot
 };
 
+// gtest prints a failing parameter with this: the file, not its bytes.
+void PrintTo(const CorpusFile& f, std::ostream* os) { *os << f.label; }
+
 /// Parses "// expect: memory_opt=2 compute_opt=1 parallelism_opt=1" (or "# expect: ...").
 CorpusFile Load(const fs::path& path) {
   CorpusFile f;

@@ -1,5 +1,5 @@
-// expect: memory_opt=0 compute_opt=0 parallelism_opt=0
-// Traps: everything optimized here is dead, unused or only written.
+// expect: memory_opt=0 compute_opt=0 parallelism_opt=1
+// Traps: everything optimized here is dead, unused or only written; only the barrier is real.
 #include <cstdint>
 
 #define TILE 256
@@ -25,9 +25,9 @@ __global__ void relu_kernel(const float* x, float* y, int32_t n) {
   float4 unused_vector;              // declared, never loaded or stored
   (void)unused_vector;
   const int32_t i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  written_only[threadIdx.x] = x[i];  // written, never read back
-  y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  written_only[threadIdx.x] = i < n ? x[i] : 0.0f;  // written, never read back
+  __syncthreads();
+  if (i < n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 void relu(const float* x, float* y, int32_t n) { relu_kernel<<<(n + TILE - 1) / TILE, TILE>>>(x, y, n); }
