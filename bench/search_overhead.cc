@@ -14,6 +14,7 @@
 //    writes with the search snapshot) per iteration and as a share of the wall time.
 //    Target: under 1%.
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
@@ -102,8 +103,8 @@ void ArchiveBench(int n) {
              pl.mean_us, pl.p50_us, pl.p99_us, pl.max_us);
 }
 
-/// Answers every kernel prompt at once with a distinct kernel in one of three styles; the
-/// prompt engineer gets a reply without edits (rejected, recorded).
+/// Answers every kernel prompt at once with a distinct kernel in one of three styles, and the
+/// prompt engineer with an edit of the first line of the pitfalls section it was shown.
 class InstantLlm : public kf::llm::LlmClient {
  public:
   InstantLlm() { config_.model = "instant"; }
@@ -114,7 +115,13 @@ class InstantLlm : public kf::llm::LlmClient {
     c.cost_usd = 0.001;
     c.priced = true;
     if (request.system.find("prompt engineer") != std::string::npos) {
-      c.text = "No changes.";
+      const std::string& user = request.messages.back().content;
+      const std::string header = "## pitfalls\n";
+      const auto at = user.find(header);
+      const auto end = user.find('\n', at + header.size());
+      const std::string line = at == std::string::npos ? "" : user.substr(at + header.size(), end - at - header.size());
+      c.text = "<<<<<<< SEARCH\n" + line + "\n=======\n" + line + "\n- Edit " + std::to_string(k) +
+               ": check the tail.\n>>>>>>> REPLACE\n";
       return c;
     }
     const std::string n = std::to_string(k);
@@ -169,36 +176,66 @@ kf::task::Task ToyTask(const fs::path& dir) {
   return t;
 }
 
-/// Writes `count` evaluated candidates into a fresh run, as an earlier process would have.
+/// Writes `count` evaluated candidates into a fresh run, as an earlier process would have: the
+/// store makes the schema and the run; the rows go in through SQLite directly, in one
+/// transaction (through the store each is its own durable transaction, minutes for 100,000).
 void Preload(const fs::path& run_dir, const kf::engine::RunOptions& options, int count) {
-  auto store = kf::store::OpenStore(run_dir / kf::engine::kDbFileName);
-  if (!store.ok()) std::abort();
-  kf::store::RunRow row;
-  row.name = "bench";
-  row.task_hash = "bench";
-  row.strategy = options.strategy;
-  row.config_json = options.ToJson().dump();
-  auto run_id = (*store)->CreateRun(row);
-  std::mt19937_64 rng(7);
-  std::vector<std::int64_t> ids;
-  for (int i = 0; i < count; ++i) {
-    kf::store::CandidateRow c;
-    c.run_id = *run_id;
-    c.origin = ids.empty() ? "seed" : "llm";
-    if (!ids.empty()) c.parent_id = ids[rng() % ids.size()];
-    c.code = "void toy(const float* x, float* y, int n) { for (int i = 0; i < n; ++i) y[i] = x[i] + " +
-             std::to_string(i) + ".0f; }\n";
-    c.descriptor_json = kf::core::Json{{"cell", {int(rng() % 4), int(rng() % 4), int(rng() % 4)}}}.dump();
-    c.model = "instant";
-    auto id = (*store)->InsertCandidate(c);
-    if (!id.ok()) std::abort();
-    kf::store::EvaluationRow e;
-    e.candidate_id = *id;
-    e.status = "passed";
-    e.result_json = R"({"status":"passed"})";
-    if (!(*store)->RecordEvaluation(e, 6.0 + (rng() % 1000) / 1000.0, 1.5).ok()) std::abort();
-    ids.push_back(*id);
+  {
+    auto store = kf::store::OpenStore(run_dir / kf::engine::kDbFileName);
+    if (!store.ok()) std::abort();
+    kf::store::RunRow row;
+    row.name = "bench";
+    row.task_hash = "bench";
+    row.strategy = options.strategy;
+    row.config_json = options.ToJson().dump();
+    if (!(*store)->CreateRun(row).ok()) std::abort();
   }
+  sqlite3* db = nullptr;
+  if (sqlite3_open((run_dir / kf::engine::kDbFileName).c_str(), &db) != SQLITE_OK) std::abort();
+  auto exec = [&](const char* sql) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      fmt::print(stderr, "{}: {}\n", sql, sqlite3_errmsg(db));
+      std::abort();
+    }
+  };
+  exec("BEGIN");
+  sqlite3_stmt* candidate = nullptr;
+  sqlite3_stmt* evaluation = nullptr;
+  sqlite3_prepare_v2(db,
+                     "INSERT INTO candidates (run_id, parent_id, iteration, origin, code, code_hash, extraction, status, "
+                     "fitness, speedup, created_at, model, descriptor_json) VALUES (1, ?, 0, ?, ?, ?, 'full_file', "
+                     "'passed', ?, 1.5, 'x', 'instant', ?)",
+                     -1, &candidate, nullptr);
+  sqlite3_prepare_v2(db, "INSERT INTO evaluations (candidate_id, status, result_json, total_ms, created_at) "
+                         "VALUES (?, 'passed', '{\"status\":\"passed\"}', 100, 'x')", -1, &evaluation, nullptr);
+  std::mt19937_64 rng(7);
+  for (int id = 1; id <= count; ++id) {
+    const std::string code = "void toy(const float* x, float* y, int n) { for (int i = 0; i < n; ++i) y[i] = x[i] + " +
+                             std::to_string(id) + ".0f; }\n";
+    const std::string descriptor =
+        kf::core::Json{{"cell", {int(rng() % 4), int(rng() % 4), int(rng() % 4)}}}.dump();
+    const std::string hash = kf::core::Sha256Hex(code);
+    if (id == 1) {
+      sqlite3_bind_null(candidate, 1);
+    } else {
+      sqlite3_bind_int64(candidate, 1, 1 + static_cast<sqlite3_int64>(rng() % static_cast<unsigned>(id - 1)));
+    }
+    sqlite3_bind_text(candidate, 2, id == 1 ? "seed" : "llm", -1, SQLITE_STATIC);
+    sqlite3_bind_text(candidate, 3, code.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(candidate, 4, hash.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(candidate, 5, 6.0 + static_cast<double>(rng() % 1000) / 1000.0);
+    sqlite3_bind_text(candidate, 6, descriptor.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(candidate) != SQLITE_DONE) std::abort();
+    sqlite3_reset(candidate);
+    sqlite3_bind_int64(evaluation, 1, id);
+    if (sqlite3_step(evaluation) != SQLITE_DONE) std::abort();
+    sqlite3_reset(evaluation);
+  }
+  sqlite3_finalize(candidate);
+  sqlite3_finalize(evaluation);
+  exec("COMMIT");
+  exec("PRAGMA wal_checkpoint(TRUNCATE)");  // as a database left by a finished process would be
+  sqlite3_close(db);
 }
 
 void EngineBench(int iterations, int eval_ms, int preload) {
@@ -226,7 +263,7 @@ void EngineBench(int iterations, int eval_ms, int preload) {
   deps.evaluator = std::make_unique<SleepingEvaluator>(eval_ms);
   deps.llms = {std::make_shared<InstantLlm>()};
   const auto t = Clock::now();
-  auto run = preload > 0 ? kf::engine::Run::Resume(task, std::move(deps), preload + iterations, std::nullopt)
+  auto run = preload > 0 ? kf::engine::Run::Resume(task, std::move(deps), iterations, std::nullopt)  // preloaded rows have no LLM calls
                          : kf::engine::Run::Start(options, task, std::move(deps));
   if (!run.ok()) {
     fmt::print(stderr, "{}\n", run.error().ToString());

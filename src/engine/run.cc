@@ -1043,8 +1043,8 @@ std::optional<std::size_t> Run::State::ArmOf(const std::string& model) const {
 
 store::SearchUpdate Run::State::SearchSnapshot(bool with_rng) const {
   store::SearchUpdate u;
-  u.state.push_back({kStrategyKey, strategy->ToJson().dump()});
-  u.state.push_back({kTallyKey, tally->ToJson().dump()});
+  u.state.push_back({kStrategyKey, strategy->Serialize()});
+  u.state.push_back({kTallyKey, tally->Serialize()});
   if (prompts) u.state.push_back({kPromptsKey, prompts->ToJson().dump()});
   if (picker) u.state.push_back({kModelsKey, picker->ToJson().dump()});
   if (with_rng) u.state.push_back({kRngKey, Json(RngState(rng)).dump()});

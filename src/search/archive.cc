@@ -36,13 +36,8 @@ std::size_t DrawUniform(std::size_t n, std::mt19937_64& rng) {
   return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
 }
 
-Json MemberJson(const Member& m) {
-  return {{"id", m.candidate_id}, {"cell", m.cell}, {"fitness", m.fitness}, {"passed", m.passed}};
-}
-
 Member MemberFrom(const Json& j) {
-  return Member{j.at("id").get<std::int64_t>(), j.at("cell").get<std::vector<int>>(), j.at("fitness").get<double>(),
-                j.at("passed").get<bool>()};
+  return Member{j.at(0).get<std::int64_t>(), j.at(3).get<std::vector<int>>(), j.at(1).get<double>(), j.at(2).get<bool>()};
 }
 
 }  // namespace
@@ -396,25 +391,41 @@ ArchiveMetrics Archive::Metrics() const {
   return m;
 }
 
-Json Archive::ToJson() const {
-  Json islands = Json::array();
-  for (const Island& island : islands_) {
-    Json cells = Json::array(), population = Json::array();
-    for (const auto& [cell, m] : island.cells) cells.push_back(MemberJson(m));
-    for (const Member& m : island.population) population.push_back(MemberJson(m));
-    islands.push_back({{"elites", cells}, {"population", population}});
+std::string Archive::Serialize() const {
+  // Members as [id, fitness, passed, [levels]]; doubles in fmt's shortest exact form.
+  fmt::memory_buffer out;
+  auto member = [&](const Member& m) {
+    fmt::format_to(std::back_inserter(out), "[{},{},{},[{}]]", m.candidate_id, m.fitness, m.passed ? "true" : "false",
+                   fmt::join(m.cell, ","));
+  };
+  fmt::format_to(std::back_inserter(out), "{{\"options\":{},\"islands\":[", options_.ToJson().dump());
+  for (std::size_t i = 0; i < islands_.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "{}{{\"elites\":[", i == 0 ? "" : ",");
+    bool first = true;
+    for (const auto& [cell, m] : islands_[i].cells) {
+      if (!first) out.push_back(',');
+      first = false;
+      member(m);
+    }
+    fmt::format_to(std::back_inserter(out), "],\"population\":[");
+    first = true;
+    for (const Member& m : islands_[i].population) {
+      if (!first) out.push_back(',');
+      first = false;
+      member(m);
+    }
+    fmt::format_to(std::back_inserter(out), "]}}");
   }
-  Json moves = Json::array();
-  for (const AxisMoves& m : moves_) {
-    moves.push_back({m.raised, m.raised_improved, m.lowered, m.lowered_improved});
+  fmt::format_to(std::back_inserter(out), "],\"moves\":[");
+  for (std::size_t a = 0; a < moves_.size(); ++a) {
+    const AxisMoves& m = moves_[a];
+    fmt::format_to(std::back_inserter(out), "{}[{},{},{},{}]", a == 0 ? "" : ",", m.raised, m.raised_improved, m.lowered,
+                   m.lowered_improved);
   }
-  return {{"options", options_.ToJson()},
-          {"islands", islands},
-          {"moves", moves},
-          {"samples", samples_},
-          {"last_migration_generation", last_migration_generation_},
-          {"best_fitness", best_fitness_},
-          {"any_member", any_member_}};
+  fmt::format_to(std::back_inserter(out), "],\"samples\":{},\"last_migration_generation\":{},\"best_fitness\":{},"
+                 "\"any_member\":{}}}",
+                 samples_, last_migration_generation_, best_fitness_, any_member_ ? "true" : "false");
+  return fmt::to_string(out);
 }
 
 Expected<Archive> Archive::FromJson(const Json& j) {

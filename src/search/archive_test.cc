@@ -193,7 +193,7 @@ TEST(ArchiveTest, RejectsMalformedStoredStateAndBadOptions) {
   Archive a(OneIsland());
   a.Insert(0, M(1, {0, 0, 0}, 6.0));
   core::Json j = a.ToJson();
-  j["islands"][0]["elites"][0]["cell"] = {0, 9, 0};
+  j["islands"][0]["elites"][0][3] = {0, 9, 0};  // a member is [id, fitness, passed, cell]
   auto bad = Archive::FromJson(j);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("outside the archive's axes"), std::string::npos) << bad.error().message;

@@ -31,9 +31,10 @@ class RefineStrategy final : public Strategy {
     }
   }
   bool WaitsForVerdicts() const override { return true; }
-  Json ToJson() const override {
-    return {{"strategy", Name()}, {"best", best_ ? Json(*best_) : Json()}, {"best_fitness", best_fitness_},
-            {"best_passed", best_passed_}};
+  std::string Serialize() const override {
+    return Json{{"strategy", Name()}, {"best", best_ ? Json(*best_) : Json()}, {"best_fitness", best_fitness_},
+                {"best_passed", best_passed_}}
+        .dump();
   }
   void Restore(const Json& j) {
     if (!j.at("best").is_null()) best_ = j.at("best").get<std::int64_t>();
@@ -61,7 +62,9 @@ class BestOfNStrategy final : public Strategy {
     if (!c.parent_id && !seed_) seed_ = c.candidate_id;
   }
   bool WaitsForVerdicts() const override { return false; }
-  Json ToJson() const override { return {{"strategy", Name()}, {"seed", seed_ ? Json(*seed_) : Json()}}; }
+  std::string Serialize() const override {
+    return Json{{"strategy", Name()}, {"seed", seed_ ? Json(*seed_) : Json()}}.dump();
+  }
   void Restore(const Json& j) {
     if (!j.at("seed").is_null()) seed_ = j.at("seed").get<std::int64_t>();
   }
@@ -111,7 +114,9 @@ class MapElitesStrategy final : public Strategy {
   }
   bool WaitsForVerdicts() const override { return false; }
   const Archive* MaybeArchive() const override { return &archive_; }
-  Json ToJson() const override { return {{"strategy", Name()}, {"archive", archive_.ToJson()}}; }
+  std::string Serialize() const override {
+    return R"({"strategy":"map-elites","archive":)" + archive_.Serialize() + "}";
+  }
 
  private:
   Archive archive_;

@@ -8,7 +8,7 @@
 //               directions that helped (default; meta-prompts on unless turned off)
 //   refine      iterative repair and improvement of the best candidate so far
 //   best-of-n   independent samples from the seeds, no feedback between them
-// Not thread-safe: the engine's loop thread owns it. ToJson/FromJson restore it exactly.
+// Not thread-safe: the engine's loop thread owns it. Serialize/RestoreStrategy restore it exactly.
 #pragma once
 
 #include <cstdint>
@@ -56,7 +56,8 @@ class Strategy {
   virtual bool WaitsForVerdicts() const = 0;
   /// The archive behind the strategy, for metrics (map-elites only).
   virtual const Archive* MaybeArchive() const { return nullptr; }
-  virtual core::Json ToJson() const = 0;
+  /// The whole state as JSON text (saved with every evaluation).
+  virtual std::string Serialize() const = 0;
 };
 
 /// Names accepted by MakeStrategy, for help texts and errors.
@@ -65,7 +66,7 @@ inline constexpr std::string_view kStrategyNames = "map-elites, refine, best-of-
 /// kInvalidArgument for an unknown name (listing the known ones) or invalid archive options
 /// (map-elites).
 core::Expected<std::unique_ptr<Strategy>> MakeStrategy(std::string_view name, const ArchiveOptions& archive);
-/// Restores a strategy from its ToJson(); kParse when the JSON is not one.
+/// Restores a strategy from its Serialize() text, parsed; kParse when the JSON is not one.
 core::Expected<std::unique_ptr<Strategy>> RestoreStrategy(const core::Json& j);
 
 }  // namespace kf::search

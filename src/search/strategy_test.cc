@@ -63,9 +63,9 @@ TEST(StrategyTest, EveryStrategyRestoresToTheSamePlans) {
     auto s = Make(name);
     s->Record(E(1, std::nullopt, {0, 0, 0}, 6.0, true), std::nullopt);
     s->Record(E(2, 1, {1, 1, 0}, 6.5, true, 0), E(1, std::nullopt, {0, 0, 0}, 6.0, true));
-    auto restored = RestoreStrategy(core::Json::parse(s->ToJson().dump()));
+    auto restored = RestoreStrategy(core::Json::parse(s->Serialize()));
     ASSERT_TRUE(restored.ok()) << restored.error().message;
-    EXPECT_EQ((*restored)->ToJson(), s->ToJson()) << name;
+    EXPECT_EQ((*restored)->Serialize(), s->Serialize()) << name;
     std::mt19937_64 a(3), b(3);
     for (int i = 0; i < 20; ++i) EXPECT_EQ(s->Plan(a).parent_id, (*restored)->Plan(b).parent_id) << name;
   }
