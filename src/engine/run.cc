@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <variant>
@@ -99,10 +100,11 @@ struct CandidateInfo {
   std::optional<std::int64_t> prompt_id;
   std::string model;
   bool duplicate = false;  // same code as an earlier candidate, never evaluated
+  bool seed = false;       // one of the task's seeds
 
   bool Evaluated() const { return status != kPending && !duplicate; }
   search::Evaluated ForSearch() const {
-    return search::Evaluated{id, parent_id, cell, fitness, status == "passed", island};
+    return search::Evaluated{id, parent_id, cell, fitness, status == "passed", island, seed};
   }
 };
 
@@ -135,6 +137,12 @@ std::optional<double> ProfileMetric(const eval::EvalResult& r, const std::string
   if (total_us == 0) return std::nullopt;
   return weighted / total_us;
 }
+
+/// Larger extracted code is an unusable reply: a kernel this long is not a kernel, and the
+/// descriptor and novelty passes run on the loop's thread.
+constexpr std::size_t kMaxCandidateBytes = 256 * 1024;
+/// Larger prompt-engineer replies are rejected unread.
+constexpr std::size_t kMaxEngineerReplyBytes = 64 * 1024;
 
 enum class Purpose { kKernel, kPromptEngineer };
 
@@ -356,6 +364,7 @@ struct Run::State {
   void SetProfileLevels(CandidateInfo& c, const eval::EvalResult& r) const;
   void Learn(const CandidateInfo& c);
   std::optional<std::size_t> ArmOf(const std::string& model) const;
+  std::string NoveltyHash(const std::string& code) const;
   /// The search's state; the generator's (6 KB of text) only with `rng`: it is saved at clean
   /// stops and prompt edits, so a run resumed after a crash draws again from an earlier point.
   store::SearchUpdate SearchSnapshot(bool rng) const;
@@ -483,18 +492,16 @@ Expected<void> Run::State::RecordNewSearch() {
 }
 
 Expected<void> Run::State::RestoreFromStore() {
-  KF_TRY(std::vector<store::LlmCallRow> calls, store->LlmCalls(run_id));
-  for (const auto& c : calls) {
-    cost_usd += c.cost_usd;
-    iterations_started += c.purpose == "kernel";
-  }
+  KF_TRY(store::Store::CallTotals calls, store->LlmCallTotals(run_id));
+  cost_usd = calls.cost_usd;
+  iterations_started = calls.kernel_calls;
   KF_TRY(std::vector<store::CandidateRow> rows, store->Candidates(run_id));
   for (const auto& row : rows) {
     CandidateInfo c;
     c.id = row.id;
     c.parent_id = row.parent_id;
     c.code = row.code;
-    c.novelty_hash = core::Sha256Hex(search::NormalizedForNovelty(row.code, task.backend));
+    c.novelty_hash = NoveltyHash(row.code);
     c.status = row.status.empty() ? kPending : row.status;
     c.fitness = row.fitness;
     c.speedup = row.speedup;
@@ -502,14 +509,28 @@ Expected<void> Run::State::RestoreFromStore() {
     c.prompt_id = row.prompt_id;
     c.model = row.model;
     c.duplicate = row.extraction.find("(duplicate of #") != std::string::npos;
+    c.seed = row.origin == "seed";
     auto descriptor = core::ParseJson(row.descriptor_json, "a stored descriptor");
-    if (descriptor.ok() && descriptor->contains("cell")) {
+    if (descriptor.ok() && descriptor->is_object() && descriptor->contains("cell") && (*descriptor)["cell"].is_array() &&
+        std::all_of((*descriptor)["cell"].begin(), (*descriptor)["cell"].end(), [](const Json& l) {
+          return l.is_number_integer() && l.get<int>() >= 0 && l.get<int>() <= search::kMaxLevel;
+        })) {
       c.cell = (*descriptor)["cell"].get<std::vector<int>>();
-    } else {  // a run stored before descriptors
+    } else {  // a run stored before descriptors, or a damaged row: describe the code again
       const auto levels = search::DescribeCode(row.code, task.backend).Levels();
       c.cell.assign(levels.begin(), levels.end());
     }
+    c.cell.resize(3);
     c.cell.resize(3 + options.archive.profile_axes.size(), 0);
+    if (c.status == kPending && row.llm_call_id && !row.model.empty()) {
+      // Its sample's cost reaches the model statistics with its verdict, as it would have.
+      KF_TRY(store::LlmCallRow call, store->LlmCall(*row.llm_call_id));
+      llm::Completion sample;
+      sample.usage = {call.input_tokens, call.output_tokens};
+      sample.cost_usd = call.cost_usd;
+      sample.priced = call.cost_usd > 0;
+      costs_pending[c.id] = std::max(0.0, llm::BanditCostUsd(sample));
+    }
     if (c.Evaluated()) {
       KF_TRY(std::vector<store::EvaluationRow> evals, store->Evaluations(row.id));
       if (!evals.empty()) {
@@ -524,7 +545,7 @@ Expected<void> Run::State::RestoreFromStore() {
       }
       ++evaluated;
     }
-    ++status_counts[c.status];
+    ++status_counts[c.duplicate ? std::string("duplicate") : c.status];
     if (!c.duplicate) by_novelty.emplace(c.novelty_hash, c.id);
     candidates[c.id] = c;
     if (c.parent_id) children_of[*c.parent_id].push_back(c.id);
@@ -541,6 +562,9 @@ Expected<void> Run::State::RestoreFromStore() {
   for (const auto& e : state) {
     KF_TRY(Json j, core::ParseJson(e.json, fmt::format("the stored search state '{}'", e.key)));
     saved[e.key] = std::move(j);
+  }
+  if (saved.count(kRngKey) && !saved[kRngKey].is_string()) {
+    return core::MakeError(ErrorCode::kParse, "the stored search state 'rng' is not a string; the database is damaged");
   }
   if (saved.count(kStrategyKey) && saved.count(kTallyKey)) {
     KF_TRY(strategy, search::RestoreStrategy(saved[kStrategyKey]));
@@ -563,7 +587,8 @@ Expected<void> Run::State::RestoreFromStore() {
     std::istringstream in(saved[kRngKey].get<std::string>());
     in >> rng;
   }
-  core::LogInfo("resuming run {}: {} LLM calls, {} candidates, best {}", options.run_dir.string(), calls.size(),
+  core::LogInfo("resuming run {}: {} LLM calls, {} candidates, best {}", options.run_dir.string(),
+                calls.kernel_calls + calls.engineer_calls,
                 rows.size(), best_id ? fmt::format("#{} at {:.2f}x", *best_id, candidates[*best_id].speedup) : "none");
   return core::Ok();
 }
@@ -575,10 +600,14 @@ void Run::State::ResubmitPending() {
 }
 
 Expected<void> Run::State::EvaluateSeeds() {
-  bool have_seeds = std::any_of(candidates.begin(), candidates.end(),
-                                [](const auto& kv) { return !kv.second.parent_id.has_value(); });
-  if (!have_seeds) {
+  // Each seed once, also when a killed run had recorded only some of them.
+  std::set<std::string> recorded;
+  for (const auto& [id, c] : candidates) {
+    if (c.seed) recorded.insert(c.code);
+  }
+  {
     for (const auto& seed : task.seeds) {
+      if (recorded.count(seed.source)) continue;
       store::CandidateRow row;
       row.run_id = run_id;
       row.origin = "seed";
@@ -681,6 +710,9 @@ void Run::State::HandleKernelReply(LlmDone done) {
     extraction = prompt::ExtractCode(done.completion->text, done.parent_code);
     if (!extraction.ok()) {
       error = fmt::format("reply unusable ({}): {}", prompt::ExtractKindName(extraction.kind), extraction.error);
+    } else if (extraction.code.size() > kMaxCandidateBytes) {
+      error = fmt::format("reply unusable: the code is {} KiB; the limit is {} KiB", extraction.code.size() / 1024,
+                          kMaxCandidateBytes / 1024);
     }
   } else {
     error = core::Redact(done.completion.error().ToString());
@@ -692,7 +724,7 @@ void Run::State::HandleKernelReply(LlmDone done) {
   }
   if (!error.empty()) {
     // No candidate: the model earned nothing for its cost.
-    picker->Record(done.arm, 0, done.completion.ok() ? llm::BanditCostUsd(*done.completion) : 0);
+    picker->Record(done.arm, 0, done.completion.ok() ? std::max(0.0, llm::BanditCostUsd(*done.completion)) : 0.0);
     if (!done.completion.ok()) {
       const Error& e = done.completion.error();
       ShowProgress(fmt::format("iteration {}: LLM call failed: {}", done.iteration + 1, core::Redact(e.message)));
@@ -723,10 +755,10 @@ void Run::State::HandleKernelReply(LlmDone done) {
   if (c.duplicate) {
     // Nothing new was learned: the model's sample earned nothing; the prompt is credited
     // with what its kernel is worth.
-    picker->Record(done.arm, 0, llm::BanditCostUsd(*done.completion));
+    picker->Record(done.arm, 0, std::max(0.0, llm::BanditCostUsd(*done.completion)));
     if (prompts && c.prompt_id) (void)prompts->Credit(*c.prompt_id, c.id, c.fitness, c.status);
   } else {
-    costs_pending[c.id] = llm::BanditCostUsd(*done.completion);
+    costs_pending[c.id] = std::max(0.0, llm::BanditCostUsd(*done.completion));
   }
 }
 
@@ -735,7 +767,10 @@ void Run::State::HandleEngineerReply(LlmDone done) {
   if (!done.completion.ok() && done.completion.error().code == ErrorCode::kCancelled) return;
   std::string error;
   Expected<std::int64_t> child = core::MakeError(ErrorCode::kInternal, "no reply");
-  if (done.completion.ok()) {
+  if (done.completion.ok() && done.completion->text.size() > kMaxEngineerReplyBytes) {
+    error = fmt::format("prompt edit rejected: the reply is {} KiB; the limit is {} KiB",
+                        done.completion->text.size() / 1024, kMaxEngineerReplyBytes / 1024);
+  } else if (done.completion.ok()) {
     child = prompts->ApplyEdit(*done.prompt_id, done.completion->text);
     if (!child.ok()) error = "prompt edit rejected: " + child.error().message;
   } else {
@@ -753,12 +788,12 @@ void Run::State::HandleEngineerReply(LlmDone done) {
   ++prompt_edits;
   const prompt::MetaPromptEntry* entry = prompts->Find(*child);
   auto inserted = store->InsertPrompt(store::PromptRow{0, run_id, *child, done.prompt_id, *call_id, "engineer",
-                                                       SectionsJson(entry->prompt).dump(), ""});
+                                                       SectionsJson(entry->prompt).dump(), ""},
+                                      SearchSnapshot(/*rng=*/true));
   if (!inserted.ok()) {
     fatal = inserted.error();
     return;
   }
-  if (auto saved = SaveSearch(); !saved.ok()) fatal = saved.error();
   ShowProgress(fmt::format("prompt engineer rewrote meta-prompt {} as {}", *done.prompt_id, *child));
 }
 
@@ -896,16 +931,15 @@ prompt::RefineInput Run::State::KernelPromptInput(const search::SamplePlan& plan
   const CandidateInfo& parent = candidates.at(*plan.parent_id);
   input.parent = {parent.code, parent.feedback};
   // The parent's most recent children, so the model does not repeat an attempt that failed.
-  std::vector<const CandidateInfo*> children;
+  // Walked from the newest, so a parent with thousands of children costs no more than one.
+  std::vector<const CandidateInfo*> recent;
+  const std::size_t keep = plan.show_history ? static_cast<std::size_t>(std::max(0, options.history)) : 0;
   if (auto kids = children_of.find(parent.id); kids != children_of.end()) {
-    for (std::int64_t id : kids->second) {
-      if (candidates.at(id).Evaluated()) children.push_back(&candidates.at(id));
+    for (auto id = kids->second.rbegin(); id != kids->second.rend() && recent.size() < keep; ++id) {
+      if (candidates.at(*id).Evaluated()) recent.push_back(&candidates.at(*id));
     }
   }
-  std::size_t keep = std::min<std::size_t>(children.size(), static_cast<std::size_t>(std::max(0, options.history)));
-  for (std::size_t i = children.size() - keep; i < children.size(); ++i) {
-    input.history.push_back({children[i]->code, children[i]->feedback});
-  }
+  for (auto c = recent.rbegin(); c != recent.rend(); ++c) input.history.push_back({(*c)->code, (*c)->feedback});
   for (std::int64_t id : plan.inspiration_ids) {
     const CandidateInfo& c = candidates.at(id);
     std::string verdict = c.status == "passed" ? fmt::format("passed at {:.2f}x", c.speedup) : c.status;
@@ -935,7 +969,7 @@ Expected<std::int64_t> Run::State::RecordCall(const LlmDone& done, const std::st
     call.response = c.text;
     call.input_tokens = c.usage.input_tokens;
     call.output_tokens = c.usage.output_tokens;
-    call.cost_usd = c.cost_usd;
+    call.cost_usd = std::max(0.0, c.cost_usd);
     call.latency_ms = c.latency_ms;
     call.attempts = c.attempts;
   }
@@ -947,7 +981,7 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
   row.code_hash = core::Sha256Hex(row.code);
   const search::CodeDescriptor descriptor = search::DescribeCode(row.code, task.backend);
   row.descriptor_json = DescriptorJson(descriptor).dump();
-  const std::string novelty_hash = core::Sha256Hex(search::NormalizedForNovelty(row.code, task.backend));
+  const std::string novelty_hash = NoveltyHash(row.code);
   // Code equal to an earlier candidate's up to names, comments and layout is never evaluated
   // again: it inherits the verdict of its first occurrence.
   auto dup = by_novelty.find(novelty_hash);
@@ -975,8 +1009,9 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
   c.prompt_id = row.prompt_id;
   c.model = row.model;
   c.duplicate = duplicate;
+  c.seed = row.origin == "seed";
   if (duplicate) c.feedback = candidates.at(dup->second).feedback;
-  ++status_counts[c.status];
+  ++status_counts[duplicate ? std::string("duplicate") : c.status];
   candidates[c.id] = c;
   if (c.parent_id) children_of[*c.parent_id].push_back(c.id);
   if (duplicate) {
@@ -1032,6 +1067,14 @@ void Run::State::Learn(const CandidateInfo& c) {
       if (cost != costs_pending.end()) costs_pending.erase(cost);
     }
   }
+}
+
+std::string Run::State::NoveltyHash(const std::string& code) const {
+  // The names the harness looks up keep their spelling: code that defines another name is not
+  // the same kernel, whatever else it shares.
+  std::vector<std::string> kept = {task.entry};
+  if (task.backend == task::Backend::kTorch) kept.push_back("ModelNew");
+  return core::Sha256Hex(search::NormalizedForNovelty(code, task.backend, kept));
 }
 
 std::optional<std::size_t> Run::State::ArmOf(const std::string& model) const {

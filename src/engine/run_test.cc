@@ -192,6 +192,7 @@ TEST_F(RunTest, IdenticalCodeIsNotEvaluatedTwice) {
   auto summary = (*run)->Execute();
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(evaluator->prepared, 2);  // the seed and the first copy
+  EXPECT_EQ(summary->passed, 2) << "a duplicate is not counted as a pass of its own";
   auto rows = Reopen()->Candidates(1);
   ASSERT_EQ(rows->size(), 3u);
   EXPECT_EQ((*rows)[2].status, "passed");
@@ -455,6 +456,63 @@ TEST_F(RunTest, RenamedOrReformattedCodeIsNotEvaluatedAgain) {
   ASSERT_EQ(rows->size(), 4u);
   EXPECT_NE((*rows)[2].extraction.find("duplicate of #2"), std::string::npos);
   EXPECT_EQ(store->LlmCalls(1)->size(), 3u) << "the duplicate's LLM call is still recorded";
+}
+
+TEST_F(RunTest, CodeDefiningAnotherNameThanTheEntryIsNotADuplicateOfTheEntry) {
+  auto* llm = new FakeLlmClient({Fenced("void toy() { helper(); } // SPEED=2"),
+                                 Fenced("void not_the_entry() { helper(); } // SPEED=3")});
+  auto* evaluator = new FakeEvaluator();
+  options_.max_iterations = 2;
+  options_.llm_concurrency = 1;
+  auto run = Run::Start(options_, task_, Deps(llm, evaluator));
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE((*run)->Execute().ok());
+  EXPECT_EQ(evaluator->prepared, 3) << "both children are evaluated: only one defines the entry";
+}
+
+TEST_F(RunTest, BestOfNSamplesNeverSeeEachOther) {
+  std::deque<std::string> replies;
+  for (int i = 0; i < 4; ++i) replies.push_back(Fenced("void toy() { SIBLING_" + std::to_string(i) + "(); } // SPEED=2"));
+  auto* llm = new FakeLlmClient(replies);
+  options_.strategy = "best-of-n";
+  options_.max_iterations = 4;
+  options_.llm_concurrency = 1;
+  auto run = Run::Start(options_, task_, Deps(llm, new FakeEvaluator()));
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE((*run)->Execute().ok());
+  ASSERT_EQ(llm->prompts.size(), 4u);
+  for (const std::string& p : llm->prompts) {
+    EXPECT_NE(p.find("naive"), std::string::npos) << "every sample starts from the seed";
+    EXPECT_EQ(p.find("SIBLING_"), std::string::npos) << p;
+  }
+  auto rows = Reopen()->Candidates(1);
+  for (const auto& c : *rows) {
+    if (c.origin == "llm") EXPECT_EQ(c.parent_id, 1);
+  }
+}
+
+TEST_F(RunTest, HostileRepliesAreRecordedWithoutHarm) {
+  // A server reporting a negative cost, then a reply far too long to be a kernel.
+  auto liar = std::make_shared<ScriptedLlm>("liar", -5.0);
+  auto* llm = new FakeLlmClient({Fenced("void toy() { " + std::string(300 * 1024, ' ') + "x(); } // SPEED=2")});
+  options_.models = *llm::ParseModelList("liar,fake-model");
+  options_.strategy = "best-of-n";
+  options_.max_iterations = 3;
+  options_.max_cost_usd = 1.0;
+  options_.llm_concurrency = 1;
+  RunDeps deps = Deps(nullptr, new FakeEvaluator());
+  deps.llms = {liar, std::shared_ptr<llm::LlmClient>(llm)};
+  auto run = Run::Start(options_, task_, std::move(deps));
+  ASSERT_TRUE(run.ok());
+  auto summary = (*run)->Execute();
+  ASSERT_TRUE(summary.ok()) << summary.error().ToString();
+  EXPECT_GE(summary->cost_usd, 0.0) << "a negative cost must not lift the spending cap";
+  bool oversize_rejected = false;
+  for (const auto& c : *Reopen()->LlmCalls(1)) {
+    EXPECT_GE(c.cost_usd, 0.0);
+    oversize_rejected = oversize_rejected || c.error.find("the limit is 256 KiB") != std::string::npos;
+  }
+  EXPECT_TRUE(oversize_rejected);
 }
 
 TEST_F(RunTest, AnEnsembleSpreadsSamplesOverItsModelsAndRecordsWhoWroteWhat) {

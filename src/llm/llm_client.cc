@@ -69,9 +69,11 @@ std::string StringOr(const Json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+/// A token count: 0 when missing, mistyped or negative (a server's negative count must not make
+/// a negative cost that would lift the spending cap).
 std::int64_t IntOr(const Json& object, const char* key) {
   auto it = object.find(key);
-  return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+  return it != object.end() && it->is_number_integer() ? std::max<std::int64_t>(0, it->get<std::int64_t>()) : 0;
 }
 
 // Serializes without throwing on invalid UTF-8 in prompts (it becomes U+FFFD).

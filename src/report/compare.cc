@@ -35,18 +35,18 @@ core::Expected<RunComparison> CompareRun(const fs::path& run_dir, const std::vec
   }
   out.models = models.empty() ? "-" : fmt::format("{}", fmt::join(models, "+"));
 
-  KF_TRY(std::vector<store::LlmCallRow> calls, store->LlmCalls(run.id));
+  KF_TRY(store::Store::CallTotals totals, store->LlmCallTotals(run.id));
   KF_TRY(std::vector<store::CandidateRow> candidates, store->Candidates(run.id));
   KF_TRY(std::vector<store::MetricsRow> metrics, store->Metrics(run.id));
-  for (const auto& c : calls) {
-    (c.purpose == "prompt_engineer" ? out.engineer_calls : out.kernel_calls) += 1;
-    out.cost_usd += c.cost_usd;
-  }
+  out.kernel_calls = totals.kernel_calls;
+  out.engineer_calls = totals.engineer_calls;
+  out.cost_usd = totals.cost_usd;
   std::set<std::string> cells;
   for (const auto& c : candidates) {
     if (c.status == "pending" || c.extraction.find("(duplicate of #") != std::string::npos) continue;
     ++out.evaluations;
-    cells.insert(c.descriptor_json.empty() ? "?" : Json::parse(c.descriptor_json, nullptr, false).value("cell", Json()).dump());
+    const Json d = Json::parse(c.descriptor_json, nullptr, /*allow_exceptions=*/false);
+    if (d.is_object() && d.contains("cell")) cells.insert(d["cell"].dump());  // runs before descriptors have none
     if (c.status != "passed") continue;
     ++out.passed;
     out.best_speedup = std::max(out.best_speedup, c.speedup);
@@ -56,6 +56,8 @@ core::Expected<RunComparison> CompareRun(const fs::path& run_dir, const std::vec
     out.coverage = metrics.back().coverage;
     out.qd_score = metrics.back().qd_score;
   }
+  std::vector<store::LlmCallRow> calls;  // loaded only when a target was reached
+  bool calls_loaded = false;
   for (double target : targets) {
     TargetReached t;
     t.speedup = target;
@@ -63,6 +65,10 @@ core::Expected<RunComparison> CompareRun(const fs::path& run_dir, const std::vec
     // that is already fast enough needs no call.
     for (const auto& c : candidates) {
       if (c.status != "passed" || c.speedup < target) continue;
+      if (!calls_loaded) {
+        KF_TRY(calls, store->LlmCalls(run.id));
+        calls_loaded = true;
+      }
       int n = 0;
       double cost = 0;
       for (const auto& call : calls) {

@@ -750,10 +750,11 @@ class EmbeddedCanonicalizer {
   Renamer renamer_;
 };
 
-std::string NormalizedPython(std::string_view code) {
+std::string NormalizedPython(std::string_view code, const std::vector<std::string>& kept) {
   const std::vector<Token> t = Tokenize(code, Language::kPython);
   std::unordered_set<std::string_view> declared;
   CollectPythonDeclared(t, declared);
+  for (const std::string& name : kept) declared.erase(name);
   const std::vector<StringGroup> groups = CodeStringGroups(t, Language::kPython);
   EmbeddedCanonicalizer embedded(t, groups, Language::kPython);
   Renamer renamer('v');
@@ -788,10 +789,11 @@ std::string NormalizedPython(std::string_view code) {
   return out;
 }
 
-std::string NormalizedC(std::string_view code, bool strings_hold_code) {
+std::string NormalizedC(std::string_view code, bool strings_hold_code, const std::vector<std::string>& kept) {
   const std::vector<Token> t = Tokenize(code, Language::kC);
   std::unordered_set<std::string_view> declared;
   CollectCDeclared(t, declared);
+  for (const std::string& name : kept) declared.erase(name);
   Renamer renamer('v');
   if (!strings_hold_code) {
     const std::vector<StringGroup>* no_groups = nullptr;
@@ -909,18 +911,18 @@ EmbeddedCode ExtractEmbeddedCode(std::string_view host, Language lang) {
 
 std::string EmbeddedNativeCode(std::string_view python) { return ExtractEmbeddedCode(python, Language::kPython).text; }
 
-std::string NormalizedForNovelty(std::string_view code, task::Backend backend) {
+std::string NormalizedForNovelty(std::string_view code, task::Backend backend, const std::vector<std::string>& kept) {
   switch (backend) {
     case task::Backend::kTorch:
-      return NormalizedPython(code);
+      return NormalizedPython(code, kept);
     case task::Backend::kOpenCl:
-      return NormalizedC(code, /*strings_hold_code=*/true);
+      return NormalizedC(code, /*strings_hold_code=*/true, kept);
     case task::Backend::kCpu:
     case task::Backend::kCuda:
     case task::Backend::kSycl:
       break;
   }
-  return NormalizedC(code, /*strings_hold_code=*/false);
+  return NormalizedC(code, /*strings_hold_code=*/false, kept);
 }
 
 }  // namespace kf::search

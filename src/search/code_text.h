@@ -100,6 +100,9 @@ std::string EmbeddedNativeCode(std::string_view python);
 ///    and cpu (asm strings matter); for torch (Python) and opencl (C++ host) each string that
 ///    holds native code is replaced by the canonical form of that code, renamed with one
 ///    counter (c0, c1, ...) for all the file's embedded code, and other strings are kept.
-std::string NormalizedForNovelty(std::string_view code, task::Backend backend);
+///  - Names in `kept` are never renamed: the names the harness looks up (the task's entry
+///    function, torch's ModelNew), so that code defining another name is never equal to code
+///    that defines the entry.
+std::string NormalizedForNovelty(std::string_view code, task::Backend backend, const std::vector<std::string>& kept = {});
 
 }  // namespace kf::search

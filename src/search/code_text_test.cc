@@ -311,4 +311,16 @@ TEST(NormalizedForNovelty, OpenClKernelStringsAreCanonicalized) {
 }
 
 }  // namespace
+TEST(CodeTextTest, KeptNamesAreNeverRenamed) {
+  const std::string entry = "void scale(float* y) { y[0] = 1.0f; }\n";
+  const std::string other = "void other(float* y) { y[0] = 1.0f; }\n";
+  EXPECT_EQ(NormalizedForNovelty(entry, task::Backend::kCpu), NormalizedForNovelty(other, task::Backend::kCpu));
+  EXPECT_NE(NormalizedForNovelty(entry, task::Backend::kCpu, {"scale"}),
+            NormalizedForNovelty(other, task::Backend::kCpu, {"scale"}));
+  const std::string a = "class ModelNew:\n    def forward(self, x):\n        return x\n";
+  const std::string b = "class Other:\n    def forward(self, x):\n        return x\n";
+  EXPECT_NE(NormalizedForNovelty(a, task::Backend::kTorch, {"ModelNew"}),
+            NormalizedForNovelty(b, task::Backend::kTorch, {"ModelNew"}));
+}
+
 }  // namespace kf::search

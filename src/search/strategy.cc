@@ -48,18 +48,20 @@ class RefineStrategy final : public Strategy {
   bool best_passed_ = false;
 };
 
-/// best-of-n: every sample starts from the same seed (the first one evaluated), independently.
+/// best-of-n: every sample starts from the same seed (the first one evaluated; none when the task
+/// has none) and sees nothing of the other samples.
 class BestOfNStrategy final : public Strategy {
  public:
   std::string_view Name() const override { return "best-of-n"; }
   SamplePlan Plan(std::mt19937_64&) override {
     SamplePlan plan;
     plan.parent_id = seed_;
-    plan.how = "seed";
+    plan.how = seed_ ? "seed" : "first";
+    plan.show_history = false;
     return plan;
   }
   void Record(const Evaluated& c, const std::optional<Evaluated>&) override {
-    if (!c.parent_id && !seed_) seed_ = c.candidate_id;
+    if (c.seed && !seed_) seed_ = c.candidate_id;
   }
   bool WaitsForVerdicts() const override { return false; }
   std::string Serialize() const override {

@@ -7,7 +7,8 @@
 //   map-elites  the archive of search/archive.h: islands, a parent mix, inspirations, and the
 //               directions that helped (default; meta-prompts on unless turned off)
 //   refine      iterative repair and improvement of the best candidate so far
-//   best-of-n   independent samples from the seeds, no feedback between them
+//   best-of-n   independent samples from the first seed (or from the task alone), no feedback
+//               between them
 // Not thread-safe: the engine's loop thread owns it. Serialize/RestoreStrategy restore it exactly.
 #pragma once
 
@@ -33,6 +34,7 @@ struct Evaluated {
   double fitness = 0;
   bool passed = false;
   std::optional<int> island;  // as planned for its sample; none for seeds (they go everywhere)
+  bool seed = false;          // one of the task's seeds
 };
 
 struct SamplePlan {
@@ -41,6 +43,8 @@ struct SamplePlan {
   std::optional<int> island;
   std::string notes;  // about the search, for the prompt; may be empty
   std::string how;    // why this parent, for the log ("exploit", "best", "seed")
+  /// Whether the prompt shows the parent's earlier children (best-of-n samples are independent).
+  bool show_history = true;
 };
 
 class Strategy {

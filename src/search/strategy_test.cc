@@ -8,7 +8,7 @@ namespace {
 
 Evaluated E(std::int64_t id, std::optional<std::int64_t> parent, std::vector<int> cell, double fitness, bool passed,
             std::optional<int> island = std::nullopt) {
-  return Evaluated{id, parent, std::move(cell), fitness, passed, island};
+  return Evaluated{id, parent, std::move(cell), fitness, passed, island, /*seed=*/!parent.has_value()};
 }
 
 std::unique_ptr<Strategy> Make(std::string_view name, ArchiveOptions o = {}) {
@@ -33,6 +33,10 @@ TEST(StrategyTest, RefineImprovesTheBestPassingCandidateAndRepairsBeforeOnePasse
 TEST(StrategyTest, BestOfNAlwaysStartsFromTheFirstSeed) {
   auto s = Make("best-of-n");
   std::mt19937_64 rng(1);
+  // A first version written without a seed is not a seed: samples stay independent.
+  s->Record(Evaluated{9, std::nullopt, {0, 0, 0}, 6.0, true, std::nullopt, /*seed=*/false}, std::nullopt);
+  EXPECT_FALSE(s->Plan(rng).parent_id.has_value());
+  EXPECT_FALSE(s->Plan(rng).show_history);
   s->Record(E(1, std::nullopt, {0, 0, 0}, 6.0, true), std::nullopt);
   s->Record(E(2, std::nullopt, {0, 0, 0}, 7.0, true), std::nullopt);
   s->Record(E(3, 1, {0, 0, 0}, 9.0, true), std::nullopt);

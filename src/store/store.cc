@@ -278,6 +278,8 @@ class SqliteStore final : public Store {
   Expected<void> SetRunState(std::int64_t run_id, const std::string& state) override;
   Expected<std::int64_t> InsertLlmCall(const LlmCallRow& call) override;
   Expected<std::vector<LlmCallRow>> LlmCalls(std::int64_t run_id) override;
+  Expected<LlmCallRow> LlmCall(std::int64_t call_id) override;
+  Expected<CallTotals> LlmCallTotals(std::int64_t run_id) override;
   Expected<std::int64_t> InsertCandidate(const CandidateRow& row) override;
   Expected<std::vector<CandidateRow>> Candidates(std::int64_t run_id) override;
   Expected<std::optional<CandidateRow>> FindEvaluatedByHash(std::int64_t run_id,
@@ -289,7 +291,7 @@ class SqliteStore final : public Store {
   Expected<void> SaveSearch(std::int64_t run_id, const SearchUpdate& update) override;
   Expected<std::vector<SearchStateEntry>> SearchState(std::int64_t run_id) override;
   Expected<std::vector<MetricsRow>> Metrics(std::int64_t run_id) override;
-  Expected<std::int64_t> InsertPrompt(const PromptRow& row) override;
+  Expected<std::int64_t> InsertPrompt(const PromptRow& row, const SearchUpdate& search) override;
   Expected<std::vector<PromptRow>> Prompts(std::int64_t run_id) override;
 
  private:
@@ -495,6 +497,31 @@ Expected<std::vector<LlmCallRow>> SqliteStore::LlmCalls(std::int64_t run_id) {
   return Collect<LlmCallRow>(stmt, ReadLlmCall, "loading LLM calls");
 }
 
+Expected<LlmCallRow> SqliteStore::LlmCall(std::int64_t call_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare(fmt::format("SELECT {} FROM llm_calls WHERE id = ?", kLlmCallColumns)));
+  stmt.Bind(call_id);
+  KF_TRY(std::vector<LlmCallRow> rows, Collect<LlmCallRow>(stmt, ReadLlmCall, "loading an LLM call"));
+  if (rows.empty()) {
+    return core::MakeError(ErrorCode::kNotFound, fmt::format("{}: no LLM call with id {}", db_path_.string(), call_id));
+  }
+  return rows.front();
+}
+
+Expected<Store::CallTotals> SqliteStore::LlmCallTotals(std::int64_t run_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare("SELECT purpose, count(*), total(cost_usd) FROM llm_calls WHERE run_id = ? GROUP BY purpose"));
+  stmt.Bind(run_id);
+  CallTotals totals;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    (stmt.Text(0) == "prompt_engineer" ? totals.engineer_calls : totals.kernel_calls) += static_cast<int>(stmt.Int(1));
+    totals.cost_usd += stmt.Real(2);
+  }
+  if (rc != SQLITE_DONE) return SqlError("summing LLM calls");
+  return totals;
+}
+
 Expected<std::int64_t> SqliteStore::InsertCandidate(const CandidateRow& row) {
   std::lock_guard lock(mu_);
   KF_TRY(Statement stmt,
@@ -634,13 +661,18 @@ Expected<std::vector<MetricsRow>> SqliteStore::Metrics(std::int64_t run_id) {
   return Collect<MetricsRow>(stmt, ReadMetrics, "loading search metrics");
 }
 
-Expected<std::int64_t> SqliteStore::InsertPrompt(const PromptRow& row) {
+Expected<std::int64_t> SqliteStore::InsertPrompt(const PromptRow& row, const SearchUpdate& search) {
   std::lock_guard lock(mu_);
-  KF_TRY(Statement stmt, Prepare("INSERT INTO prompts (run_id, prompt_id, parent_prompt_id, llm_call_id, origin, "
-                                 "sections_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-  stmt.Bind(row.run_id).Bind(row.prompt_id).Bind(row.parent_prompt_id).Bind(row.llm_call_id).Bind(row.origin);
-  stmt.Bind(row.sections_json).Bind(NowIso8601Utc());
-  return Insert(stmt, fmt::format("inserting prompt {} of run {}", row.prompt_id, row.run_id));
+  const std::string doing = fmt::format("inserting prompt {} of run {}", row.prompt_id, row.run_id);
+  return InTransaction<std::int64_t>(doing, [&]() -> Expected<std::int64_t> {
+    KF_TRY(Statement stmt, Prepare("INSERT INTO prompts (run_id, prompt_id, parent_prompt_id, llm_call_id, origin, "
+                                   "sections_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(row.run_id).Bind(row.prompt_id).Bind(row.parent_prompt_id).Bind(row.llm_call_id).Bind(row.origin);
+    stmt.Bind(row.sections_json).Bind(NowIso8601Utc());
+    KF_TRY(std::int64_t id, Insert(stmt, doing));
+    KF_TRY_VOID(WriteSearch(row.run_id, search));
+    return id;
+  });
 }
 
 Expected<std::vector<PromptRow>> SqliteStore::Prompts(std::int64_t run_id) {

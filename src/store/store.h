@@ -140,6 +140,15 @@ class Store {
 
   virtual core::Expected<std::int64_t> InsertLlmCall(const LlmCallRow& call) = 0;
   virtual core::Expected<std::vector<LlmCallRow>> LlmCalls(std::int64_t run_id) = 0;
+  /// One call; kNotFound when there is none.
+  virtual core::Expected<LlmCallRow> LlmCall(std::int64_t call_id) = 0;
+  /// Counts and cost of the run's calls without loading their prompts and replies.
+  struct CallTotals {
+    int kernel_calls = 0;
+    int engineer_calls = 0;
+    double cost_usd = 0;
+  };
+  virtual core::Expected<CallTotals> LlmCallTotals(std::int64_t run_id) = 0;
 
   /// Inserts with status "pending" unless row.status is set; code_hash defaults to
   /// core::Sha256Hex(code) when empty. parent_id and llm_call_id must name existing rows.
@@ -168,7 +177,9 @@ class Store {
   /// The run's metrics rows ordered by id.
   virtual core::Expected<std::vector<MetricsRow>> Metrics(std::int64_t run_id) = 0;
 
-  virtual core::Expected<std::int64_t> InsertPrompt(const PromptRow& row) = 0;
+  /// Inserts the prompt and writes `search` in one transaction (the population that holds the
+  /// new prompt lands with it, so its ids are never handed out twice).
+  virtual core::Expected<std::int64_t> InsertPrompt(const PromptRow& row, const SearchUpdate& search = {}) = 0;
   /// The run's prompts ordered by id.
   virtual core::Expected<std::vector<PromptRow>> Prompts(std::int64_t run_id) = 0;
 };
