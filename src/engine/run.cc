@@ -835,17 +835,21 @@ void Run::State::HandleEvalDone(EvalDone done) {
 }
 
 void Run::State::FinishInFlight() {
-  if (executor) executor->Drain();
-  while (auto event = queue->Pop(std::chrono::milliseconds(0))) HandleEvent(std::move(*event));
-  if (!requests) return;
-  // Replies still on the wire: wait for them (their cost is real and gets recorded), but do not
-  // hold a stopping run hostage to a slow API.
-  auto deadline = std::chrono::steady_clock::now() + (StopRequested() ? std::chrono::seconds(5) : std::chrono::hours(1));
-  while ((llm_in_flight > 0 || engineer_in_flight) && std::chrono::steady_clock::now() < deadline) {
-    if (auto event = queue->Pop(std::chrono::milliseconds(100))) HandleEvent(std::move(*event));
+  // Replies still on the wire are waited for (their cost is real and gets recorded), but a
+  // stopping run is not held hostage to a slow API. A reply may submit one more evaluation, so
+  // drain until nothing is left.
+  const auto deadline =
+      std::chrono::steady_clock::now() + (StopRequested() ? std::chrono::seconds(5) : std::chrono::hours(1));
+  for (;;) {
+    if (executor) executor->Drain();
+    while (auto event = queue->Pop(std::chrono::milliseconds(0))) HandleEvent(std::move(*event));
+    const bool replies_due = llm_in_flight > 0 || engineer_in_flight;
+    if (evals_in_flight == 0 && (!replies_due || std::chrono::steady_clock::now() >= deadline)) break;
+    if (replies_due) {
+      if (auto event = queue->Pop(std::chrono::milliseconds(100))) HandleEvent(std::move(*event));
+    }
   }
-  if (executor) executor->Drain();
-  while (auto event = queue->Pop(std::chrono::milliseconds(0))) HandleEvent(std::move(*event));
+  if (!requests) return;
   requests->Close(/*join=*/llm_in_flight == 0 && !engineer_in_flight);
   requests.reset();
 }
