@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -38,25 +39,40 @@ void scale(const float* x, float* y, int32_t n) {
 }
 )";
 
-/// An OpenAI-compatible chat server that answers with the scripted replies in order; past the
-/// script it answers with distinct correct kernels. Optionally slow, to be killed mid-run.
+/// What a scripted server answers to the k-th request (0-based), given the request's system and
+/// user messages.
+using Answer = std::function<std::string(int k, const std::string& system, const std::string& user)>;
+
+/// An OpenAI-compatible chat server answering by script. Optionally slow, to be killed mid-run.
 class ScriptedServer {
  public:
-  ScriptedServer(std::vector<std::string> replies, int delay_ms) : replies_(std::move(replies)), delay_ms_(delay_ms) {
+  /// The replies in order; past the script, distinct correct kernels.
+  ScriptedServer(std::vector<std::string> replies, int delay_ms)
+      : ScriptedServer(
+            [replies = std::move(replies)](int k, const std::string&, const std::string&) {
+              if (k < static_cast<int>(replies.size())) return replies[k];
+              return "```cpp\n#include <cstdint>\nvoid scale(const float* x, float* y, int32_t n) {\n"
+                     "  for (int32_t i = 0; i < n; ++i) y[i] = 2.0f * x[i] + 1.0f + 0.0f * " +
+                     std::to_string(k) + ".0f;\n}\n```\n";
+            },
+            delay_ms) {}
+
+  ScriptedServer(Answer answer, int delay_ms) : answer_(std::move(answer)), delay_ms_(delay_ms) {
     server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
       std::string auth = req.get_header_value("Authorization");
+      std::string system, user;
+      if (auto request = core::ParseJson(req.body, "request"); request.ok() && request->contains("messages")) {
+        for (const auto& m : (*request)["messages"]) (m["role"] == "system" ? system : user) = m["content"].get<std::string>();
+      }
       int k;
+      std::string text;
       {
         std::lock_guard lock(mu_);
         k = requests_++;
         auth_ok_ = auth_ok_ && auth == std::string("Bearer ") + kSecret;
+        text = answer_(k, system, user);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
-      std::string text = k < static_cast<int>(replies_.size())
-                             ? replies_[k]
-                             : "```cpp\n#include <cstdint>\nvoid scale(const float* x, float* y, int32_t n) {\n"
-                               "  const float two = 2.0f, one_" + std::to_string(k) + " = 1.0f;\n"
-                               "  for (int32_t i = 0; i < n; ++i) y[i] = two * x[i] + one_" + std::to_string(k) + ";\n}\n```\n";
       core::Json body = {{"id", "chatcmpl-" + std::to_string(k)},
                          {"object", "chat.completion"},
                          {"model", "scripted-model"},
@@ -83,7 +99,7 @@ class ScriptedServer {
 
  private:
   httplib::Server server_;
-  std::vector<std::string> replies_;
+  Answer answer_;
   int delay_ms_;
   int port_ = 0;
   std::thread thread_;
@@ -361,82 +377,41 @@ TEST_F(EndToEnd, NoLlmConfiguredEvaluatesTheSeedAndSaysHowToConnect) {
 }
 
 
-/// An OpenAI-compatible server that answers both kinds of prompt a map-elites run sends: kernel
-/// prompts with correct kernels in three optimization styles (serial, OpenMP threads, threads
-/// with SIMD and FMA), each distinct, and prompt-engineer prompts with a SEARCH/REPLACE edit of
-/// the first line of the pitfalls section it was shown.
-class SearchServer {
- public:
-  SearchServer() {
-    server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      auto body = core::ParseJson(req.body, "request");
-      std::string system, user;
-      for (const auto& m : (*body)["messages"]) {
-        (m["role"] == "system" ? system : user) = m["content"].get<std::string>();
-      }
-      std::string text;
-      {
-        std::lock_guard lock(mu_);
-        if (system.find("prompt engineer") != std::string::npos) {
-          ++engineer_;
-          const std::string header = "## pitfalls\n";
-          const auto at = user.find(header);
-          const auto end = user.find('\n', at + header.size());
-          const std::string line = at == std::string::npos ? "" : user.substr(at + header.size(), end - at - header.size());
-          text = "Edits:\n<<<<<<< SEARCH\n" + line + "\n=======\n" + line + "\n- E2E-ENGINEER-EDIT " +
-                 std::to_string(engineer_) + ": handle n not divisible by the vector width.\n>>>>>>> REPLACE\n";
-        } else {
-          const int k = ++kernels_;
-          const std::string tweak = " + 0.0f * " + std::to_string(k) + ".0f";
-          const char* style[] = {"", "#pragma omp parallel for\n", "#pragma omp parallel for simd\n"};
-          const std::string body_line = k % 3 == 2 ? "y[i] = std::fma(x[i], 2.0f, 1.0f" + tweak + ");"
-                                                   : "y[i] = 2.0f * x[i] + 1.0f" + tweak + ";";
-          text = "```cpp\n#include <cmath>\n#include <cstdint>\nvoid scale(const float* x, float* y, int32_t n) {\n" +
-                 std::string(style[k % 3]) + "  for (int32_t i = 0; i < n; ++i) " + body_line + "\n}\n```\n";
-        }
-      }
-      core::Json reply = {{"id", "chatcmpl"},
-                          {"object", "chat.completion"},
-                          {"model", "search-model"},
-                          {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"finish_reason", "stop"}}}},
-                          {"usage", {{"prompt_tokens", 2000}, {"completion_tokens", 400}, {"total_tokens", 2400}}}};
-      res.set_content(reply.dump(), "application/json");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~SearchServer() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string BaseUrl() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-  int EngineerRequests() {
-    std::lock_guard lock(mu_);
-    return engineer_;
-  }
-
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  int kernels_ = 0, engineer_ = 0;
-};
+/// Answers both kinds of prompt a map-elites run sends: kernel prompts with correct kernels in
+/// three optimization styles (serial, OpenMP threads, threads with SIMD and FMA), each distinct,
+/// and prompt-engineer prompts with a SEARCH/REPLACE edit of the first line of the pitfalls
+/// section shown. Counts the engineer's requests in `engineer` (called under the server's lock).
+Answer SearchAnswers(std::shared_ptr<int> engineer) {
+  auto kernels = std::make_shared<int>(0);
+  return [engineer, kernels](int, const std::string& system, const std::string& user) {
+    if (system.find("prompt engineer") != std::string::npos) {
+      ++*engineer;
+      const std::string header = "## pitfalls\n";
+      const auto at = user.find(header);
+      const auto end = user.find('\n', at + header.size());
+      const std::string line = at == std::string::npos ? "" : user.substr(at + header.size(), end - at - header.size());
+      return "Edits:\n<<<<<<< SEARCH\n" + line + "\n=======\n" + line + "\n- E2E-ENGINEER-EDIT " +
+             std::to_string(*engineer) + ": handle n not divisible by the vector width.\n>>>>>>> REPLACE\n";
+    }
+    const int k = ++*kernels;
+    const std::string tweak = " + 0.0f * " + std::to_string(k) + ".0f";
+    const char* style[] = {"", "#pragma omp parallel for\n", "#pragma omp parallel for simd\n"};
+    const std::string body_line = k % 3 == 2 ? "y[i] = std::fma(x[i], 2.0f, 1.0f" + tweak + ");"
+                                             : "y[i] = 2.0f * x[i] + 1.0f" + tweak + ";";
+    return "```cpp\n#include <cmath>\n#include <cstdint>\nvoid scale(const float* x, float* y, int32_t n) {\n" +
+           std::string(style[k % 3]) + "  for (int32_t i = 0; i < n; ++i) " + body_line + "\n}\n```\n";
+  };
+}
 
 TEST_F(EndToEnd, MapElitesFillsCellsEvolvesPromptsAndComparesWithRefine) {
-  SearchServer server;
+  auto engineer_requests = std::make_shared<int>(0);
+  ScriptedServer server(SearchAnswers(engineer_requests), 0);
   auto run = [&](const fs::path& run_dir, std::vector<std::string> extra) {
-    core::SubprocessSpec spec;
-    spec.argv = {std::string(KF_BINARY_DIR) + "/kfoundry", "run", std::string(KF_SOURCE_DIR) + "/tests/e2e/slow_scale",
-                 "--run-dir", run_dir.string(), "--model", "search-model", "--budget", "9", "--concurrency", "2", "-j", "2"};
-    spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
-    spec.working_dir = dir_;
-    spec.env = {{"OPENAI_BASE_URL", server.BaseUrl()}, {"OPENAI_API_KEY", kSecret},
-                {"KF_CACHE_DIR", (dir_ / "cache").string()}, {"KF_LOG", "info"}};
-    spec.limits.wall_timeout = std::chrono::minutes(4);
-    spec.limits.address_space_bytes = 0;
-    spec.limits.output_cap_bytes = 4 << 20;
-    return core::RunSandboxed(spec);
+    std::vector<std::string> args = {"run",     std::string(KF_SOURCE_DIR) + "/tests/e2e/slow_scale",
+                                     "--run-dir", run_dir.string(), "--model", "search-model", "--budget", "9",
+                                     "--concurrency", "2", "-j", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return core::RunSandboxed(Kfoundry(args, server));
   };
   auto evolved = run(run_dir_, {"--islands", "2", "--prompt-evolve-every", "3"});
   ASSERT_TRUE(evolved.ok());
@@ -466,7 +441,7 @@ TEST_F(EndToEnd, MapElitesFillsCellsEvolvesPromptsAndComparesWithRefine) {
   ASSERT_FALSE(metrics->empty());
   EXPECT_GE(metrics->back().coverage, 3.0 / 64);
   // Prompts evolved: the engineer's edits are stored as children of the prompts they edited.
-  EXPECT_GE(server.EngineerRequests(), 2);
+  EXPECT_GE(*engineer_requests, 2);  // the runs have ended: nothing else touches it
   auto prompts = db->Prompts(1);
   ASSERT_TRUE(prompts.ok());
   int edited = 0;
@@ -480,7 +455,7 @@ TEST_F(EndToEnd, MapElitesFillsCellsEvolvesPromptsAndComparesWithRefine) {
   auto calls = db->LlmCalls(1);
   int engineer_calls = 0;
   for (const auto& c : *calls) engineer_calls += c.purpose == "prompt_engineer";
-  EXPECT_EQ(engineer_calls, server.EngineerRequests());
+  EXPECT_EQ(engineer_calls, *engineer_requests);
 
   // The same budget with refine, then both side by side.
   const fs::path refine_dir = dir_ / "refine";

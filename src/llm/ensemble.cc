@@ -17,6 +17,7 @@
 #include <tuple>
 #include <variant>
 
+#include "core/yaml.h"
 #include "core/fs.h"
 
 namespace kf::llm {
@@ -74,18 +75,6 @@ struct Problem {
   std::string message;
 };
 
-std::string Describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Sequence:
-      return node.size() == 0 ? "an empty list" : "a list";
-    case YAML::NodeType::Map:
-      return node.size() == 0 ? "an empty map" : "a map";
-    case YAML::NodeType::Scalar:
-      return fmt::format("'{}'", node.Scalar());
-    default:
-      return "nothing";
-  }
-}
 
 constexpr std::string_view kTopKeys[] = {"models", "selection", "ucb_exploration"};
 constexpr std::string_view kModelKeys[] = {"model", "weight", "temperature", "max_tokens"};
@@ -134,7 +123,7 @@ class SpecReader {
     for (auto it = map.begin(); it != map.end(); ++it) {
       YAML::Node key = it->first;  // a copy: the iterator hands out a temporary pair
       if (!key.IsScalar()) {
-        Add(key, fmt::format("{}: keys must be plain names, got {}", where, Describe(key)));
+        Add(key, fmt::format("{}: keys must be plain names, got {}", where, core::DescribeYamlNode(key)));
         continue;
       }
       const std::string& name = key.Scalar();
@@ -154,7 +143,7 @@ class SpecReader {
   std::optional<double> ReadNumber(const YAML::Node& node, std::string_view what) {
     double value = 0;
     if (node.IsScalar() && YAML::convert<double>::decode(node, value)) return value;
-    Add(node, fmt::format("{} must be a number, got {}", what, Describe(node)));
+    Add(node, fmt::format("{} must be a number, got {}", what, core::DescribeYamlNode(node)));
     return std::nullopt;
   }
 
@@ -165,7 +154,7 @@ class SpecReader {
         std::fabs(value) <= 9007199254740992.0) {
       return static_cast<std::int64_t>(value);
     }
-    Add(node, fmt::format("{} must be an integer, got {}", what, Describe(node)));
+    Add(node, fmt::format("{} must be an integer, got {}", what, core::DescribeYamlNode(node)));
     return std::nullopt;
   }
 
@@ -174,7 +163,7 @@ class SpecReader {
       Add(root.IsNull() ? YAML::Mark() : root.Mark(),
           fmt::format("an ensemble file is a map with a 'models' list (e.g. models: [{{model: gpt-4.1-mini, "
                       "weight: 3}}]), got {}",
-                      Describe(root)));
+                      core::DescribeYamlNode(root)));
       return;
     }
     std::map<std::string, YAML::Node> top = Entries(root, "the ensemble", kTopKeys);
@@ -185,7 +174,7 @@ class SpecReader {
     }
     if (auto it = top.find("selection"); it != top.end()) {
       if (!it->second.IsScalar()) {
-        Add(it->second, fmt::format("selection must be {} or {}, got {}", kWeighted, kUcb, Describe(it->second)));
+        Add(it->second, fmt::format("selection must be {} or {}, got {}", kWeighted, kUcb, core::DescribeYamlNode(it->second)));
       } else if (core::Expected<Selection> selection = ParseSelection(it->second.Scalar()); selection.ok()) {
         spec_.selection = *selection;
       } else {
@@ -202,7 +191,7 @@ class SpecReader {
 
   void ReadModels(const YAML::Node& node) {
     if (!node.IsSequence() || node.size() == 0) {
-      Add(node, fmt::format("'models' must be a non-empty list of models, got {}", Describe(node)));
+      Add(node, fmt::format("'models' must be a non-empty list of models, got {}", core::DescribeYamlNode(node)));
       return;
     }
     std::map<std::string, int> first_line;
@@ -230,7 +219,7 @@ class SpecReader {
     }
     if (!item.IsMap()) {
       Add(item, fmt::format("{} must be a model name or a map with 'model' and optional {}, {}, {}; got {}", index,
-                            kModelKeys[1], kModelKeys[2], kModelKeys[3], Describe(item)));
+                            kModelKeys[1], kModelKeys[2], kModelKeys[3], core::DescribeYamlNode(item)));
       return std::nullopt;
     }
     std::map<std::string, YAML::Node> fields = Entries(item, index, kModelKeys);
@@ -241,7 +230,7 @@ class SpecReader {
     }
     if (!name->second.IsScalar() || Trim(name->second.Scalar()).empty()) {
       Add(name->second,
-          fmt::format("{}: 'model' must be a model name such as gpt-4.1-mini, got {}", index, Describe(name->second)));
+          fmt::format("{}: 'model' must be a model name such as gpt-4.1-mini, got {}", index, core::DescribeYamlNode(name->second)));
       return std::nullopt;
     }
     model.model = Trim(name->second.Scalar());

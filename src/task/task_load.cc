@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 
+#include "core/yaml.h"
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/json.h"
@@ -98,22 +99,10 @@ std::string OneOf(const std::vector<std::string_view>& options) { return fmt::fo
 // ---------------------------------------------------------------------------------------------
 // Typed readers: each reports a problem at the node and returns nullopt when the node is wrong.
 
-std::string Describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Sequence:
-      return node.size() == 0 ? "an empty list" : "a list";
-    case YAML::NodeType::Map:
-      return node.size() == 0 ? "an empty map" : "a map";
-    case YAML::NodeType::Scalar:
-      return fmt::format("'{}'", node.Scalar());
-    default:
-      return "nothing";
-  }
-}
 
 std::optional<std::string> ReadString(Problems& problems, const YAML::Node& node, std::string_view what) {
   if (!node.IsScalar()) {
-    problems.Add(node, fmt::format("{} must be a string, got {}", what, Describe(node)));
+    problems.Add(node, fmt::format("{} must be a string, got {}", what, core::DescribeYamlNode(node)));
     return std::nullopt;
   }
   return node.Scalar();
@@ -122,7 +111,7 @@ std::optional<std::string> ReadString(Problems& problems, const YAML::Node& node
 std::optional<double> ReadNumber(Problems& problems, const YAML::Node& node, std::string_view what) {
   double value = 0;
   if (!node.IsScalar() || !YAML::convert<double>::decode(node, value) || !std::isfinite(value)) {
-    problems.Add(node, fmt::format("{} must be a finite number, got {}", what, Describe(node)));
+    problems.Add(node, fmt::format("{} must be a finite number, got {}", what, core::DescribeYamlNode(node)));
     return std::nullopt;
   }
   return value;
@@ -135,7 +124,7 @@ std::optional<std::int64_t> ReadInteger(Problems& problems, const YAML::Node& no
   // Exact integers only: doubles represent every integer up to 2^53.
   if (!node.IsScalar() || !YAML::convert<double>::decode(node, value) || !IsIntegral(value) ||
       std::fabs(value) > 9007199254740992.0) {
-    problems.Add(node, fmt::format("{} must be an integer, got {}", what, Describe(node)));
+    problems.Add(node, fmt::format("{} must be an integer, got {}", what, core::DescribeYamlNode(node)));
     return std::nullopt;
   }
   return static_cast<std::int64_t>(value);
@@ -144,7 +133,7 @@ std::optional<std::int64_t> ReadInteger(Problems& problems, const YAML::Node& no
 std::optional<bool> ReadBool(Problems& problems, const YAML::Node& node, std::string_view what) {
   bool value = false;
   if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
-    problems.Add(node, fmt::format("{} must be true or false, got {}", what, Describe(node)));
+    problems.Add(node, fmt::format("{} must be true or false, got {}", what, core::DescribeYamlNode(node)));
     return std::nullopt;
   }
   return value;
@@ -178,7 +167,7 @@ class Fields {
     for (auto it = map.begin(); it != map.end(); ++it) {
       YAML::Node key = it->first;  // a copy: the iterator hands out a temporary pair
       if (!key.IsScalar()) {
-        problems.Add(key, fmt::format("keys in {} must be plain names, got {}", where, Describe(key)));
+        problems.Add(key, fmt::format("keys in {} must be plain names, got {}", where, core::DescribeYamlNode(key)));
         continue;
       }
       const std::string& name = key.Scalar();
@@ -361,7 +350,7 @@ class Loader {
       if (root.IsNull()) {
         problems_.Add(YAML::Mark(), "task.yaml is empty; it needs at least name, backend, entry, args, shapes and reference");
       } else {
-        problems_.Add(root, fmt::format("task.yaml must be a map of keys (name, backend, ...), got {}", Describe(root)));
+        problems_.Add(root, fmt::format("task.yaml must be a map of keys (name, backend, ...), got {}", core::DescribeYamlNode(root)));
       }
       return problems_.ToError(file_for_messages);
     }
@@ -473,7 +462,7 @@ class Loader {
   bool ReadArgs(const YAML::Node& node) {
     if (!node.IsSequence() || node.size() == 0) {
       problems_.Add(node, fmt::format("args must be a non-empty list of {{name, role, dtype, shape}} maps, got {}",
-                                      Describe(node)));
+                                      core::DescribeYamlNode(node)));
       return false;
     }
     std::map<std::string, int> first_line;
@@ -505,7 +494,7 @@ class Loader {
     arg.loc = {std::string(kTaskFile), item.Mark().line + 1, item.Mark().column + 1};
     if (!item.IsMap()) {
       problems_.Add(item, fmt::format("{} must be a map like {{name: x, role: input, dtype: f32, shape: [n]}}, got {}",
-                                      where, Describe(item)));
+                                      where, core::DescribeYamlNode(item)));
       nodes.ok = false;
       return arg;
     }
@@ -596,7 +585,7 @@ class Loader {
   bool ReadShapeDims(const YAML::Node& node, const std::string& label, ArgSpec& arg, ArgNodes& nodes) {
     if (!node.IsSequence() || node.size() == 0) {
       problems_.Add(node, fmt::format("shape of {} must be a non-empty list of dimensions, e.g. [rows, cols], got {}",
-                                      label, Describe(node)));
+                                      label, core::DescribeYamlNode(node)));
       return false;
     }
     bool ok = true;
@@ -624,7 +613,7 @@ class Loader {
     std::string where = fmt::format("init of {}", label);
     if (!node.IsMap()) {
       problems_.Add(
-          node, fmt::format("{} must be a map like {{dist: normal, mean: 0, std: 1}}, got {}", where, Describe(node)));
+          node, fmt::format("{} must be a map like {{dist: normal, mean: 0, std: 1}}, got {}", where, core::DescribeYamlNode(node)));
       return;
     }
     Fields f(problems_, node, where, {"dist", "mean", "std", "low", "high", "value"});
@@ -774,7 +763,7 @@ class Loader {
     if (!node.IsSequence() || node.size() == 0) {
       problems_.Add(
           node, fmt::format("shapes must be a non-empty list of maps from scalar to value, e.g. [{{n: 1024}}], got {}",
-                            Describe(node)));
+                            core::DescribeYamlNode(node)));
       return;
     }
     // Without args (already reported) every key would be reported again as unknown.
@@ -786,7 +775,7 @@ class Loader {
       std::string where = fmt::format("shapes[{}]", i);
       if (!item.IsMap()) {
         problems_.Add(item, fmt::format("{} must be a map from scalar to value, e.g. {{rows: 4096}}, got {}", where,
-                                        Describe(item)));
+                                        core::DescribeYamlNode(item)));
         continue;
       }
       Shape shape;
@@ -821,7 +810,7 @@ class Loader {
       const ArgSpec* arg = task_.FindArg(name);
       if (arg == nullptr || name.empty()) {
         problems_.Add(key, fmt::format("{} sets '{}', which is not a scalar arg{}", where,
-                                       key.IsScalar() ? name : Describe(key), DidYouMean(name, scalar_names)));
+                                       key.IsScalar() ? name : core::DescribeYamlNode(key), DidYouMean(name, scalar_names)));
         complete = false;
         continue;
       }
@@ -870,7 +859,7 @@ class Loader {
   void ReadTolerance(const YAML::Node& node) {
     if (!node.IsMap()) {
       problems_.Add(node,
-                    fmt::format("tolerance must be a map like {{atol: 1.0e-5, rtol: 1.0e-5}}, got {}", Describe(node)));
+                    fmt::format("tolerance must be a map like {{atol: 1.0e-5, rtol: 1.0e-5}}, got {}", core::DescribeYamlNode(node)));
       return;
     }
     Fields f(problems_, node, "tolerance", {"atol", "rtol"});
@@ -937,7 +926,7 @@ class Loader {
 
   void ReadSeeds(const YAML::Node& node, bool entry_known) {
     if (!node.IsSequence()) {
-      problems_.Add(node, fmt::format("seeds must be a list of files, e.g. [seed.cpp], got {}", Describe(node)));
+      problems_.Add(node, fmt::format("seeds must be a list of files, e.g. [seed.cpp], got {}", core::DescribeYamlNode(node)));
       return;
     }
     for (std::size_t i = 0; i < node.size(); ++i) {
@@ -966,7 +955,7 @@ class Loader {
 
   void ReadTorch(const YAML::Node& node) {
     if (!node.IsMap()) {
-      problems_.Add(node, fmt::format("torch must be a map like {{device: auto, configs: [...]}}, got {}", Describe(node)));
+      problems_.Add(node, fmt::format("torch must be a map like {{device: auto, configs: [...]}}, got {}", core::DescribeYamlNode(node)));
       return;
     }
     Fields f(problems_, node, "torch",
@@ -994,7 +983,7 @@ class Loader {
     if (auto n = f.Get("allowed_ops")) {
       if (!n->IsSequence()) {
         problems_.Add(*n, fmt::format("torch allowed_ops must be a list of aten op names, e.g. [aten::sum], got {}",
-                                      Describe(*n)));
+                                      core::DescribeYamlNode(*n)));
       } else {
         for (std::size_t i = 0; i < n->size(); ++i) {
           auto op = ReadString(problems_, (*n)[i], "torch allowed_ops entry");
@@ -1014,14 +1003,14 @@ class Loader {
     if (!node.IsSequence() || node.size() == 0) {
       problems_.Add(node, fmt::format("torch configs must be a non-empty list like [{{label: small, inputs: "
                                       "{{batch_size: 16}}}}], got {}",
-                                      Describe(node)));
+                                      core::DescribeYamlNode(node)));
       return;
     }
     std::set<std::string> labels;
     for (std::size_t i = 0; i < node.size(); ++i) {
       const YAML::Node& c = node[i];
       if (!c.IsMap()) {
-        problems_.Add(c, fmt::format("torch config must be a map with inputs and/or init, got {}", Describe(c)));
+        problems_.Add(c, fmt::format("torch config must be a map with inputs and/or init, got {}", core::DescribeYamlNode(c)));
         continue;
       }
       Fields f(problems_, c, "torch config", {"label", "inputs", "init"});
@@ -1034,7 +1023,7 @@ class Loader {
         if (!n->IsMap()) {
           problems_.Add(*n, fmt::format("torch config {} must be a map of keyword arguments for {}, got {}", key,
                                         std::string_view(key) == "inputs" ? "get_inputs()" : "get_init_inputs()",
-                                        Describe(*n)));
+                                        core::DescribeYamlNode(*n)));
           ok = false;
           continue;
         }
@@ -1134,7 +1123,7 @@ class Loader {
   void ReadTargets(const YAML::Node& node) {
     if (!node.IsSequence()) {
       problems_.Add(node,
-                    fmt::format("targets must be a list of hardware tags, e.g. [h100, xeon], got {}", Describe(node)));
+                    fmt::format("targets must be a list of hardware tags, e.g. [h100, xeon], got {}", core::DescribeYamlNode(node)));
       return;
     }
     for (std::size_t i = 0; i < node.size(); ++i) {
@@ -1151,7 +1140,7 @@ class Loader {
   void ReadTiming(const YAML::Node& node) {
     if (!node.IsMap()) {
       problems_.Add(node,
-                    fmt::format("timing must be a map like {{warmup: 3, min_trials: 10}}, got {}", Describe(node)));
+                    fmt::format("timing must be a map like {{warmup: 3, min_trials: 10}}, got {}", core::DescribeYamlNode(node)));
       return;
     }
     Fields f(problems_, node, "timing", {"warmup", "min_trials", "max_trials", "max_seconds", "flush_cache"});
