@@ -283,6 +283,23 @@ Json SectionsJson(const prompt::MetaPrompt& p) {
   return out;
 }
 
+/// Reads SectionsJson's text back; kParse for a damaged row.
+Expected<prompt::MetaPrompt> SectionsFromJson(const std::string& text) {
+  KF_TRY(Json j, core::ParseJson(text, "a stored meta-prompt"));
+  prompt::MetaPrompt p;
+  if (!j.is_array() || j.size() != prompt::kSectionCount) {
+    return core::MakeError(ErrorCode::kParse, "a stored meta-prompt does not hold its four sections");
+  }
+  for (std::size_t i = 0; i < prompt::kSectionCount; ++i) {
+    if (!j[i].is_array() || j[i].size() != 2 || !j[i][1].is_string() ||
+        j[i][0] != std::string(prompt::SectionName(prompt::kSections[i]))) {
+      return core::MakeError(ErrorCode::kParse, fmt::format("a stored meta-prompt's section {} is damaged", i + 1));
+    }
+    p[prompt::kSections[i]] = j[i][1].get<std::string>();
+  }
+  return p;
+}
+
 // Keys of the search state in the store.
 constexpr const char* kStrategyKey = "strategy";
 constexpr const char* kTallyKey = "tally";
@@ -576,7 +593,12 @@ Expected<void> Run::State::RestoreFromStore() {
     }
   }
   if (prompts && saved.count(kPromptsKey)) {
-    KF_TRY(prompts, prompt::MetaPromptPopulation::FromJson(saved[kPromptsKey]));
+    KF_TRY(std::vector<store::PromptRow> rows, store->Prompts(run_id));
+    std::map<std::int64_t, prompt::MetaPrompt> texts;
+    for (const store::PromptRow& row : rows) {
+      KF_TRY(texts[row.prompt_id], SectionsFromJson(row.sections_json));
+    }
+    KF_TRY(prompts, prompt::MetaPromptPopulation::FromJson(saved[kPromptsKey], texts));
   }
   if (picker && saved.count(kModelsKey)) {
     KF_TRY(llm::ModelPicker p, llm::ModelPicker::FromJson(saved[kModelsKey]));
@@ -1092,7 +1114,8 @@ store::SearchUpdate Run::State::SearchSnapshot(bool with_rng) const {
   store::SearchUpdate u;
   u.state.push_back({kStrategyKey, strategy->Serialize()});
   u.state.push_back({kTallyKey, tally->Serialize()});
-  if (prompts) u.state.push_back({kPromptsKey, prompts->ToJson().dump()});
+  // The prompts' texts are in the prompts table, written once when each prompt was made.
+  if (prompts) u.state.push_back({kPromptsKey, prompts->ToJson(/*sections=*/false).dump()});
   if (picker) u.state.push_back({kModelsKey, picker->ToJson().dump()});
   if (with_rng) u.state.push_back({kRngKey, Json(RngState(rng)).dump()});
   return u;

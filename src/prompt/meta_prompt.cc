@@ -441,11 +441,13 @@ void MetaPromptPopulation::DropBeyondBound(std::int64_t newest_id) {
   }
 }
 
-core::Json MetaPromptPopulation::ToJson() const {
+core::Json MetaPromptPopulation::ToJson(bool with_sections) const {
   core::Json prompts = core::Json::array();
   for (const MetaPromptEntry& e : prompts_) {
     core::Json sections = core::Json::object();
-    for (Section s : kSections) sections[std::string(SectionName(s))] = e.prompt[s];
+    if (with_sections) {
+      for (Section s : kSections) sections[std::string(SectionName(s))] = e.prompt[s];
+    }
     core::Json history = core::Json::array();
     for (const ChildRecord& c : e.history) {
       history.push_back(core::Json{{"candidate_id", c.candidate_id}, {"fitness", c.fitness}, {"status", c.status}});
@@ -454,7 +456,7 @@ core::Json MetaPromptPopulation::ToJson() const {
         {"id", e.id},
         {"parent_id", e.parent_id ? core::Json(*e.parent_id) : core::Json(nullptr)},
         {"seed_id", e.seed_id},
-        {"sections", std::move(sections)},
+        {"sections", with_sections ? std::move(sections) : core::Json(nullptr)},
         {"created_at_sample", e.created_at_sample},
         {"uses", e.uses},
         {"fitness", e.fitness ? core::Json(*e.fitness) : core::Json(nullptr)},
@@ -481,7 +483,8 @@ core::Json MetaPromptPopulation::ToJson() const {
   };
 }
 
-core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::Json& json) {
+core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::Json& json,
+                                                                     const std::map<std::int64_t, MetaPrompt>& texts) {
   MetaPromptPopulation population;
   // nlohmann reports a missing or mistyped field by throwing; this is the boundary where that
   // becomes an Error naming the field.
@@ -508,7 +511,16 @@ core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::
       e.id = p.at("id").get<std::int64_t>();
       if (!p.at("parent_id").is_null()) e.parent_id = p.at("parent_id").get<std::int64_t>();
       e.seed_id = p.at("seed_id").get<std::int64_t>();
-      for (Section s : kSections) e.prompt[s] = p.at("sections").at(std::string(SectionName(s))).get<std::string>();
+      if (p.at("sections").is_null()) {
+        auto text = texts.find(e.id);
+        if (text == texts.end()) {
+          return core::MakeError(core::ErrorCode::kParse,
+                                 fmt::format("meta-prompt {} was saved without its sections and none were given", e.id));
+        }
+        e.prompt = text->second;
+      } else {
+        for (Section s : kSections) e.prompt[s] = p.at("sections").at(std::string(SectionName(s))).get<std::string>();
+      }
       e.created_at_sample = p.at("created_at_sample").get<std::int64_t>();
       e.uses = p.at("uses").get<std::int64_t>();
       if (!p.at("fitness").is_null()) e.fitness = p.at("fitness").get<double>();

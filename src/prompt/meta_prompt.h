@@ -189,12 +189,16 @@ class MetaPromptPopulation {
   core::Expected<std::int64_t> ApplyEdit(std::int64_t prompt_id, std::string_view reply);
 
   /// Everything, options and counters included: FromJson(ToJson()) gives an equal population, and
-  /// the same draws from the same generator state.
-  core::Json ToJson() const;
-  /// Reads what ToJson wrote. Fails (kParse) naming the first missing or mistyped field, or
-  /// (kInvalidArgument) an inconsistent population: invalid options or sections, no prompts, ids
-  /// not increasing or not below next_id.
-  static core::Expected<MetaPromptPopulation> FromJson(const core::Json& json);
+  /// the same draws from the same generator state. Without `sections` the prompts' texts are left
+  /// out (they never change once a prompt exists; a caller that keeps them elsewhere, as the
+  /// engine's store does, saves them once instead of with every snapshot).
+  core::Json ToJson(bool sections = true) const;
+  /// Reads what ToJson wrote. A prompt written without its sections takes them from `texts`
+  /// (by id). Fails (kParse) naming the first missing or mistyped field or the prompt whose
+  /// sections are missing, or (kInvalidArgument) an inconsistent population: invalid options or
+  /// sections, no prompts, ids not increasing or not below next_id.
+  static core::Expected<MetaPromptPopulation> FromJson(const core::Json& json,
+                                                       const std::map<std::int64_t, MetaPrompt>& texts = {});
 
  private:
   MetaPromptPopulation() = default;

@@ -545,6 +545,22 @@ TEST(MetaPromptPopulation, RoundTripsThroughJsonExactly) {
   for (int i = 0; i < 50; ++i) ASSERT_EQ(restored->Select(rng_copy), original.Select(rng)) << i;
 }
 
+TEST(MetaPromptPopulation, RoundTripsWithItsTextsKeptElsewhere) {
+  std::mt19937_64 rng(11);
+  const MetaPromptPopulation original = Exercised(rng);
+  const core::Json lean = original.ToJson(/*sections=*/false);
+  EXPECT_LT(lean.dump().size(), original.ToJson().dump().size());
+  std::map<std::int64_t, MetaPrompt> texts;
+  for (const MetaPromptEntry& e : original.prompts()) texts[e.id] = e.prompt;
+  auto restored = MetaPromptPopulation::FromJson(lean, texts);
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  EXPECT_EQ(restored->prompts(), original.prompts());
+  texts.erase(original.prompts().back().id);
+  auto missing = MetaPromptPopulation::FromJson(lean, texts);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("without its sections"), std::string::npos) << missing.error().message;
+}
+
 TEST(MetaPromptPopulation, FromJsonNamesWhatIsMissingOrInconsistent) {
   std::mt19937_64 rng(11);
   const core::Json good = Exercised(rng).ToJson();
