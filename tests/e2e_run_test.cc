@@ -488,13 +488,16 @@ TEST_F(EndToEnd, MapElitesFillsCellsEvolvesPromptsAndComparesWithRefine) {
     auto s = store::OpenStore(dirs[k] / "kfoundry.db");
     ASSERT_TRUE(s.ok());
     std::optional<store::CandidateRow> first;
-    for (const auto& c : *(*s)->Candidates(1)) {
+    auto rows = (*s)->Candidates(1);
+    auto calls = (*s)->LlmCalls(1);
+    ASSERT_TRUE(rows.ok() && calls.ok());
+    for (const auto& c : *rows) {
       if (!first && c.status == "passed" && c.speedup >= 0.5) first = c;
     }
     ASSERT_TRUE(first.has_value()) << out->stdout_text;
     ASSERT_TRUE(first->llm_call_id.has_value());
     int calls_until = 0;
-    for (const auto& call : *(*s)->LlmCalls(1)) calls_until += call.id <= *first->llm_call_id;
+    for (const auto& call : *calls) calls_until += call.id <= *first->llm_call_id;
     EXPECT_EQ((*j)[k]["targets"][0]["candidate_id"], first->id) << out->stdout_text;
     EXPECT_EQ((*j)[k]["targets"][0]["llm_calls"], calls_until) << out->stdout_text;
     EXPECT_TRUE((*j)[k]["targets"][1]["llm_calls"].is_null());

@@ -487,7 +487,9 @@ TEST_F(RunTest, BestOfNSamplesNeverSeeEachOther) {
   }
   auto rows = Reopen()->Candidates(1);
   for (const auto& c : *rows) {
-    if (c.origin == "llm") EXPECT_EQ(c.parent_id, 1);
+    if (c.origin == "llm") {
+      EXPECT_EQ(c.parent_id, 1);
+    }
   }
 }
 
@@ -508,7 +510,9 @@ TEST_F(RunTest, HostileRepliesAreRecordedWithoutHarm) {
   ASSERT_TRUE(summary.ok()) << summary.error().ToString();
   EXPECT_GE(summary->cost_usd, 0.0) << "a negative cost must not lift the spending cap";
   bool oversize_rejected = false;
-  for (const auto& c : *Reopen()->LlmCalls(1)) {
+  auto calls = Reopen()->LlmCalls(1);  // kept alive: a range-for over *temporary would dangle
+  ASSERT_TRUE(calls.ok());
+  for (const auto& c : *calls) {
     EXPECT_GE(c.cost_usd, 0.0);
     oversize_rejected = oversize_rejected || c.error.find("the limit is 256 KiB") != std::string::npos;
   }
