@@ -168,11 +168,10 @@ core::Expected<engine::RunOptions> OptionsFromArgs(const RunArgs& a) {
   std::vector<search::ProfileAxis> axes;
   for (const std::string& spec : a.profile_axes) {
     KF_TRY(search::ProfileAxis axis, search::ProfileAxis::Parse(spec));
-    const std::string known = fmt::format(", {}, ", engine::kProfileAxisMetrics);
-    if (known.find(", " + axis.metric + ", ") == std::string::npos) {
+    if (!engine::IsProfileAxisMetric(axis.metric)) {
       return core::MakeError(core::ErrorCode::kInvalidArgument,
                              fmt::format("--profile-axis {}: unknown metric '{}'; use one of {}", spec, axis.metric,
-                                         engine::kProfileAxisMetrics));
+                                         engine::ProfileAxisMetricNames()));
     }
     axes.push_back(std::move(axis));
   }

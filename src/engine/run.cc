@@ -102,6 +102,24 @@ struct CandidateInfo {
   bool duplicate = false;  // same code as an earlier candidate, never evaluated
   bool seed = false;       // one of the task's seeds
 
+  /// The loop's view of a stored row, without what the loop derives (novelty hash, cell,
+  /// feedback).
+  static CandidateInfo FromRow(const store::CandidateRow& row) {
+    CandidateInfo c;
+    c.id = row.id;
+    c.parent_id = row.parent_id;
+    c.code = row.code;
+    c.status = row.status.empty() ? kPending : row.status;
+    c.fitness = row.fitness;
+    c.speedup = row.speedup;
+    c.island = row.island;
+    c.prompt_id = row.prompt_id;
+    c.model = row.model;
+    c.duplicate = row.extraction.find(store::kDuplicateMark) != std::string::npos;
+    c.seed = row.origin == "seed";
+    return c;
+  }
+
   bool Evaluated() const { return status != kPending && !duplicate; }
   search::Evaluated ForSearch() const {
     return search::Evaluated{id, parent_id, cell, fitness, status == "passed", island, seed};
@@ -118,25 +136,44 @@ Json DescriptorJson(const search::CodeDescriptor& d) {
   return j;
 }
 
+/// The profile metrics an archive axis may use, and where each sits in a kernel's profile.
+struct ProfileAxisMetric {
+  std::string_view name;
+  double (*read)(const eval::KernelProfile&);
+};
+constexpr ProfileAxisMetric kProfileAxisMetrics[] = {
+    {"dram_throughput_pct", [](const eval::KernelProfile& k) { return k.dram_throughput_pct; }},
+    {"compute_throughput_pct", [](const eval::KernelProfile& k) { return k.compute_throughput_pct; }},
+    {"achieved_occupancy_pct", [](const eval::KernelProfile& k) { return k.achieved_occupancy_pct; }},
+    {"registers_per_thread", [](const eval::KernelProfile& k) { return double(k.registers_per_thread); }},
+    {"shared_memory_bytes", [](const eval::KernelProfile& k) { return double(k.shared_memory_bytes); }},
+};
+
+const ProfileAxisMetric* FindProfileAxisMetric(std::string_view name) {
+  for (const ProfileAxisMetric& m : kProfileAxisMetrics) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
 /// A profile metric over the candidate's kernels, weighted by their durations; nullopt when it
 /// was not profiled (or the metric is unknown).
 std::optional<double> ProfileMetric(const eval::EvalResult& r, const std::string& metric) {
+  const ProfileAxisMetric* m = FindProfileAxisMetric(metric);
+  if (m == nullptr) return std::nullopt;
   double weighted = 0, total_us = 0;
   for (const eval::KernelProfile& k : r.profile) {
-    double v = 0;
-    if (metric == "dram_throughput_pct") v = k.dram_throughput_pct;
-    else if (metric == "compute_throughput_pct") v = k.compute_throughput_pct;
-    else if (metric == "achieved_occupancy_pct") v = k.achieved_occupancy_pct;
-    else if (metric == "registers_per_thread") v = k.registers_per_thread;
-    else if (metric == "shared_memory_bytes") v = k.shared_memory_bytes;
-    else return std::nullopt;
     const double w = std::max(k.duration_us, 1e-3);
-    weighted += w * v;
+    weighted += w * m->read(k);
     total_us += w;
   }
   if (total_us == 0) return std::nullopt;
   return weighted / total_us;
 }
+
+/// What a sample cost the model statistics: llm::BanditCostUsd, never negative (a server's
+/// numbers are not trusted).
+double SampleCost(const llm::Completion& c) { return std::max(0.0, llm::BanditCostUsd(c)); }
 
 /// Larger extracted code is an unusable reply: a kernel this long is not a kernel, and the
 /// descriptor and novelty passes run on the loop's thread.
@@ -277,29 +314,6 @@ std::string RngState(const std::mt19937_64& rng) {
   return out.str();
 }
 
-Json SectionsJson(const prompt::MetaPrompt& p) {
-  Json out = Json::array();
-  for (prompt::Section s : prompt::kSections) out.push_back({std::string(prompt::SectionName(s)), p[s]});
-  return out;
-}
-
-/// Reads SectionsJson's text back; kParse for a damaged row.
-Expected<prompt::MetaPrompt> SectionsFromJson(const std::string& text) {
-  KF_TRY(Json j, core::ParseJson(text, "a stored meta-prompt"));
-  prompt::MetaPrompt p;
-  if (!j.is_array() || j.size() != prompt::kSectionCount) {
-    return core::MakeError(ErrorCode::kParse, "a stored meta-prompt does not hold its four sections");
-  }
-  for (std::size_t i = 0; i < prompt::kSectionCount; ++i) {
-    if (!j[i].is_array() || j[i].size() != 2 || !j[i][1].is_string() ||
-        j[i][0] != std::string(prompt::SectionName(prompt::kSections[i]))) {
-      return core::MakeError(ErrorCode::kParse, fmt::format("a stored meta-prompt's section {} is damaged", i + 1));
-    }
-    p[prompt::kSections[i]] = j[i][1].get<std::string>();
-  }
-  return p;
-}
-
 // Keys of the search state in the store.
 constexpr const char* kStrategyKey = "strategy";
 constexpr const char* kTallyKey = "tally";
@@ -382,6 +396,9 @@ struct Run::State {
   void Learn(const CandidateInfo& c);
   std::optional<std::size_t> ArmOf(const std::string& model) const;
   std::string NoveltyHash(const std::string& code) const;
+  /// The archive cell of code at these levels: the code axes, then the profile axes at 0 until
+  /// the candidate's profile sets them.
+  std::vector<int> CellOf(const std::array<int, 3>& code_levels) const;
   /// The search's state; the generator's (6 KB of text) only with `rng`: it is saved at clean
   /// stops and prompt edits, so a run resumed after a crash draws again from an earlier point.
   store::SearchUpdate SearchSnapshot(bool rng) const;
@@ -402,8 +419,6 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
 Expected<std::unique_ptr<Run>> Run::Start(RunOptions options, task::Task task, RunDeps deps) {
   KF_CHECK(deps.store && deps.evaluator) << "a run needs a store and an evaluator";
   KF_CHECK(deps.llms.empty() || deps.llms.size() == options.models.models.size()) << "one client per model";
-  KF_TRY(auto strategy, search::MakeStrategy(options.strategy, options.archive));
-  (void)strategy;  // validated before anything is written; StartSearch makes the one the run keeps
   store::RunRow row;
   row.name = options.run_dir.filename().string();
   row.task_dir = task.dir.string();
@@ -412,9 +427,9 @@ Expected<std::unique_ptr<Run>> Run::Start(RunOptions options, task::Task task, R
   row.strategy = options.strategy;
   row.config_json = options.ToJson().dump();
   row.state = "running";
-  KF_TRY(std::int64_t run_id, deps.store->CreateRun(row));
-  auto state = MakeState(run_id, std::move(options), std::move(task), std::move(deps));
-  KF_TRY_VOID(state->StartSearch());      // the strategy, the meta-prompts' seeds, the model picker
+  auto state = MakeState(/*run_id=*/0, std::move(options), std::move(task), std::move(deps));
+  KF_TRY_VOID(state->StartSearch());      // the strategy, the meta-prompts' seeds, the model picker (validated before anything is written)
+  KF_TRY(state->run_id, state->store->CreateRun(row));
   KF_TRY_VOID(state->RecordNewSearch());  // the seed prompts (lineage roots) and the first snapshot
   return std::unique_ptr<Run>(new Run(std::move(state)));
 }
@@ -502,7 +517,7 @@ Expected<void> Run::State::RecordNewSearch() {
   if (prompts) {
     for (const prompt::MetaPromptEntry& e : prompts->prompts()) {
       KF_TRY_VOID(store->InsertPrompt(store::PromptRow{0, run_id, e.id, std::nullopt, std::nullopt, "seed",
-                                                       SectionsJson(e.prompt).dump(), ""}));
+                                                       prompt::SectionsToJson(e.prompt).dump(), ""}));
     }
   }
   return SaveSearch();
@@ -514,31 +529,20 @@ Expected<void> Run::State::RestoreFromStore() {
   iterations_started = calls.kernel_calls;
   KF_TRY(std::vector<store::CandidateRow> rows, store->Candidates(run_id));
   for (const auto& row : rows) {
-    CandidateInfo c;
-    c.id = row.id;
-    c.parent_id = row.parent_id;
-    c.code = row.code;
+    CandidateInfo c = CandidateInfo::FromRow(row);
     c.novelty_hash = NoveltyHash(row.code);
-    c.status = row.status.empty() ? kPending : row.status;
-    c.fitness = row.fitness;
-    c.speedup = row.speedup;
-    c.island = row.island;
-    c.prompt_id = row.prompt_id;
-    c.model = row.model;
-    c.duplicate = row.extraction.find("(duplicate of #") != std::string::npos;
-    c.seed = row.origin == "seed";
     auto descriptor = core::ParseJson(row.descriptor_json, "a stored descriptor");
+    std::array<int, 3> levels{};
     if (descriptor.ok() && descriptor->is_object() && descriptor->contains("cell") && (*descriptor)["cell"].is_array() &&
+        (*descriptor)["cell"].size() == levels.size() &&
         std::all_of((*descriptor)["cell"].begin(), (*descriptor)["cell"].end(), [](const Json& l) {
           return l.is_number_integer() && l.get<int>() >= 0 && l.get<int>() <= search::kMaxLevel;
         })) {
-      c.cell = (*descriptor)["cell"].get<std::vector<int>>();
+      levels = (*descriptor)["cell"].get<std::array<int, 3>>();
     } else {  // a run stored before descriptors, or a damaged row: describe the code again
-      const auto levels = search::DescribeCode(row.code, task.backend).Levels();
-      c.cell.assign(levels.begin(), levels.end());
+      levels = search::DescribeCode(row.code, task.backend).Levels();
     }
-    c.cell.resize(3);
-    c.cell.resize(3 + options.archive.profile_axes.size(), 0);
+    c.cell = CellOf(levels);
     if (c.status == kPending && row.llm_call_id && !row.model.empty()) {
       // Its sample's cost reaches the model statistics with its verdict, as it would have.
       KF_TRY(store::LlmCallRow call, store->LlmCall(*row.llm_call_id));
@@ -546,7 +550,7 @@ Expected<void> Run::State::RestoreFromStore() {
       sample.usage = {call.input_tokens, call.output_tokens};
       sample.cost_usd = call.cost_usd;
       sample.priced = call.cost_usd > 0;
-      costs_pending[c.id] = std::max(0.0, llm::BanditCostUsd(sample));
+      costs_pending[c.id] = SampleCost(sample);
     }
     if (c.Evaluated()) {
       KF_TRY(std::vector<store::EvaluationRow> evals, store->Evaluations(row.id));
@@ -596,7 +600,8 @@ Expected<void> Run::State::RestoreFromStore() {
     KF_TRY(std::vector<store::PromptRow> rows, store->Prompts(run_id));
     std::map<std::int64_t, prompt::MetaPrompt> texts;
     for (const store::PromptRow& row : rows) {
-      KF_TRY(texts[row.prompt_id], SectionsFromJson(row.sections_json));
+      KF_TRY(Json sections, core::ParseJson(row.sections_json, "a stored meta-prompt"));
+      KF_TRY(texts[row.prompt_id], prompt::SectionsFromJson(sections));
     }
     KF_TRY(prompts, prompt::MetaPromptPopulation::FromJson(saved[kPromptsKey], texts));
   }
@@ -627,17 +632,15 @@ Expected<void> Run::State::EvaluateSeeds() {
   for (const auto& [id, c] : candidates) {
     if (c.seed) recorded.insert(c.code);
   }
-  {
-    for (const auto& seed : task.seeds) {
-      if (recorded.count(seed.source)) continue;
-      store::CandidateRow row;
-      row.run_id = run_id;
-      row.origin = "seed";
-      row.extraction = "seed:" + seed.file;
-      row.code = seed.source;
-      KF_TRY(std::int64_t id, AddCandidate(row));
-      (void)id;
-    }
+  for (const auto& seed : task.seeds) {
+    if (recorded.count(seed.source)) continue;
+    store::CandidateRow row;
+    row.run_id = run_id;
+    row.origin = "seed";
+    row.extraction = "seed:" + seed.file;
+    row.code = seed.source;
+    KF_TRY(std::int64_t id, AddCandidate(row));
+    (void)id;
   }
   // Every prompt needs a parent with feedback, so the seeds finish before the first request.
   while (evals_in_flight > 0 && !StopRequested() && !fatal) {
@@ -746,7 +749,7 @@ void Run::State::HandleKernelReply(LlmDone done) {
   }
   if (!error.empty()) {
     // No candidate: the model earned nothing for its cost.
-    picker->Record(done.arm, 0, done.completion.ok() ? std::max(0.0, llm::BanditCostUsd(*done.completion)) : 0.0);
+    picker->Record(done.arm, 0, done.completion.ok() ? SampleCost(*done.completion) : 0.0);
     if (!done.completion.ok()) {
       const Error& e = done.completion.error();
       ShowProgress(fmt::format("iteration {}: LLM call failed: {}", done.iteration + 1, core::Redact(e.message)));
@@ -777,10 +780,10 @@ void Run::State::HandleKernelReply(LlmDone done) {
   if (c.duplicate) {
     // Nothing new was learned: the model's sample earned nothing; the prompt is credited
     // with what its kernel is worth.
-    picker->Record(done.arm, 0, std::max(0.0, llm::BanditCostUsd(*done.completion)));
+    picker->Record(done.arm, 0, SampleCost(*done.completion));
     if (prompts && c.prompt_id) (void)prompts->Credit(*c.prompt_id, c.id, c.fitness, c.status);
   } else {
-    costs_pending[c.id] = std::max(0.0, llm::BanditCostUsd(*done.completion));
+    costs_pending[c.id] = SampleCost(*done.completion);
   }
 }
 
@@ -810,7 +813,7 @@ void Run::State::HandleEngineerReply(LlmDone done) {
   ++prompt_edits;
   const prompt::MetaPromptEntry* entry = prompts->Find(*child);
   auto inserted = store->InsertPrompt(store::PromptRow{0, run_id, *child, done.prompt_id, *call_id, "engineer",
-                                                       SectionsJson(entry->prompt).dump(), ""},
+                                                       prompt::SectionsToJson(entry->prompt).dump(), ""},
                                       SearchSnapshot(/*rng=*/true));
   if (!inserted.ok()) {
     fatal = inserted.error();
@@ -969,9 +972,7 @@ prompt::RefineInput Run::State::KernelPromptInput(const search::SamplePlan& plan
   for (std::int64_t id : plan.inspiration_ids) {
     const CandidateInfo& c = candidates.at(id);
     std::string verdict = c.status == "passed" ? fmt::format("passed at {:.2f}x", c.speedup) : c.status;
-    const search::Archive* archive = strategy->MaybeArchive();
-    input.inspirations.push_back({fmt::format("cell {}, {}", archive ? archive->CellLabel(c.cell) : tally->CellLabel(c.cell), verdict),
-                                  {c.code, ""}});
+    input.inspirations.push_back({fmt::format("cell {}, {}", tally->CellLabel(c.cell), verdict), {c.code, ""}});
   }
   return input;
 }
@@ -1017,25 +1018,12 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
     row.status = first.status == kPending ? "duplicate" : first.status;
     row.fitness = first.fitness;
     row.speedup = first.speedup;
-    row.extraction += fmt::format(" (duplicate of #{})", first.id);
+    row.extraction += fmt::format("{}{})", store::kDuplicateMark, first.id);
   }
   KF_TRY(row.id, store->InsertCandidate(row));
-  CandidateInfo c;
-  c.id = row.id;
-  c.parent_id = row.parent_id;
-  c.code = row.code;
+  CandidateInfo c = CandidateInfo::FromRow(row);
   c.novelty_hash = novelty_hash;
-  c.status = row.status.empty() ? kPending : row.status;
-  c.fitness = row.fitness;
-  c.speedup = row.speedup;
-  const auto levels = descriptor.Levels();
-  c.cell.assign(levels.begin(), levels.end());
-  c.cell.resize(c.cell.size() + options.archive.profile_axes.size(), 0);  // set from its profile once evaluated
-  c.island = row.island;
-  c.prompt_id = row.prompt_id;
-  c.model = row.model;
-  c.duplicate = duplicate;
-  c.seed = row.origin == "seed";
+  c.cell = CellOf(descriptor.Levels());
   if (duplicate) c.feedback = candidates.at(dup->second).feedback;
   ++status_counts[duplicate ? std::string("duplicate") : c.status];
   candidates[c.id] = c;
@@ -1103,6 +1091,12 @@ std::string Run::State::NoveltyHash(const std::string& code) const {
   return core::Sha256Hex(search::NormalizedForNovelty(code, task.backend, kept));
 }
 
+std::vector<int> Run::State::CellOf(const std::array<int, 3>& code_levels) const {
+  std::vector<int> cell(code_levels.begin(), code_levels.end());
+  cell.resize(cell.size() + options.archive.profile_axes.size(), 0);
+  return cell;
+}
+
 std::optional<std::size_t> Run::State::ArmOf(const std::string& model) const {
   for (std::size_t i = 0; i < options.models.models.size(); ++i) {
     if (options.models.models[i].model == model) return i;
@@ -1142,6 +1136,14 @@ void Run::State::ShowProgress(const std::string& event_line) {
   } else {
     core::LogInfo("{} | {}", event_line, line);
   }
+}
+
+bool IsProfileAxisMetric(std::string_view name) { return FindProfileAxisMetric(name) != nullptr; }
+
+std::string ProfileAxisMetricNames() {
+  std::vector<std::string_view> names;
+  for (const ProfileAxisMetric& m : kProfileAxisMetrics) names.push_back(m.name);
+  return fmt::format("{}", fmt::join(names, ", "));
 }
 
 Expected<RunOptions> LoadRunOptions(const fs::path& run_dir) {

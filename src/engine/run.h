@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/json.h"
@@ -123,9 +124,10 @@ core::Expected<RunOptions> LoadRunOptions(const std::filesystem::path& run_dir);
 
 inline constexpr const char* kDbFileName = "kfoundry.db";
 
-/// Profile metrics that may be archive axes (RunOptions::archive.profile_axes): Nsight Compute's
-/// numbers per kernel (eval::KernelProfile), averaged over the candidate's kernels by duration.
-inline constexpr const char* kProfileAxisMetrics =
-    "dram_throughput_pct, compute_throughput_pct, achieved_occupancy_pct, registers_per_thread, shared_memory_bytes";
+/// Whether a profile metric may be an archive axis (RunOptions::archive.profile_axes): Nsight
+/// Compute's numbers per kernel (eval::KernelProfile), averaged over the candidate's kernels by
+/// duration. ProfileAxisMetricNames lists them, for messages.
+bool IsProfileAxisMetric(std::string_view name);
+std::string ProfileAxisMetricNames();
 
 }  // namespace kf::engine

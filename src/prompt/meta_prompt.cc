@@ -441,13 +441,27 @@ void MetaPromptPopulation::DropBeyondBound(std::int64_t newest_id) {
   }
 }
 
+core::Json SectionsToJson(const MetaPrompt& prompt) {
+  core::Json sections = core::Json::object();
+  for (Section s : kSections) sections[std::string(SectionName(s))] = prompt[s];
+  return sections;
+}
+
+core::Expected<MetaPrompt> SectionsFromJson(const core::Json& json) {
+  MetaPrompt prompt;
+  for (Section s : kSections) {
+    const std::string name(SectionName(s));
+    if (!json.is_object() || !json.contains(name) || !json[name].is_string()) {
+      return core::MakeError(core::ErrorCode::kParse, fmt::format("meta-prompt sections: '{}' is missing or not text", name));
+    }
+    prompt[s] = json[name].get<std::string>();
+  }
+  return prompt;
+}
+
 core::Json MetaPromptPopulation::ToJson(bool with_sections) const {
   core::Json prompts = core::Json::array();
   for (const MetaPromptEntry& e : prompts_) {
-    core::Json sections = core::Json::object();
-    if (with_sections) {
-      for (Section s : kSections) sections[std::string(SectionName(s))] = e.prompt[s];
-    }
     core::Json history = core::Json::array();
     for (const ChildRecord& c : e.history) {
       history.push_back(core::Json{{"candidate_id", c.candidate_id}, {"fitness", c.fitness}, {"status", c.status}});
@@ -456,7 +470,7 @@ core::Json MetaPromptPopulation::ToJson(bool with_sections) const {
         {"id", e.id},
         {"parent_id", e.parent_id ? core::Json(*e.parent_id) : core::Json(nullptr)},
         {"seed_id", e.seed_id},
-        {"sections", with_sections ? std::move(sections) : core::Json(nullptr)},
+        {"sections", with_sections ? SectionsToJson(e.prompt) : core::Json(nullptr)},
         {"created_at_sample", e.created_at_sample},
         {"uses", e.uses},
         {"fitness", e.fitness ? core::Json(*e.fitness) : core::Json(nullptr)},
@@ -519,7 +533,11 @@ core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::
         }
         e.prompt = text->second;
       } else {
-        for (Section s : kSections) e.prompt[s] = p.at("sections").at(std::string(SectionName(s))).get<std::string>();
+        auto sections = SectionsFromJson(p.at("sections"));
+        if (!sections.ok()) {
+          return core::MakeError(core::ErrorCode::kParse, fmt::format("meta-prompt {}: {}", e.id, sections.error().message));
+        }
+        e.prompt = std::move(*sections);
       }
       e.created_at_sample = p.at("created_at_sample").get<std::int64_t>();
       e.uses = p.at("uses").get<std::int64_t>();

@@ -59,6 +59,11 @@ std::string RenderSections(const MetaPrompt& prompt);
 /// ParseSections(RenderSections(p)) == p for every prompt of a population.
 core::Expected<MetaPrompt> ParseSections(std::string_view document);
 
+/// The sections as a JSON object {"philosophy": text, ...}, as the population saves them.
+core::Json SectionsToJson(const MetaPrompt& prompt);
+/// Reads SectionsToJson's object; kParse naming the missing or mistyped section.
+core::Expected<MetaPrompt> SectionsFromJson(const core::Json& json);
+
 /// (title, text) per section in order, for RefineInput::instructions.
 std::vector<std::pair<std::string, std::string>> InstructionSections(const MetaPrompt& prompt);
 

@@ -43,7 +43,7 @@ core::Expected<RunComparison> CompareRun(const fs::path& run_dir, const std::vec
   out.cost_usd = totals.cost_usd;
   std::set<std::string> cells;
   for (const auto& c : candidates) {
-    if (c.status == "pending" || c.extraction.find("(duplicate of #") != std::string::npos) continue;
+    if (c.status == "pending" || c.extraction.find(store::kDuplicateMark) != std::string::npos) continue;
     ++out.evaluations;
     const Json d = Json::parse(c.descriptor_json, nullptr, /*allow_exceptions=*/false);
     if (d.is_object() && d.contains("cell")) cells.insert(d["cell"].dump());  // runs before descriptors have none

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -43,7 +44,7 @@ struct CandidateRow {
   std::string origin;      // "seed", "llm"
   std::string code;
   std::string code_hash;
-  std::string extraction;  // "full_file", "diff", "seed", ...
+  std::string extraction;  // "full_file", "diff", "seed", ...; a duplicate's ends with kDuplicateMark
   std::string status;      // "pending" until evaluated, then an eval status name
   double fitness = 0;
   double speedup = 0;
@@ -53,6 +54,10 @@ struct CandidateRow {
   std::string model;                        // the model that wrote it; empty for seeds
   std::string descriptor_json;              // {"memory_opt": {"level": 2, "evidence": ...}, ...}
 };
+
+/// Appended to a duplicate candidate's extraction, followed by "<id>)" of the candidate whose
+/// code it repeats: such a row inherits that verdict and has no evaluation of its own.
+inline constexpr std::string_view kDuplicateMark = " (duplicate of #";
 
 struct EvaluationRow {
   std::int64_t id = 0;
@@ -91,7 +96,7 @@ struct PromptRow {
   std::optional<std::int64_t> parent_prompt_id;
   std::optional<std::int64_t> llm_call_id;        // the engineer call that wrote it
   std::string origin;                             // "seed" or "engineer"
-  std::string sections_json;                      // [["philosophy", "..."], ...]
+  std::string sections_json;                      // prompt::SectionsToJson: {"philosophy": "...", ...}
   std::string created_at;
 };
 
