@@ -98,6 +98,7 @@ struct CandidateInfo {
   std::vector<int> cell;  // descriptor levels
   std::optional<int> island;
   std::optional<std::int64_t> prompt_id;
+  std::optional<std::int64_t> llm_call_id;
   std::string model;
   bool duplicate = false;  // same code as an earlier candidate, never evaluated
   bool seed = false;       // one of the task's seeds
@@ -114,6 +115,7 @@ struct CandidateInfo {
     c.speedup = row.speedup;
     c.island = row.island;
     c.prompt_id = row.prompt_id;
+    c.llm_call_id = row.llm_call_id;
     c.model = row.model;
     c.duplicate = row.extraction.find(store::kDuplicateMark) != std::string::npos;
     c.seed = row.origin == "seed";
@@ -320,6 +322,14 @@ constexpr const char* kTallyKey = "tally";
 constexpr const char* kPromptsKey = "prompts";
 constexpr const char* kModelsKey = "models";
 constexpr const char* kRngKey = "rng";
+constexpr const char* kAppliedKey = "evaluations";  // how many evaluations the snapshot includes
+
+/// The search snapshot is written with an evaluation once this many evaluations or this much time
+/// passed since the last one (and always at prompt edits and stops). Building and writing it was
+/// a third of the loop's cost per evaluation; a run resumed after a crash replays the verdicts
+/// recorded since (search::Strategy::Record is deterministic), so nothing is lost.
+constexpr int kSnapshotEvery = 16;
+constexpr std::chrono::seconds kSnapshotInterval{5};
 
 }  // namespace
 
@@ -362,6 +372,8 @@ struct Run::State {
   std::optional<Error> fatal;
   const std::atomic<bool>* stop = nullptr;
   bool progress_shown = false;
+  int snapshot_evaluations = 0;  // evaluations included in the last snapshot written
+  std::chrono::steady_clock::time_point snapshot_at = std::chrono::steady_clock::now();
 
   // --- stages -------------------------------------------------------------------------------
   Expected<void> StartSearch();
@@ -388,12 +400,19 @@ struct Run::State {
   std::optional<Event> WaitForEvent(std::chrono::milliseconds wait);
   prompt::RefineInput KernelPromptInput(const search::SamplePlan& plan) const;
   void Send(LlmDone job);
-  Expected<std::int64_t> RecordCall(const LlmDone& done, const std::string& error);
-  Expected<std::int64_t> AddCandidate(store::CandidateRow row);
+  /// The call's row; its cost is added to the run's.
+  store::LlmCallRow AccountCall(const LlmDone& done, const std::string& error);
+  /// Stores the candidate (with the call that wrote it, in one transaction), registers it, and
+  /// submits it unless its code is a duplicate.
+  Expected<std::int64_t> AddCandidate(store::CandidateRow row, std::optional<store::LlmCallRow> call = {});
   void Submit(const CandidateInfo& c);
   void SetStatus(CandidateInfo& c, const std::string& status);
   void SetProfileLevels(CandidateInfo& c, const eval::EvalResult& r) const;
-  void Learn(const CandidateInfo& c);
+  /// The search takes a verdict: strategy, tally, the prompt's credit (unless `credit_prompt` is
+  /// false: a restored population already has it) and the model statistics.
+  void Learn(const CandidateInfo& c, bool credit_prompt = true);
+  /// The cost of the candidate's sample, held until its verdict reaches the model statistics.
+  Expected<void> HoldSampleCost(const CandidateInfo& c);
   std::optional<std::size_t> ArmOf(const std::string& model) const;
   std::string NoveltyHash(const std::string& code) const;
   /// The archive cell of code at these levels: the code axes, then the profile axes at 0 until
@@ -401,7 +420,7 @@ struct Run::State {
   std::vector<int> CellOf(const std::array<int, 3>& code_levels) const;
   /// The search's state; the generator's (6 KB of text) only with `rng`: it is saved at clean
   /// stops and prompt edits, so a run resumed after a crash draws again from an earlier point.
-  store::SearchUpdate SearchSnapshot(bool rng) const;
+  store::SearchUpdate SearchSnapshot(bool rng);
   void UpdateBest(const CandidateInfo& c);
   void ShowProgress(const std::string& event_line);
 };
@@ -543,15 +562,7 @@ Expected<void> Run::State::RestoreFromStore() {
       levels = search::DescribeCode(row.code, task.backend).Levels();
     }
     c.cell = CellOf(levels);
-    if (c.status == kPending && row.llm_call_id && !row.model.empty()) {
-      // Its sample's cost reaches the model statistics with its verdict, as it would have.
-      KF_TRY(store::LlmCallRow call, store->LlmCall(*row.llm_call_id));
-      llm::Completion sample;
-      sample.usage = {call.input_tokens, call.output_tokens};
-      sample.cost_usd = call.cost_usd;
-      sample.priced = call.cost_usd > 0;
-      costs_pending[c.id] = SampleCost(sample);
-    }
+    if (c.status == kPending) KF_TRY_VOID(HoldSampleCost(c));
     if (c.Evaluated()) {
       KF_TRY(std::vector<store::EvaluationRow> evals, store->Evaluations(row.id));
       if (!evals.empty()) {
@@ -597,19 +608,46 @@ Expected<void> Run::State::RestoreFromStore() {
     }
   }
   if (prompts && saved.count(kPromptsKey)) {
+    // The snapshot is lean: texts are in the prompts table, credits follow from the candidates.
     KF_TRY(std::vector<store::PromptRow> rows, store->Prompts(run_id));
-    std::map<std::int64_t, prompt::MetaPrompt> texts;
+    prompt::MetaPromptPopulation::KeptRecords kept;
     for (const store::PromptRow& row : rows) {
       KF_TRY(Json sections, core::ParseJson(row.sections_json, "a stored meta-prompt"));
-      KF_TRY(texts[row.prompt_id], prompt::SectionsFromJson(sections));
+      KF_TRY(kept.texts[row.prompt_id], prompt::SectionsFromJson(sections));
     }
-    KF_TRY(prompts, prompt::MetaPromptPopulation::FromJson(saved[kPromptsKey], texts));
+    for (const auto& [id, c] : candidates) {
+      if (c.prompt_id && c.status != kPending) kept.credits[*c.prompt_id].push_back({c.id, c.fitness, c.status});
+    }
+    KF_TRY(prompts, prompt::MetaPromptPopulation::FromJson(saved[kPromptsKey], kept));
   }
   if (picker && saved.count(kModelsKey)) {
     KF_TRY(llm::ModelPicker p, llm::ModelPicker::FromJson(saved[kModelsKey]));
     // A run resumed with another ensemble keeps the new one and starts its statistics afresh.
     if (p.Spec() == options.models) picker.emplace(std::move(p));
   }
+  if (saved.count(kStrategyKey) && saved.count(kTallyKey)) {
+    // Verdicts recorded after the snapshot (the run stopped without saving one): replayed in the
+    // order they arrived, as the loop took them. Prompt credits already follow from the store.
+    // A snapshot without the count (an older run) was written with every evaluation.
+    std::size_t applied = 0;
+    KF_TRY(std::vector<std::int64_t> order, store->EvaluationOrder(run_id));
+    if (!saved.count(kAppliedKey)) {
+      applied = order.size();
+    } else if (const Json& a = saved[kAppliedKey]; a.is_number_integer() && a.get<std::int64_t>() >= 0) {
+      applied = static_cast<std::size_t>(a.get<std::int64_t>());
+    } else {
+      return core::MakeError(ErrorCode::kParse,
+                             "the stored search state 'evaluations' is not a count; the database is damaged");
+    }
+    for (std::size_t i = applied; i < order.size(); ++i) {
+      const CandidateInfo& c = candidates.at(order[i]);
+      if (!c.Evaluated()) continue;
+      KF_TRY_VOID(HoldSampleCost(c));
+      Learn(c, /*credit_prompt=*/false);
+    }
+    if (order.size() > applied) core::LogInfo("replayed {} verdicts recorded after the last snapshot", order.size() - applied);
+  }
+  snapshot_evaluations = evaluated;
   if (saved.count(kRngKey)) {
     std::istringstream in(saved[kRngKey].get<std::string>());
     in >> rng;
@@ -742,12 +780,12 @@ void Run::State::HandleKernelReply(LlmDone done) {
   } else {
     error = core::Redact(done.completion.error().ToString());
   }
-  auto call_id = RecordCall(done, error);
-  if (!call_id.ok()) {
-    fatal = call_id.error();
-    return;
-  }
+  store::LlmCallRow call = AccountCall(done, error);
   if (!error.empty()) {
+    if (auto stored = store->InsertLlmCall(call); !stored.ok()) {
+      fatal = stored.error();
+      return;
+    }
     // No candidate: the model earned nothing for its cost.
     picker->Record(done.arm, 0, done.completion.ok() ? SampleCost(*done.completion) : 0.0);
     if (!done.completion.ok()) {
@@ -763,7 +801,6 @@ void Run::State::HandleKernelReply(LlmDone done) {
   store::CandidateRow row;
   row.run_id = run_id;
   row.parent_id = done.plan.parent_id;
-  row.llm_call_id = *call_id;
   row.iteration = done.iteration;
   row.origin = "llm";
   row.code = extraction.code;
@@ -771,7 +808,7 @@ void Run::State::HandleKernelReply(LlmDone done) {
   row.island = done.plan.island;
   row.prompt_id = done.prompt_id;
   row.model = options.models.models[done.arm].model;
-  auto id = AddCandidate(row);
+  auto id = AddCandidate(row, std::move(call));
   if (!id.ok()) {
     fatal = id.error();
     return;
@@ -801,7 +838,7 @@ void Run::State::HandleEngineerReply(LlmDone done) {
   } else {
     error = core::Redact(done.completion.error().ToString());
   }
-  auto call_id = RecordCall(done, error);
+  auto call_id = store->InsertLlmCall(AccountCall(done, error));
   if (!call_id.ok()) {
     fatal = call_id.error();
     return;
@@ -843,7 +880,11 @@ void Run::State::HandleEvalDone(EvalDone done) {
   ++evaluated;
   Learn(c);  // the search takes the verdict before it is stored, so the snapshot includes it
   UpdateBest(c);
-  store::SearchUpdate update = SearchSnapshot(/*rng=*/false);
+  store::SearchUpdate update;
+  if (evaluated - snapshot_evaluations >= kSnapshotEvery ||
+      std::chrono::steady_clock::now() - snapshot_at >= kSnapshotInterval) {
+    update = SearchSnapshot(/*rng=*/false);
+  }
   const search::ArchiveMetrics m = tally->Metrics();
   update.metrics = store::MetricsRow{0, run_id, evaluated, m.qd_score, m.coverage, m.best_fitness,
                                      best_id ? candidates.at(*best_id).speedup : 0.0, cost_usd,
@@ -979,7 +1020,7 @@ prompt::RefineInput Run::State::KernelPromptInput(const search::SamplePlan& plan
 
 void Run::State::Send(LlmDone job) { requests->Submit(std::move(job)); }
 
-Expected<std::int64_t> Run::State::RecordCall(const LlmDone& done, const std::string& error) {
+store::LlmCallRow Run::State::AccountCall(const LlmDone& done, const std::string& error) {
   const llm::LlmClient& client = *llms[done.arm];
   store::LlmCallRow call;
   call.run_id = run_id;
@@ -1001,10 +1042,10 @@ Expected<std::int64_t> Run::State::RecordCall(const LlmDone& done, const std::st
     call.attempts = c.attempts;
   }
   cost_usd += call.cost_usd;
-  return store->InsertLlmCall(call);
+  return call;
 }
 
-Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
+Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row, std::optional<store::LlmCallRow> call) {
   row.code_hash = core::Sha256Hex(row.code);
   const search::CodeDescriptor descriptor = search::DescribeCode(row.code, task.backend);
   row.descriptor_json = DescriptorJson(descriptor).dump();
@@ -1020,7 +1061,13 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row) {
     row.speedup = first.speedup;
     row.extraction += fmt::format("{}{})", store::kDuplicateMark, first.id);
   }
-  KF_TRY(row.id, store->InsertCandidate(row));
+  if (call) {
+    KF_TRY(store::Store::SampleIds ids, store->InsertSample(*call, row));
+    row.id = *ids.candidate_id;
+    row.llm_call_id = ids.call_id;
+  } else {
+    KF_TRY(row.id, store->InsertCandidate(row));
+  }
   CandidateInfo c = CandidateInfo::FromRow(row);
   c.novelty_hash = novelty_hash;
   c.cell = CellOf(descriptor.Levels());
@@ -1058,7 +1105,18 @@ void Run::State::SetProfileLevels(CandidateInfo& c, const eval::EvalResult& r) c
   }
 }
 
-void Run::State::Learn(const CandidateInfo& c) {
+Expected<void> Run::State::HoldSampleCost(const CandidateInfo& c) {
+  if (!c.llm_call_id || c.model.empty()) return core::Ok();
+  KF_TRY(store::LlmCallRow call, store->LlmCall(*c.llm_call_id));
+  llm::Completion sample;
+  sample.usage = {call.input_tokens, call.output_tokens};
+  sample.cost_usd = call.cost_usd;
+  sample.priced = call.cost_usd > 0;
+  costs_pending[c.id] = SampleCost(sample);
+  return core::Ok();
+}
+
+void Run::State::Learn(const CandidateInfo& c, bool credit_prompt) {
   std::optional<search::Evaluated> parent;
   double parent_fitness = 0;
   if (c.parent_id) {
@@ -1070,7 +1128,7 @@ void Run::State::Learn(const CandidateInfo& c) {
   }
   strategy->Record(c.ForSearch(), parent);
   tally->Insert(0, search::Member{c.id, c.cell, c.fitness, c.status == "passed"});
-  if (prompts && c.prompt_id) {
+  if (credit_prompt && prompts && c.prompt_id) {
     // A prompt dropped from the population while its kernel was evaluated gets no credit.
     (void)prompts->Credit(*c.prompt_id, c.id, c.fitness, c.status);
   }
@@ -1104,12 +1162,16 @@ std::optional<std::size_t> Run::State::ArmOf(const std::string& model) const {
   return std::nullopt;
 }
 
-store::SearchUpdate Run::State::SearchSnapshot(bool with_rng) const {
+store::SearchUpdate Run::State::SearchSnapshot(bool with_rng) {
+  snapshot_evaluations = evaluated;
+  snapshot_at = std::chrono::steady_clock::now();
   store::SearchUpdate u;
+  u.state.push_back({kAppliedKey, std::to_string(evaluated)});
   u.state.push_back({kStrategyKey, strategy->Serialize()});
   u.state.push_back({kTallyKey, tally->Serialize()});
-  // The prompts' texts are in the prompts table, written once when each prompt was made.
-  if (prompts) u.state.push_back({kPromptsKey, prompts->ToJson(/*sections=*/false).dump()});
+  // The prompts' texts are in the prompts table, written once when each prompt was made, and
+  // their credits follow from the candidates' verdicts (RestoreFromStore).
+  if (prompts) u.state.push_back({kPromptsKey, prompts->ToJson(/*lean=*/true).dump()});
   if (picker) u.state.push_back({kModelsKey, picker->ToJson().dump()});
   if (with_rng) u.state.push_back({kRngKey, Json(RngState(rng)).dump()});
   return u;

@@ -419,7 +419,7 @@ TEST_F(RunTest, ResumeRestoresTheArchivePromptsAndModelStatisticsExactly) {
   auto before = Reopen()->SearchState(1);
   ASSERT_TRUE(before.ok());
   for (const auto& e : *before) saved[e.key] = e.json;
-  ASSERT_EQ(saved.size(), 5u);  // strategy, tally, prompts, models, rng
+  ASSERT_EQ(saved.size(), 6u);  // strategy, tally, prompts, models, rng, evaluations
   auto archive = core::ParseJson(saved["strategy"], "strategy");
   ASSERT_TRUE(archive.ok());
   EXPECT_GT((*archive)["archive"]["islands"][1]["elites"].size(), 0u) << "the seeds reached every island";
@@ -438,6 +438,73 @@ TEST_F(RunTest, ResumeRestoresTheArchivePromptsAndModelStatisticsExactly) {
   ASSERT_TRUE(now.ok());
   for (const auto& e : *now) after[e.key] = e.json;
   for (const auto& [key, json] : saved) EXPECT_EQ(after[key], json) << key;
+}
+
+TEST_F(RunTest, AfterACrashTheVerdictsSinceTheLastSnapshotAreReplayed) {
+  options_.strategy = "map-elites";
+  options_.archive.islands = 2;
+  options_.archive.migration_interval = 0;  // migrations happen when sampling, which is not replayed
+  options_.prompt_evolve_every = 0;
+  options_.max_iterations = 3;
+  options_.llm_concurrency = 2;
+  auto state = [&] {
+    std::map<std::string, std::string> m;
+    auto store = Reopen();
+    auto entries = store->SearchState(1);
+    EXPECT_TRUE(entries.ok());
+    for (const auto& e : *entries) m[e.key] = e.json;
+    return m;
+  };
+  auto execute = [&](std::optional<int> max_iterations) {
+    RunDeps deps = Deps(nullptr, new FakeEvaluator());
+    deps.llms = {std::make_shared<ScriptedLlm>()};
+    auto run = max_iterations ? Run::Resume(task_, std::move(deps), max_iterations, std::nullopt)
+                              : Run::Start(options_, task_, std::move(deps));
+    ASSERT_TRUE(run.ok()) << run.error().ToString();
+    ASSERT_TRUE((*run)->Execute().ok());
+  };
+  execute(std::nullopt);
+  const std::map<std::string, std::string> early = state();
+  execute(9);
+  const std::map<std::string, std::string> late = state();
+  ASSERT_NE(early.at("strategy"), late.at("strategy"));
+  ASSERT_LT(std::stoi(early.at("evaluations")), std::stoi(late.at("evaluations")));
+
+  // The run died after its last verdict with the early snapshot as the last one written.
+  store::SearchUpdate rollback;
+  for (const auto& [key, json] : early) rollback.state.push_back({key, json});
+  ASSERT_TRUE(Reopen()->SaveSearch(1, rollback).ok());
+  execute(9);  // no budget left: restores (replaying) and saves
+  const std::map<std::string, std::string> replayed = state();
+  for (const char* key : {"tally", "evaluations"}) EXPECT_EQ(replayed.at(key), late.at(key)) << key;
+  // Elites, populations and moves as the live run left them; the sampling counter (island
+  // rotation) restarts from the snapshot's.
+  auto without_samples = [](const std::string& json) {
+    core::Json j = *core::ParseJson(json, "strategy");
+    j["archive"].erase("samples");
+    return j;
+  };
+  EXPECT_EQ(without_samples(replayed.at("strategy")), without_samples(late.at("strategy")));
+  EXPECT_NE(without_samples(early.at("strategy")), without_samples(late.at("strategy")));
+  // The prompts' credits follow from the candidates, whatever snapshot is restored.
+  auto credited = [](const std::string& json) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> children;
+    const core::Json parsed = *core::ParseJson(json, "prompts");
+    for (const auto& e : parsed.at("prompts")) {
+      children.emplace_back(e.at("id").get<std::int64_t>(), e.at("uses").get<std::int64_t>());
+    }
+    return children;
+  };
+  EXPECT_EQ(credited(replayed.at("prompts")), credited(early.at("prompts"))) << "uses come from the snapshot";
+
+  // A damaged count is reported, not guessed at.
+  rollback.state = {{"evaluations", "\"many\""}};
+  ASSERT_TRUE(Reopen()->SaveSearch(1, rollback).ok());
+  RunDeps deps = Deps(nullptr, new FakeEvaluator());
+  deps.llms = {std::make_shared<ScriptedLlm>()};
+  auto damaged = Run::Resume(task_, std::move(deps), std::nullopt, std::nullopt);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.error().message.find("'evaluations' is not a count"), std::string::npos) << damaged.error().message;
 }
 
 TEST_F(RunTest, RenamedOrReformattedCodeIsNotEvaluatedAgain) {

@@ -306,13 +306,21 @@ core::Expected<void> MetaPromptPopulation::Credit(std::int64_t prompt_id, std::i
     return Invalid(fmt::format("candidate {} has fitness {}; only finite fitness can be credited", candidate_id,
                                fitness));
   }
-  MetaPromptEntry& entry = prompts_[static_cast<std::size_t>(found - prompts_.data())];
-  entry.history.push_back(ChildRecord{candidate_id, fitness, std::string(status)});
-  if (entry.history.size() > kMaxChildHistory) entry.history.erase(entry.history.begin());
-  ++entry.children;
-  ++entry.status_counts[std::string(status)];
-  entry.fitness = std::max(fitness, entry.fitness.value_or(fitness));
+  AddCredit(prompts_[static_cast<std::size_t>(found - prompts_.data())],
+            ChildRecord{candidate_id, fitness, std::string(status)});
   return core::Ok();
+}
+
+void MetaPromptPopulation::AddCredit(MetaPromptEntry& entry, ChildRecord child) {
+  // Kept in candidate id order whatever order the verdicts arrive in, so the record is a function
+  // of the set of credits alone and can be rebuilt from the store.
+  ++entry.children;
+  ++entry.status_counts[child.status];
+  entry.fitness = std::max(child.fitness, entry.fitness.value_or(child.fitness));
+  auto at = std::upper_bound(entry.history.begin(), entry.history.end(), child.candidate_id,
+                             [](std::int64_t id, const ChildRecord& c) { return id < c.candidate_id; });
+  entry.history.insert(at, std::move(child));
+  if (entry.history.size() > kMaxChildHistory) entry.history.erase(entry.history.begin());
 }
 
 bool MetaPromptPopulation::ShouldEvolve() const {
@@ -459,25 +467,29 @@ core::Expected<MetaPrompt> SectionsFromJson(const core::Json& json) {
   return prompt;
 }
 
-core::Json MetaPromptPopulation::ToJson(bool with_sections) const {
+core::Json MetaPromptPopulation::ToJson(bool lean) const {
   core::Json prompts = core::Json::array();
   for (const MetaPromptEntry& e : prompts_) {
-    core::Json history = core::Json::array();
-    for (const ChildRecord& c : e.history) {
-      history.push_back(core::Json{{"candidate_id", c.candidate_id}, {"fitness", c.fitness}, {"status", c.status}});
-    }
-    prompts.push_back(core::Json{
+    core::Json p{
         {"id", e.id},
         {"parent_id", e.parent_id ? core::Json(*e.parent_id) : core::Json(nullptr)},
         {"seed_id", e.seed_id},
-        {"sections", with_sections ? SectionsToJson(e.prompt) : core::Json(nullptr)},
+        {"sections", lean ? core::Json(nullptr) : SectionsToJson(e.prompt)},
         {"created_at_sample", e.created_at_sample},
         {"uses", e.uses},
-        {"fitness", e.fitness ? core::Json(*e.fitness) : core::Json(nullptr)},
-        {"history", std::move(history)},
-        {"children", e.children},
-        {"status_counts", e.status_counts},
-    });
+        {"history", nullptr},
+    };
+    if (!lean) {
+      core::Json history = core::Json::array();
+      for (const ChildRecord& c : e.history) {
+        history.push_back(core::Json{{"candidate_id", c.candidate_id}, {"fitness", c.fitness}, {"status", c.status}});
+      }
+      p["history"] = std::move(history);
+      p["fitness"] = e.fitness ? core::Json(*e.fitness) : core::Json(nullptr);
+      p["children"] = e.children;
+      p["status_counts"] = e.status_counts;
+    }
+    prompts.push_back(std::move(p));
   }
   const MetaPromptOptions& o = options_;
   return core::Json{
@@ -497,8 +509,7 @@ core::Json MetaPromptPopulation::ToJson(bool with_sections) const {
   };
 }
 
-core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::Json& json,
-                                                                     const std::map<std::int64_t, MetaPrompt>& texts) {
+core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::Json& json, const KeptRecords& kept) {
   MetaPromptPopulation population;
   // nlohmann reports a missing or mistyped field by throwing; this is the boundary where that
   // becomes an Error naming the field.
@@ -526,8 +537,8 @@ core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::
       if (!p.at("parent_id").is_null()) e.parent_id = p.at("parent_id").get<std::int64_t>();
       e.seed_id = p.at("seed_id").get<std::int64_t>();
       if (p.at("sections").is_null()) {
-        auto text = texts.find(e.id);
-        if (text == texts.end()) {
+        auto text = kept.texts.find(e.id);
+        if (text == kept.texts.end()) {
           return core::MakeError(core::ErrorCode::kParse,
                                  fmt::format("meta-prompt {} was saved without its sections and none were given", e.id));
         }
@@ -541,13 +552,25 @@ core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::
       }
       e.created_at_sample = p.at("created_at_sample").get<std::int64_t>();
       e.uses = p.at("uses").get<std::int64_t>();
-      if (!p.at("fitness").is_null()) e.fitness = p.at("fitness").get<double>();
-      for (const core::Json& c : p.at("history")) {
-        e.history.push_back(ChildRecord{c.at("candidate_id").get<std::int64_t>(), c.at("fitness").get<double>(),
-                                        c.at("status").get<std::string>()});
+      if (p.at("history").is_null()) {
+        if (auto credits = kept.credits.find(e.id); credits != kept.credits.end()) {
+          for (const ChildRecord& c : credits->second) {
+            if (!std::isfinite(c.fitness)) {
+              return Invalid(fmt::format("meta-prompt {}: candidate {} has fitness {}; only finite fitness can be credited",
+                                         e.id, c.candidate_id, c.fitness));
+            }
+            AddCredit(e, c);
+          }
+        }
+      } else {
+        if (!p.at("fitness").is_null()) e.fitness = p.at("fitness").get<double>();
+        for (const core::Json& c : p.at("history")) {
+          e.history.push_back(ChildRecord{c.at("candidate_id").get<std::int64_t>(), c.at("fitness").get<double>(),
+                                          c.at("status").get<std::string>()});
+        }
+        e.children = p.at("children").get<std::int64_t>();
+        e.status_counts = p.at("status_counts").get<std::map<std::string, std::int64_t>>();
       }
-      e.children = p.at("children").get<std::int64_t>();
-      e.status_counts = p.at("status_counts").get<std::map<std::string, std::int64_t>>();
       population.prompts_.push_back(std::move(e));
     }
   } catch (const core::Json::exception& error) {
@@ -582,6 +605,10 @@ core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::
     if (e.history.size() > kMaxChildHistory || static_cast<std::int64_t>(e.history.size()) > e.children) {
       add(fmt::format("history holds {} kernels; at most {} and at most children ({})", e.history.size(),
                       kMaxChildHistory, e.children));
+    }
+    if (!std::is_sorted(e.history.begin(), e.history.end(),
+                        [](const ChildRecord& a, const ChildRecord& b) { return a.candidate_id < b.candidate_id; })) {
+      add("history must be in candidate id order");
     }
     if (e.fitness.has_value() != (e.children > 0)) add("fitness must be set exactly when children > 0");
     if (core::Expected<MetaPrompt> parsed = ParseSections(RenderSections(e.prompt)); !parsed.ok()) {

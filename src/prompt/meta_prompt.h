@@ -92,7 +92,7 @@ struct ChildRecord {
   bool operator==(const ChildRecord&) const = default;
 };
 
-/// Kernels remembered per prompt; older ones survive only in the counts.
+/// Kernels remembered per prompt (the highest candidate ids); older ones survive only in the counts.
 inline constexpr std::size_t kMaxChildHistory = 50;
 /// A prompt needs this many credited kernels before PickForEvolution prefers it (see there).
 inline constexpr std::int64_t kMinChildrenToEvolve = 3;
@@ -106,7 +106,7 @@ struct MetaPromptEntry {
   std::int64_t created_at_sample = 0;      // the population's sample counter when it was added
   std::int64_t uses = 0;                   // times Select picked it
   std::optional<double> fitness;           // best fitness credited; unset until the first credit
-  std::vector<ChildRecord> history;        // the last kMaxChildHistory credited kernels, oldest first
+  std::vector<ChildRecord> history;        // the kMaxChildHistory newest credited kernels, by candidate id
   std::int64_t children = 0;               // kernels credited in all
   std::map<std::string, std::int64_t> status_counts;  // kernels credited per status
 
@@ -194,16 +194,23 @@ class MetaPromptPopulation {
   core::Expected<std::int64_t> ApplyEdit(std::int64_t prompt_id, std::string_view reply);
 
   /// Everything, options and counters included: FromJson(ToJson()) gives an equal population, and
-  /// the same draws from the same generator state. Without `sections` the prompts' texts are left
-  /// out (they never change once a prompt exists; a caller that keeps them elsewhere, as the
-  /// engine's store does, saves them once instead of with every snapshot).
-  core::Json ToJson(bool sections = true) const;
-  /// Reads what ToJson wrote. A prompt written without its sections takes them from `texts`
-  /// (by id). Fails (kParse) naming the first missing or mistyped field or the prompt whose
-  /// sections are missing, or (kInvalidArgument) an inconsistent population: invalid options or
-  /// sections, no prompts, ids not increasing or not below next_id.
-  static core::Expected<MetaPromptPopulation> FromJson(const core::Json& json,
-                                                       const std::map<std::int64_t, MetaPrompt>& texts = {});
+  /// the same draws from the same generator state. A `lean` document leaves out what a caller can
+  /// keep elsewhere and hand back to FromJson as KeptRecords: the prompts' texts (they never change
+  /// once a prompt exists) and their credits (fitness, history and counts follow from the credited
+  /// kernels). The engine's store keeps both in its tables, so its snapshots stay small and do not
+  /// grow with the run.
+  core::Json ToJson(bool lean = false) const;
+  /// What a lean ToJson leaves out, supplied by the caller.
+  struct KeptRecords {
+    std::map<std::int64_t, MetaPrompt> texts;                  // sections by prompt id
+    std::map<std::int64_t, std::vector<ChildRecord>> credits;  // every credited kernel by prompt id, any order
+  };
+  /// Reads what ToJson wrote. A prompt written lean takes its sections and credits from `kept`
+  /// (by id; a prompt without credits there has none). Fails (kParse) naming the first missing or
+  /// mistyped field or the prompt whose sections are missing, or (kInvalidArgument) an
+  /// inconsistent population: invalid options or sections, no prompts, ids not increasing or not
+  /// below next_id, a non-finite credited fitness.
+  static core::Expected<MetaPromptPopulation> FromJson(const core::Json& json, const KeptRecords& kept = {});
 
  private:
   MetaPromptPopulation() = default;
@@ -215,6 +222,8 @@ class MetaPromptPopulation {
   /// BaseScore minus the usage penalty, per prompt in prompts() order.
   std::vector<double> SelectionScores() const;
   void DropBeyondBound(std::int64_t newest_id);
+  /// Adds one credited kernel to the entry's record (see Credit).
+  static void AddCredit(MetaPromptEntry& entry, ChildRecord child);
 
   MetaPromptOptions options_;
   std::vector<MetaPromptEntry> prompts_;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <string>
@@ -194,6 +195,26 @@ TEST(MetaPromptPopulation, HistoryKeepsTheMostRecentKernelsAndCountsAll) {
   EXPECT_EQ(a.children, 60);
   EXPECT_EQ(a.status_counts.at("passed"), 60);
   EXPECT_EQ(a.fitness, 9.0) << "the best survives the history's trimming";
+}
+
+TEST(MetaPromptPopulation, HistoryIsInCandidateOrderWhateverOrderVerdictsArriveIn) {
+  MetaPromptPopulation in_order = Population({Tagged("a")});
+  MetaPromptPopulation shuffled = Population({Tagged("a")});
+  std::vector<std::int64_t> ids(70);
+  std::iota(ids.begin(), ids.end(), 1);
+  for (std::int64_t id : ids) ASSERT_TRUE(in_order.Credit(1, id, 0.1 * id, id % 2 ? "passed" : "compile_error").ok());
+  std::shuffle(ids.begin(), ids.end(), std::mt19937_64(5));
+  for (std::int64_t id : ids) ASSERT_TRUE(shuffled.Credit(1, id, 0.1 * id, id % 2 ? "passed" : "compile_error").ok());
+  EXPECT_EQ(shuffled.prompts(), in_order.prompts());
+  const MetaPromptEntry& a = *shuffled.Find(1);
+  ASSERT_EQ(a.history.size(), kMaxChildHistory);
+  EXPECT_EQ(a.history.front().candidate_id, 21);
+  EXPECT_EQ(a.history.back().candidate_id, 70);
+  core::Json unordered = shuffled.ToJson();
+  std::swap(unordered["prompts"][0]["history"][0], unordered["prompts"][0]["history"][1]);
+  auto rejected = MetaPromptPopulation::FromJson(unordered);
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_NE(rejected.error().message.find("candidate id order"), std::string::npos) << rejected.error().message;
 }
 
 // ---- editing -----------------------------------------------------------------------------------
@@ -507,7 +528,9 @@ TEST(MetaPromptPopulation, EngineerPromptShowsTheDocumentTheRecordAndTheOutcomes
 // ---- serialization -----------------------------------------------------------------------------
 
 /// A population that has been through every kind of change.
-MetaPromptPopulation Exercised(std::mt19937_64& rng) {
+using Credits = std::map<std::int64_t, std::vector<ChildRecord>>;
+
+MetaPromptPopulation Exercised(std::mt19937_64& rng, Credits* credits = nullptr) {
   MetaPromptOptions options;
   options.temperature = 0.7;
   options.uniform_share = 0.3;
@@ -516,7 +539,9 @@ MetaPromptPopulation Exercised(std::mt19937_64& rng) {
   MetaPromptPopulation population = Population(SeedPrompts(task::Backend::kCuda), options);
   for (int step = 0; step < 12; ++step) {
     const std::int64_t id = population.Select(rng);
-    EXPECT_TRUE(population.Credit(id, step, 0.1 * step + 1.0 / 3.0, step % 3 ? "passed" : "wrong_value").ok());
+    const ChildRecord child{step, 0.1 * step + 1.0 / 3.0, step % 3 ? "passed" : "wrong_value"};
+    EXPECT_TRUE(population.Credit(id, child.candidate_id, child.fitness, child.status).ok());
+    if (credits != nullptr) (*credits)[id].push_back(child);
     if (population.ShouldEvolve()) {
       const std::int64_t edit = population.PickForEvolution(rng);
       const std::string line = "- State in one sentence which bottleneck the change targets and why it should help.";
@@ -547,16 +572,23 @@ TEST(MetaPromptPopulation, RoundTripsThroughJsonExactly) {
 
 TEST(MetaPromptPopulation, RoundTripsWithItsTextsKeptElsewhere) {
   std::mt19937_64 rng(11);
-  const MetaPromptPopulation original = Exercised(rng);
-  const core::Json lean = original.ToJson(/*sections=*/false);
+  MetaPromptPopulation::KeptRecords kept;
+  const MetaPromptPopulation original = Exercised(rng, &kept.credits);
+  const core::Json lean = original.ToJson(/*lean=*/true);
   EXPECT_LT(lean.dump().size(), original.ToJson().dump().size());
-  std::map<std::int64_t, MetaPrompt> texts;
-  for (const MetaPromptEntry& e : original.prompts()) texts[e.id] = e.prompt;
-  auto restored = MetaPromptPopulation::FromJson(lean, texts);
+  EXPECT_EQ(lean.dump().find("wrong_value"), std::string::npos) << "credits are left out of a lean document";
+  for (const MetaPromptEntry& e : original.prompts()) kept.texts[e.id] = e.prompt;
+  // The store hands credits back in its own order.
+  for (auto& [id, records] : kept.credits) std::reverse(records.begin(), records.end());
+  auto restored = MetaPromptPopulation::FromJson(lean, kept);
   ASSERT_TRUE(restored.ok()) << restored.error().message;
   EXPECT_EQ(restored->prompts(), original.prompts());
-  texts.erase(original.prompts().back().id);
-  auto missing = MetaPromptPopulation::FromJson(lean, texts);
+  EXPECT_EQ(restored->ToJson(), original.ToJson());
+  MetaPromptPopulation::KeptRecords damaged = kept;
+  damaged.credits.begin()->second.front().fitness = std::nan("");
+  EXPECT_FALSE(MetaPromptPopulation::FromJson(lean, damaged).ok());
+  kept.texts.erase(original.prompts().back().id);
+  auto missing = MetaPromptPopulation::FromJson(lean, kept);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("without its sections"), std::string::npos) << missing.error().message;
 }

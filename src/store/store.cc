@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <ctime>
 #include <map>
 #include <mutex>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -257,10 +259,83 @@ EvaluationRow ReadEvaluation(const Statement& s) {
   return EvaluationRow{s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Real(4), s.Text(5)};
 }
 
+/// Copies the write-ahead log into the database from its own connection and thread. sqlite's
+/// automatic checkpoint runs inside the commit that crosses its threshold, so every thousandth
+/// page or so a run's loop waited for that copy and its fsyncs. PASSIVE checkpoints never block
+/// readers or writers. When the writer outpaces this thread (the log grows past kInlineFrames),
+/// the writer's own commit checkpoints, as sqlite would have, so the log stays bounded.
+class Checkpointer {
+ public:
+  static constexpr int kThresholdFrames = 1000;  // sqlite's default auto-checkpoint size
+  static constexpr int kInlineFrames = 4 * kThresholdFrames;
+
+  explicit Checkpointer(std::filesystem::path db_path) : db_path_(std::move(db_path)) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /// The writer connection's WAL hook: called after each commit with the log's size in frames.
+  static int Hook(void* self, sqlite3* db, const char* schema, int frames) {
+    if (frames >= kInlineFrames) {
+      sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (frames >= kThresholdFrames) {
+      static_cast<Checkpointer*>(self)->Wake();
+    }
+    return SQLITE_OK;
+  }
+
+ private:
+  void Wake() {
+    {
+      std::lock_guard lock(mu_);
+      due_ = true;
+      if (!thread_.joinable()) thread_ = std::thread([this] { Work(); });
+    }
+    wake_.notify_one();
+  }
+
+  void Work() {
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(db_path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+      // The writer's commits still checkpoint once the log reaches kInlineFrames.
+      core::LogWarn("{}: cannot open a checkpoint connection ({}); checkpoints run in the writer's commits",
+                    db_path_.string(), db ? sqlite3_errmsg(db) : "out of memory");
+      sqlite3_close_v2(db);
+      return;
+    }
+    std::unique_lock lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [this] { return due_ || stop_; });
+      if (stop_) break;
+      due_ = false;
+      lock.unlock();
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      lock.lock();
+    }
+    lock.unlock();
+    sqlite3_close_v2(db);
+  }
+
+  const std::filesystem::path db_path_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool due_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::filesystem::path db_path, sqlite3* db) : db_path_(std::move(db_path)), db_(db) {}
   ~SqliteStore() override {
+    // The checkpoint connection closes first, so closing the writer's, the last one, folds the
+    // log into the database.
+    checkpointer_.reset();
     for (auto& [sql, cached] : statements_) sqlite3_finalize(cached.stmt);
     sqlite3_close_v2(db_);
   }
@@ -281,12 +356,14 @@ class SqliteStore final : public Store {
   Expected<LlmCallRow> LlmCall(std::int64_t call_id) override;
   Expected<CallTotals> LlmCallTotals(std::int64_t run_id) override;
   Expected<std::int64_t> InsertCandidate(const CandidateRow& row) override;
+  Expected<SampleIds> InsertSample(const LlmCallRow& call, std::optional<CandidateRow> candidate) override;
   Expected<std::vector<CandidateRow>> Candidates(std::int64_t run_id) override;
   Expected<std::optional<CandidateRow>> FindEvaluatedByHash(std::int64_t run_id,
                                                             const std::string& code_hash) override;
   Expected<std::int64_t> RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup,
                                           const SearchUpdate& search) override;
   Expected<std::vector<EvaluationRow>> Evaluations(std::int64_t candidate_id) override;
+  Expected<std::vector<std::int64_t>> EvaluationOrder(std::int64_t run_id) override;
   Expected<double> TotalCost(std::int64_t run_id) override;
   Expected<void> SaveSearch(std::int64_t run_id, const SearchUpdate& update) override;
   Expected<std::vector<SearchStateEntry>> SearchState(std::int64_t run_id) override;
@@ -354,17 +431,26 @@ class SqliteStore final : public Store {
   /// after part of the work was done.
   template <class T, class Body>
   Expected<T> InTransaction(std::string_view doing, Body body) {
-    KF_TRY_VOID(Exec("BEGIN IMMEDIATE", fmt::format("{}: begin transaction", doing)));
+    // Prepared once like every statement: parsing BEGIN and COMMIT each time was a visible share
+    // of a run's per-evaluation cost.
+    KF_TRY_VOID(Step("BEGIN IMMEDIATE", doing, "begin transaction"));
     Expected<T> result = body();
     if (!result.ok()) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       return result;
     }
-    if (auto committed = Exec("COMMIT", fmt::format("{}: commit", doing)); !committed.ok()) {
+    if (auto committed = Step("COMMIT", doing, "commit"); !committed.ok()) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       return committed.error();
     }
     return result;
+  }
+
+  /// Runs one cached statement without parameters or rows (transaction control).
+  Expected<void> Step(std::string_view sql, std::string_view doing, std::string_view step) {
+    KF_TRY(Statement stmt, Prepare(sql));
+    if (stmt.Step() != SQLITE_DONE) return SqlError(fmt::format("{}: {}", doing, step));
+    return core::Ok();
   }
 
   Expected<int> ReadUserVersion() {
@@ -374,6 +460,9 @@ class SqliteStore final : public Store {
   }
 
   Expected<void> Migrate();
+  /// The inserts alone; the caller holds mu_.
+  Expected<std::int64_t> InsertLlmCallLocked(const LlmCallRow& call);
+  Expected<std::int64_t> InsertCandidateLocked(const CandidateRow& row);
   /// The writes of a SearchUpdate; the caller holds mu_ and an open transaction.
   Expected<void> WriteSearch(std::int64_t run_id, const SearchUpdate& update);
   Expected<std::int64_t> RunOfCandidate(std::int64_t candidate_id);
@@ -388,6 +477,7 @@ class SqliteStore final : public Store {
   std::map<std::string, CachedStatement, std::less<>> statements_;  // node-based: entries stay put
   std::mutex mu_;
   int schema_version_ = 0;
+  std::unique_ptr<Checkpointer> checkpointer_;  // set in WAL mode
 };
 
 Expected<void> SqliteStore::Initialize() {
@@ -402,6 +492,9 @@ Expected<void> SqliteStore::Initialize() {
     if (std::string mode = stmt.Text(0); mode != "wal") {
       core::LogWarn("{}: journal_mode is '{}', not 'wal'; concurrent readers may block writers",
                     db_path_.string(), mode);
+    } else {
+      checkpointer_ = std::make_unique<Checkpointer>(db_path_);
+      sqlite3_wal_hook(db_, &Checkpointer::Hook, checkpointer_.get());  // replaces the automatic checkpoint
     }
   }
   KF_TRY_VOID(Exec("PRAGMA synchronous = NORMAL", "setting synchronous=NORMAL"));
@@ -478,6 +571,10 @@ Expected<void> SqliteStore::SetRunState(std::int64_t run_id, const std::string& 
 
 Expected<std::int64_t> SqliteStore::InsertLlmCall(const LlmCallRow& call) {
   std::lock_guard lock(mu_);
+  return InsertLlmCallLocked(call);
+}
+
+Expected<std::int64_t> SqliteStore::InsertLlmCallLocked(const LlmCallRow& call) {
   KF_TRY(Statement stmt,
          Prepare("INSERT INTO llm_calls (run_id, iteration, provider, model, prompt_json, response, error, "
                  "input_tokens, output_tokens, cost_usd, latency_ms, attempts, created_at, purpose, prompt_id) "
@@ -524,6 +621,23 @@ Expected<Store::CallTotals> SqliteStore::LlmCallTotals(std::int64_t run_id) {
 
 Expected<std::int64_t> SqliteStore::InsertCandidate(const CandidateRow& row) {
   std::lock_guard lock(mu_);
+  return InsertCandidateLocked(row);
+}
+
+Expected<Store::SampleIds> SqliteStore::InsertSample(const LlmCallRow& call, std::optional<CandidateRow> candidate) {
+  std::lock_guard lock(mu_);
+  return InTransaction<SampleIds>(fmt::format("recording a sample of run {}", call.run_id), [&]() -> Expected<SampleIds> {
+    SampleIds ids;
+    KF_TRY(ids.call_id, InsertLlmCallLocked(call));
+    if (candidate) {
+      candidate->llm_call_id = ids.call_id;
+      KF_TRY(ids.candidate_id, InsertCandidateLocked(*candidate));
+    }
+    return ids;
+  });
+}
+
+Expected<std::int64_t> SqliteStore::InsertCandidateLocked(const CandidateRow& row) {
   KF_TRY(Statement stmt,
          Prepare("INSERT INTO candidates (run_id, parent_id, llm_call_id, iteration, origin, code, code_hash, "
                  "extraction, status, fitness, speedup, created_at, island, prompt_id, model, descriptor_json) "
@@ -590,6 +704,14 @@ Expected<std::int64_t> SqliteStore::RecordEvaluation(const EvaluationRow& eval, 
     KF_TRY_VOID(WriteSearch(run_id, search));
     return id;
   });
+}
+
+Expected<std::vector<std::int64_t>> SqliteStore::EvaluationOrder(std::int64_t run_id) {
+  std::lock_guard lock(mu_);
+  KF_TRY(Statement stmt, Prepare("SELECT e.candidate_id FROM evaluations e JOIN candidates c ON c.id = e.candidate_id "
+                                 "WHERE c.run_id = ? ORDER BY e.id"));
+  stmt.Bind(run_id);
+  return Collect<std::int64_t>(stmt, [](const Statement& s) { return s.Int(0); }, "loading the evaluation order");
 }
 
 Expected<std::vector<EvaluationRow>> SqliteStore::Evaluations(std::int64_t candidate_id) {

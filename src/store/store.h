@@ -158,6 +158,14 @@ class Store {
   /// Inserts with status "pending" unless row.status is set; code_hash defaults to
   /// core::Sha256Hex(code) when empty. parent_id and llm_call_id must name existing rows.
   virtual core::Expected<std::int64_t> InsertCandidate(const CandidateRow& row) = 0;
+  /// One LLM sample as the engine records it: the call and, when the reply held usable code, its
+  /// candidate (llm_call_id set to the call), in one transaction. Same rules as InsertLlmCall and
+  /// InsertCandidate.
+  struct SampleIds {
+    std::int64_t call_id = 0;
+    std::optional<std::int64_t> candidate_id;
+  };
+  virtual core::Expected<SampleIds> InsertSample(const LlmCallRow& call, std::optional<CandidateRow> candidate) = 0;
   /// The run's candidates ordered by id.
   virtual core::Expected<std::vector<CandidateRow>> Candidates(std::int64_t run_id) = 0;
   /// The most recent (highest id) candidate of the run with this code hash whose status is not
@@ -171,6 +179,8 @@ class Store {
   virtual core::Expected<std::int64_t> RecordEvaluation(const EvaluationRow& eval, double fitness,
                                                         double speedup, const SearchUpdate& search = {}) = 0;
   virtual core::Expected<std::vector<EvaluationRow>> Evaluations(std::int64_t candidate_id) = 0;
+  /// The candidate of each of the run's evaluations, in the order they were recorded.
+  virtual core::Expected<std::vector<std::int64_t>> EvaluationOrder(std::int64_t run_id) = 0;
 
   /// Sum of cost_usd over the run's LLM calls.
   virtual core::Expected<double> TotalCost(std::int64_t run_id) = 0;

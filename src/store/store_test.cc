@@ -360,6 +360,67 @@ TEST_F(StoreTest, PromptsKeepTheirLineageAndLlmCallsTheirPurpose) {
   EXPECT_EQ(calls->front().prompt_id, 1);
 }
 
+TEST_F(StoreTest, ASampleLandsWithItsCandidateOrNotAtAll) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto run_id = store->CreateRun(SampleRun());
+  ASSERT_TRUE(run_id.ok());
+  LlmCallRow call;
+  call.run_id = *run_id;
+  call.provider = "openai";
+  call.model = "m";
+  call.cost_usd = 0.25;
+  auto ids = store->InsertSample(call, SampleCandidate(*run_id, "void toy() {}"));
+  ASSERT_TRUE(ids.ok()) << ids.error().ToString();
+  ASSERT_TRUE(ids->candidate_id.has_value());
+  auto rows = store->Candidates(*run_id);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().llm_call_id, ids->call_id) << "the candidate names the call that wrote it";
+  // A candidate the database refuses (its parent does not exist) takes its call with it.
+  CandidateRow orphan = SampleCandidate(*run_id, "void other() {}");
+  orphan.parent_id = 999;
+  EXPECT_FALSE(store->InsertSample(call, orphan).ok());
+  EXPECT_EQ(store->LlmCalls(*run_id)->size(), 1u);
+  EXPECT_EQ(store->Candidates(*run_id)->size(), 1u);
+  // A reply without usable code is a call alone.
+  auto alone = store->InsertSample(call, std::nullopt);
+  ASSERT_TRUE(alone.ok());
+  EXPECT_FALSE(alone->candidate_id.has_value());
+  EXPECT_EQ(*store->TotalCost(*run_id), 0.5);
+}
+
+TEST_F(StoreTest, TheWriteAheadLogStaysBoundedUnderAContinuousWriter) {
+  // sqlite's own checkpoint is replaced by a background one (with the writer's commits as the
+  // fallback when it falls behind): the log must still be folded into the database.
+  constexpr int kCommits = 6000;
+  constexpr std::size_t kPromptBytes = 8 * 1024;  // about three 4 KiB pages a commit
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    auto run_id = store->CreateRun(SampleRun());
+    ASSERT_TRUE(run_id.ok());
+    LlmCallRow call;
+    call.run_id = *run_id;
+    call.provider = "openai";
+    call.model = "m";
+    for (int i = 0; i < kCommits; ++i) {
+      call.prompt_json = std::string(kPromptBytes, static_cast<char>('a' + i % 26));
+      ASSERT_TRUE(store->InsertLlmCall(call).ok());
+    }
+    const fs::path wal = db_path_.string() + "-wal";
+    ASSERT_TRUE(fs::exists(wal));
+    const std::uintmax_t written = std::uintmax_t{kCommits} * kPromptBytes;  // the log is larger without checkpoints
+    EXPECT_LT(fs::file_size(wal), written / 2) << "the log was never checkpointed";
+    EXPECT_GT(fs::file_size(db_path_), written / 2) << "the database file holds checkpointed pages";
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto calls = store->LlmCalls(1);
+  ASSERT_TRUE(calls.ok());
+  ASSERT_EQ(calls->size(), static_cast<std::size_t>(kCommits));
+  EXPECT_EQ(calls->back().prompt_json, std::string(kPromptBytes, static_cast<char>('a' + (kCommits - 1) % 26)));
+}
+
 TEST_F(StoreTest, RefusesADatabaseWrittenByANewerKfoundry) {
   {
     RawDb raw(db_path_);
