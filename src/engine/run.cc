@@ -368,6 +368,7 @@ struct Run::State {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   double started_cpu_ms = 0;
   double wait_ms = 0;  // the loop's time blocked on the event queue
+  double steady_ms = 0;  // RunSummary::steady_ms
   std::unique_ptr<RequestPool> requests;  // null when no LLM is configured
   std::optional<Error> fatal;
   const std::atomic<bool>* stop = nullptr;
@@ -499,12 +500,15 @@ Expected<RunSummary> Run::Execute(const std::atomic<bool>* stop) {
   s.started_cpu_ms = ThreadCpuMs();
   s.ResubmitPending();                 // candidates recorded but not evaluated when the run died
   KF_TRY_VOID(s.EvaluateSeeds());      // the task's seeds are the first parents
+  const auto steady_from = std::chrono::steady_clock::now();
+  const double waited_before = s.wait_ms;
   while (!s.fatal && !s.StopRequested()) {
     s.EvolvePrompts();                 // every few samples, a prompt engineer rewrites one meta-prompt
     s.RequestChildren();               // plan samples (parent, inspirations, meta-prompt, model) and send them
     if (s.llm_in_flight == 0 && !s.engineer_in_flight && s.evals_in_flight == 0 && !s.CanRequest()) break;
     if (auto event = s.WaitForEvent(std::chrono::milliseconds(100))) s.HandleEvent(std::move(*event));
   }
+  s.steady_ms = MsSince(steady_from) - (s.wait_ms - waited_before);
   std::string reason = s.fatal ? "error" : s.StopRequested() ? "interrupted" : s.BudgetReason();
   s.FinishInFlight();                  // wait for (or, when stopping, cancel) in-flight work
   if (!s.fatal) KF_TRY_VOID(s.SaveSearch());  // what the last samples changed, for --resume
@@ -961,6 +965,7 @@ RunSummary Run::State::Summarize(std::string stop_reason) const {
   s.wall_ms = MsSince(started);
   s.engine_ms = s.wall_ms - wait_ms;
   s.engine_cpu_ms = ThreadCpuMs() - started_cpu_ms;
+  s.steady_ms = steady_ms;
   return s;
 }
 

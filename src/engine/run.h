@@ -88,6 +88,10 @@ struct RunSummary {
   double engine_ms = 0;
   double engine_cpu_ms = 0;  // CPU time of the loop's thread (unaffected by other load)
   double wall_ms = 0;
+  /// engine_ms without the start (resubmitting, seeds) and the stop (draining, the last
+  /// snapshot, exporting the best): the loop's own time in the steady state, which grows with
+  /// the iterations; the rest is paid once per process.
+  double steady_ms = 0;
 };
 
 /// Everything the loop needs from the outside world; the CLI builds real ones, tests fakes.
