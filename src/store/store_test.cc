@@ -80,6 +80,14 @@ class StoreTest : public ::testing::Test {
     return run;
   }
 
+  static LlmCallRow SampleCall(std::int64_t run_id) {
+    LlmCallRow call;
+    call.run_id = run_id;
+    call.provider = "openai";
+    call.model = "m";
+    return call;
+  }
+
   static CandidateRow SampleCandidate(std::int64_t run_id, std::string code) {
     CandidateRow row;
     row.run_id = run_id;
@@ -336,10 +344,7 @@ TEST_F(StoreTest, PromptsKeepTheirLineageAndLlmCallsTheirPurpose) {
   ASSERT_NE(store, nullptr);
   auto run_id = store->CreateRun(SampleRun());
   ASSERT_TRUE(run_id.ok());
-  LlmCallRow call;
-  call.run_id = *run_id;
-  call.provider = "openai";
-  call.model = "m";
+  LlmCallRow call = SampleCall(*run_id);
   call.purpose = "prompt_engineer";
   call.prompt_id = 1;
   auto call_id = store->InsertLlmCall(call);
@@ -365,10 +370,7 @@ TEST_F(StoreTest, ASampleLandsWithItsCandidateOrNotAtAll) {
   ASSERT_NE(store, nullptr);
   auto run_id = store->CreateRun(SampleRun());
   ASSERT_TRUE(run_id.ok());
-  LlmCallRow call;
-  call.run_id = *run_id;
-  call.provider = "openai";
-  call.model = "m";
+  LlmCallRow call = SampleCall(*run_id);
   call.cost_usd = 0.25;
   auto ids = store->InsertSample(call, SampleCandidate(*run_id, "void toy() {}"));
   ASSERT_TRUE(ids.ok()) << ids.error().ToString();
@@ -399,10 +401,7 @@ TEST_F(StoreTest, TheWriteAheadLogStaysBoundedUnderAContinuousWriter) {
     ASSERT_NE(store, nullptr);
     auto run_id = store->CreateRun(SampleRun());
     ASSERT_TRUE(run_id.ok());
-    LlmCallRow call;
-    call.run_id = *run_id;
-    call.provider = "openai";
-    call.model = "m";
+    LlmCallRow call = SampleCall(*run_id);
     for (int i = 0; i < kCommits; ++i) {
       call.prompt_json = std::string(kPromptBytes, static_cast<char>('a' + i % 26));
       ASSERT_TRUE(store->InsertLlmCall(call).ok());
