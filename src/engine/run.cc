@@ -326,8 +326,10 @@ constexpr const char* kAppliedKey = "evaluations";  // how many evaluations the 
 
 /// The search snapshot is written with an evaluation once this many evaluations or this much time
 /// passed since the last one (and always at prompt edits and stops). Building and writing it was
-/// a third of the loop's cost per evaluation; a run resumed after a crash replays the verdicts
-/// recorded since (search::Strategy::Record is deterministic), so nothing is lost.
+/// a third of the loop's cost per evaluation. A run resumed after a crash replays the verdicts
+/// recorded since (search::Strategy::Record is deterministic), so no verdict is lost; what
+/// sampling changed since (island rotation, a due migration, prompt uses, the generator) starts
+/// again from the snapshot.
 constexpr int kSnapshotEvery = 16;
 constexpr std::chrono::seconds kSnapshotInterval{5};
 
@@ -421,6 +423,7 @@ struct Run::State {
   std::vector<int> CellOf(const std::array<int, 3>& code_levels) const;
   /// The search's state; the generator's (6 KB of text) only with `rng`: it is saved at clean
   /// stops and prompt edits, so a run resumed after a crash draws again from an earlier point.
+  /// Counts as the snapshot written (kSnapshotEvery), so call it only to write what it returns.
   store::SearchUpdate SearchSnapshot(bool rng);
   void UpdateBest(const CandidateInfo& c);
   void ShowProgress(const std::string& event_line);
@@ -551,6 +554,8 @@ Expected<void> Run::State::RestoreFromStore() {
   cost_usd = calls.cost_usd;
   iterations_started = calls.kernel_calls;
   KF_TRY(std::vector<store::CandidateRow> rows, store->Candidates(run_id));
+  // A stored population is lean: its prompts' credits follow from the candidates' verdicts.
+  prompt::MetaPromptPopulation::KeptRecords kept;
   for (const auto& row : rows) {
     CandidateInfo c = CandidateInfo::FromRow(row);
     c.novelty_hash = NoveltyHash(row.code);
@@ -585,6 +590,7 @@ Expected<void> Run::State::RestoreFromStore() {
     if (!c.duplicate) by_novelty.emplace(c.novelty_hash, c.id);
     candidates[c.id] = c;
     if (c.parent_id) children_of[*c.parent_id].push_back(c.id);
+    if (c.prompt_id && c.status != kPending) kept.credits[*c.prompt_id].push_back({c.id, c.fitness, c.status});
     UpdateBest(c);
   }
   KF_TRY(std::vector<store::MetricsRow> metrics, store->Metrics(run_id));
@@ -612,15 +618,11 @@ Expected<void> Run::State::RestoreFromStore() {
     }
   }
   if (prompts && saved.count(kPromptsKey)) {
-    // The snapshot is lean: texts are in the prompts table, credits follow from the candidates.
-    KF_TRY(std::vector<store::PromptRow> rows, store->Prompts(run_id));
-    prompt::MetaPromptPopulation::KeptRecords kept;
-    for (const store::PromptRow& row : rows) {
+    // The snapshot is lean: texts are in the prompts table, credits were gathered above.
+    KF_TRY(std::vector<store::PromptRow> prompt_rows, store->Prompts(run_id));
+    for (const store::PromptRow& row : prompt_rows) {
       KF_TRY(Json sections, core::ParseJson(row.sections_json, "a stored meta-prompt"));
       KF_TRY(kept.texts[row.prompt_id], prompt::SectionsFromJson(sections));
-    }
-    for (const auto& [id, c] : candidates) {
-      if (c.prompt_id && c.status != kPending) kept.credits[*c.prompt_id].push_back({c.id, c.fitness, c.status});
     }
     KF_TRY(prompts, prompt::MetaPromptPopulation::FromJson(saved[kPromptsKey], kept));
   }

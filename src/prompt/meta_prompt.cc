@@ -302,16 +302,15 @@ core::Expected<void> MetaPromptPopulation::Credit(std::int64_t prompt_id, std::i
                                        "candidate {} is not credited to it",
                                        prompt_id, candidate_id));
   }
-  if (!std::isfinite(fitness)) {
-    return Invalid(fmt::format("candidate {} has fitness {}; only finite fitness can be credited", candidate_id,
-                               fitness));
-  }
-  AddCredit(prompts_[static_cast<std::size_t>(found - prompts_.data())],
-            ChildRecord{candidate_id, fitness, std::string(status)});
-  return core::Ok();
+  return AddCredit(prompts_[static_cast<std::size_t>(found - prompts_.data())],
+                   ChildRecord{candidate_id, fitness, std::string(status)});
 }
 
-void MetaPromptPopulation::AddCredit(MetaPromptEntry& entry, ChildRecord child) {
+core::Expected<void> MetaPromptPopulation::AddCredit(MetaPromptEntry& entry, ChildRecord child) {
+  if (!std::isfinite(child.fitness)) {
+    return Invalid(fmt::format("candidate {} has fitness {}; only finite fitness can be credited",
+                               child.candidate_id, child.fitness));
+  }
   // Kept in candidate id order whatever order the verdicts arrive in, so the record is a function
   // of the set of credits alone and can be rebuilt from the store.
   ++entry.children;
@@ -321,6 +320,7 @@ void MetaPromptPopulation::AddCredit(MetaPromptEntry& entry, ChildRecord child) 
                              [](std::int64_t id, const ChildRecord& c) { return id < c.candidate_id; });
   entry.history.insert(at, std::move(child));
   if (entry.history.size() > kMaxChildHistory) entry.history.erase(entry.history.begin());
+  return core::Ok();
 }
 
 bool MetaPromptPopulation::ShouldEvolve() const {
@@ -555,11 +555,9 @@ core::Expected<MetaPromptPopulation> MetaPromptPopulation::FromJson(const core::
       if (p.at("history").is_null()) {
         if (auto credits = kept.credits.find(e.id); credits != kept.credits.end()) {
           for (const ChildRecord& c : credits->second) {
-            if (!std::isfinite(c.fitness)) {
-              return Invalid(fmt::format("meta-prompt {}: candidate {} has fitness {}; only finite fitness can be credited",
-                                         e.id, c.candidate_id, c.fitness));
+            if (auto added = AddCredit(e, c); !added.ok()) {
+              return Invalid(fmt::format("meta-prompt {}: {}", e.id, added.error().message));
             }
-            AddCredit(e, c);
           }
         }
       } else {

@@ -222,8 +222,9 @@ class MetaPromptPopulation {
   /// BaseScore minus the usage penalty, per prompt in prompts() order.
   std::vector<double> SelectionScores() const;
   void DropBeyondBound(std::int64_t newest_id);
-  /// Adds one credited kernel to the entry's record (see Credit).
-  static void AddCredit(MetaPromptEntry& entry, ChildRecord child);
+  /// Adds one credited kernel to the entry's record (see Credit); kInvalidArgument, and the
+  /// entry unchanged, for a non-finite fitness.
+  static core::Expected<void> AddCredit(MetaPromptEntry& entry, ChildRecord child);
 
   MetaPromptOptions options_;
   std::vector<MetaPromptEntry> prompts_;
