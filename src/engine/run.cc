@@ -426,7 +426,8 @@ struct Run::State {
   /// Counts as the snapshot written (kSnapshotEvery), so call it only to write what it returns.
   store::SearchUpdate SearchSnapshot(bool rng);
   void UpdateBest(const CandidateInfo& c);
-  void ShowProgress(const std::string& event_line);
+  /// `metrics`: the tally's, when the caller has them already.
+  void ShowProgress(const std::string& event_line, std::optional<search::ArchiveMetrics> metrics = {});
 };
 
 Run::Run(std::unique_ptr<State> state) : s_(std::move(state)) {}
@@ -665,6 +666,7 @@ Expected<void> Run::State::RestoreFromStore() {
 }
 
 void Run::State::ResubmitPending() {
+  if (!status_counts.count(std::string(kPending))) return;  // the usual case, without a walk over every candidate
   for (const auto& [id, c] : candidates) {
     if (c.status == kPending) Submit(c);
   }
@@ -672,9 +674,11 @@ void Run::State::ResubmitPending() {
 
 Expected<void> Run::State::EvaluateSeeds() {
   // Each seed once, also when a killed run had recorded only some of them.
+  // Seeds are recorded before the first sample is requested, so they lead the id order.
   std::set<std::string> recorded;
   for (const auto& [id, c] : candidates) {
-    if (c.seed) recorded.insert(c.code);
+    if (!c.seed) break;
+    recorded.insert(c.code);
   }
   for (const auto& seed : task.seeds) {
     if (recorded.count(seed.source)) continue;
@@ -903,7 +907,7 @@ void Run::State::HandleEvalDone(EvalDone done) {
   std::string line = fmt::format("candidate #{}: {}", c.id, row.status);
   if (done.result.status == eval::Status::kPassed) line += fmt::format(" {:.2f}x", c.speedup);
   else if (!done.result.message.empty()) line += " - " + done.result.message.substr(0, 120);
-  ShowProgress(line);
+  ShowProgress(line, m);
 }
 
 void Run::State::FinishInFlight() {
@@ -1189,11 +1193,11 @@ void Run::State::UpdateBest(const CandidateInfo& c) {
   if (!best_id || c.fitness > candidates.at(*best_id).fitness) best_id = c.id;
 }
 
-void Run::State::ShowProgress(const std::string& event_line) {
+void Run::State::ShowProgress(const std::string& event_line, std::optional<search::ArchiveMetrics> metrics) {
   std::string statuses;
   for (const auto& [status, n] : status_counts) statuses += fmt::format(" {} {}", status, n);
   std::string best = best_id ? fmt::format("{:.2f}x", candidates.at(*best_id).speedup) : "-";
-  const search::ArchiveMetrics m = tally->Metrics();
+  const search::ArchiveMetrics m = metrics ? *metrics : tally->Metrics();
   std::string line = fmt::format("[iter {}/{}]{} | best {} | cells {} ({:.0f}% passing) | ${:.4f} | in flight {} llm, {} eval",
                                  iterations_started, options.max_iterations, statuses, best, m.cells_filled,
                                  100 * m.coverage, cost_usd, llm_in_flight, evals_in_flight);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <cstdlib>
 #include <set>
 
@@ -370,24 +369,34 @@ std::string Archive::DirectionsText() const {
 }
 
 ArchiveMetrics Archive::Metrics() const {
+  // Called with every verdict: one flat vector of the islands' elites, sorted so that copies of
+  // a cell on several islands are neighbours, instead of a tree node per cell.
   ArchiveMetrics m;
-  std::map<std::vector<int>, double> best_passing;
-  std::set<std::vector<int>> filled;
+  std::vector<const std::pair<std::vector<int>, Member>*> elites;
   for (const Island& island : islands_) {
     m.members += static_cast<int>(island.cells.size() + island.population.size());
-    for (const auto& [cell, elite] : island.cells) {
-      filled.insert(cell);
-      if (!elite.passed) continue;
-      auto [it, fresh] = best_passing.emplace(cell, elite.fitness);
-      if (!fresh) it->second = std::max(it->second, elite.fitness);
-    }
+    for (const auto& entry : island.cells) elites.push_back(&entry);
   }
-  for (const auto& [cell, fitness] : best_passing) m.qd_score += fitness;
+  std::sort(elites.begin(), elites.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  int passing_cells = 0;
+  for (std::size_t i = 0; i < elites.size();) {
+    std::optional<double> best_passing;
+    std::size_t j = i;
+    for (; j < elites.size() && elites[j]->first == elites[i]->first; ++j) {
+      const Member& elite = elites[j]->second;
+      if (elite.passed) best_passing = std::max(best_passing.value_or(elite.fitness), elite.fitness);
+    }
+    ++m.cells_filled;
+    if (best_passing) {
+      ++passing_cells;
+      m.qd_score += *best_passing;
+    }
+    i = j;
+  }
   double cells = 1;
   for (int levels : options_.axis_levels) cells *= levels;
-  m.coverage = static_cast<double>(best_passing.size()) / cells;
+  m.coverage = passing_cells / cells;
   m.best_fitness = best_fitness_;
-  m.cells_filled = static_cast<int>(filled.size());
   return m;
 }
 

@@ -127,6 +127,11 @@ CREATE TABLE search_metrics (
 );
 CREATE INDEX search_metrics_run_id ON search_metrics(run_id);
 )sql",
+    // The engine finds duplicate code in memory; keeping this index cost a random B-tree page
+    // write per candidate once a database held many.
+    R"sql(
+DROP INDEX IF EXISTS candidates_code_hash;
+)sql",
 };
 
 constexpr std::array<std::string_view, 4> kRunStates = {"running", "finished", "interrupted", "failed"};
@@ -358,8 +363,6 @@ class SqliteStore final : public Store {
   Expected<std::int64_t> InsertCandidate(const CandidateRow& row) override;
   Expected<SampleIds> InsertSample(const LlmCallRow& call, std::optional<CandidateRow> candidate) override;
   Expected<std::vector<CandidateRow>> Candidates(std::int64_t run_id) override;
-  Expected<std::optional<CandidateRow>> FindEvaluatedByHash(std::int64_t run_id,
-                                                            const std::string& code_hash) override;
   Expected<std::int64_t> RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup,
                                           const SearchUpdate& search) override;
   Expected<std::vector<EvaluationRow>> Evaluations(std::int64_t candidate_id) override;
@@ -656,18 +659,6 @@ Expected<std::vector<CandidateRow>> SqliteStore::Candidates(std::int64_t run_id)
          Prepare(fmt::format("SELECT {} FROM candidates WHERE run_id = ? ORDER BY id", kCandidateColumns)));
   stmt.Bind(run_id);
   return Collect<CandidateRow>(stmt, ReadCandidate, "loading candidates");
-}
-
-Expected<std::optional<CandidateRow>> SqliteStore::FindEvaluatedByHash(std::int64_t run_id,
-                                                                       const std::string& code_hash) {
-  std::lock_guard lock(mu_);
-  KF_TRY(Statement stmt, Prepare(fmt::format("SELECT {} FROM candidates WHERE run_id = ? AND code_hash = ? "
-                                             "AND status != ? ORDER BY id DESC LIMIT 1",
-                                             kCandidateColumns)));
-  stmt.Bind(run_id).Bind(code_hash).Bind(kPending);
-  KF_TRY(std::vector<CandidateRow> rows, Collect<CandidateRow>(stmt, ReadCandidate, "looking up code hash"));
-  if (rows.empty()) return std::optional<CandidateRow>();
-  return std::optional<CandidateRow>(std::move(rows.front()));
 }
 
 Expected<std::int64_t> SqliteStore::RecordEvaluation(const EvaluationRow& eval, double fitness, double speedup,

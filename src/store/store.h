@@ -20,7 +20,7 @@
 
 namespace kf::store {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct RunRow {
   std::int64_t id = 0;
@@ -168,10 +168,6 @@ class Store {
   virtual core::Expected<SampleIds> InsertSample(const LlmCallRow& call, std::optional<CandidateRow> candidate) = 0;
   /// The run's candidates ordered by id.
   virtual core::Expected<std::vector<CandidateRow>> Candidates(std::int64_t run_id) = 0;
-  /// The most recent (highest id) candidate of the run with this code hash whose status is not
-  /// "pending", or nullopt: lets the engine reuse a verdict instead of evaluating code twice.
-  virtual core::Expected<std::optional<CandidateRow>> FindEvaluatedByHash(
-      std::int64_t run_id, const std::string& code_hash) = 0;
 
   /// Records the evaluation, sets the candidate's status (eval.status), fitness and speedup,
   /// and writes `search`, in one transaction: all of it lands or none. kNotFound for an unknown

@@ -247,13 +247,9 @@ TEST_F(StoreTest, MigratesAnEmptyFileToTheCurrentSchema) {
   EXPECT_EQ(raw.Query("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                       "WHERE type = 'table' ORDER BY name)"),
             "candidates,evaluations,llm_calls,prompts,runs,search_metrics,search_state");
-  for (const char* index : {"candidates_run_id", "candidates_code_hash", "evaluations_candidate_id",
-                            "search_metrics_run_id"}) {
-    EXPECT_EQ(raw.Query(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '") +
-                        index + "'"),
-              "1")
-        << index;
-  }
+  EXPECT_EQ(raw.Query("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
+                      "WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
+            "candidates_run_id,evaluations_candidate_id,llm_calls_run_id,search_metrics_run_id");
 }
 
 TEST_F(StoreTest, MigratesAVersionOneDatabaseKeepingItsRows) {
@@ -274,6 +270,7 @@ TEST_F(StoreTest, MigratesAVersionOneDatabaseKeepingItsRows) {
     raw.Exec("CREATE TABLE evaluations (id INTEGER PRIMARY KEY, candidate_id INTEGER NOT NULL REFERENCES "
              "candidates(id), status TEXT NOT NULL, result_json TEXT NOT NULL, total_ms REAL NOT NULL, created_at "
              "TEXT NOT NULL)");
+    raw.Exec("CREATE INDEX candidates_code_hash ON candidates(code_hash)");
     raw.Exec("INSERT INTO runs VALUES (1, 'r', '/t', 't', 'h', 'refine', '{}', 'finished', 'x', 'x')");
     raw.Exec("INSERT INTO candidates VALUES (1, 1, NULL, NULL, 0, 'seed', 'code', 'h', 'seed', 'passed', 6, 1, 'x')");
     raw.Exec("PRAGMA user_version = 1");
@@ -287,6 +284,9 @@ TEST_F(StoreTest, MigratesAVersionOneDatabaseKeepingItsRows) {
   EXPECT_EQ(candidates->front().status, "passed");
   EXPECT_FALSE(candidates->front().island.has_value());
   EXPECT_EQ(candidates->front().descriptor_json, "");
+  store.reset();
+  EXPECT_EQ(RawDb(db_path_).Query("SELECT count(*) FROM sqlite_master WHERE name = 'candidates_code_hash'"), "0")
+      << "version 3 drops the code-hash index";
 }
 
 TEST_F(StoreTest, SearchStateLandsWithItsEvaluationOrNotAtAll) {
@@ -547,47 +547,6 @@ TEST_F(StoreTest, TotalCostSumsOnlyTheGivenRunsCalls) {
   ASSERT_TRUE(total_a.ok() && total_b.ok());
   EXPECT_DOUBLE_EQ(*total_a, 1.875);
   EXPECT_DOUBLE_EQ(*total_b, 100.0);
-}
-
-TEST_F(StoreTest, FindEvaluatedByHashReturnsTheLatestVerdictOfThatRun) {
-  auto store = Open();
-  ASSERT_NE(store, nullptr);
-  auto run_a = store->CreateRun(SampleRun());
-  auto run_b = store->CreateRun(SampleRun());
-  ASSERT_TRUE(run_a.ok() && run_b.ok());
-  const std::string hash = core::Sha256Hex("same code");
-  auto Evaluate = [&](std::int64_t run_id, const std::string& status, double fitness) -> std::int64_t {
-    auto id = store->InsertCandidate(SampleCandidate(run_id, "same code"));
-    EXPECT_TRUE(id.ok());
-    if (!status.empty()) {
-      EvaluationRow eval;
-      eval.candidate_id = *id;
-      eval.status = status;
-      EXPECT_TRUE(store->RecordEvaluation(eval, fitness, 1.0).ok());
-    }
-    return *id;
-  };
-
-  Evaluate(*run_a, "", 0);  // still pending: no verdict to reuse
-  auto none = store->FindEvaluatedByHash(*run_a, hash);
-  ASSERT_TRUE(none.ok());
-  EXPECT_EQ(*none, std::nullopt);
-
-  Evaluate(*run_a, "timeout", 1.0);
-  const std::int64_t latest = Evaluate(*run_a, "passed", 5.2);
-  Evaluate(*run_a, "", 0);
-  Evaluate(*run_b, "compile_error", 0.5);
-
-  auto found = store->FindEvaluatedByHash(*run_a, hash);
-  ASSERT_TRUE(found.ok()) << found.error().ToString();
-  ASSERT_TRUE(found->has_value());
-  EXPECT_EQ((*found)->id, latest);
-  EXPECT_EQ((*found)->status, "passed");
-  EXPECT_DOUBLE_EQ((*found)->fitness, 5.2);
-
-  auto other_hash = store->FindEvaluatedByHash(*run_a, core::Sha256Hex("other code"));
-  ASSERT_TRUE(other_hash.ok());
-  EXPECT_EQ(*other_hash, std::nullopt);
 }
 
 TEST_F(StoreTest, InsertCandidateComputesAMissingCodeHashAndDefaultsToPending) {
