@@ -18,7 +18,7 @@ core::Expected<RunComparison> CompareRun(const fs::path& run_dir, const std::vec
     return core::MakeError(core::ErrorCode::kNotFound,
                            fmt::format("{} has no kfoundry.db: is it a run directory?", run_dir.string()));
   }
-  KF_TRY(auto store, store::OpenStore(db));
+  KF_TRY(auto store, store::OpenStore(db, store::OpenMode::kReadOnly));  // also while that run goes on
   KF_TRY(store::RunRow run, store->LoadRun());
   RunComparison out;
   out.run_dir = run_dir.string();

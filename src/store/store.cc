@@ -347,6 +347,8 @@ class SqliteStore final : public Store {
 
   /// Pragmas and migrations; called once by OpenStore before the store is shared.
   Expected<void> Initialize();
+  /// For a read-only connection: the schema must be one this build reads, as it is.
+  Expected<void> CheckReadable();
 
   int SchemaVersion() override {
     std::lock_guard lock(mu_);
@@ -527,6 +529,21 @@ Expected<void> SqliteStore::Migrate() {
         fmt::format("{}: schema version {} was written by a newer kfoundry (this build understands up to "
                     "version {}); upgrade kfoundry or use a different run directory",
                     db_path_.string(), version, kSchemaVersion));
+  }
+  schema_version_ = version;
+  return core::Ok();
+}
+
+Expected<void> SqliteStore::CheckReadable() {
+  KF_TRY_VOID(Exec("PRAGMA busy_timeout = 5000", "setting busy_timeout"));
+  KF_TRY(int version, ReadUserVersion());
+  if (version < kOldestReadableVersion || version > kSchemaVersion) {
+    return core::MakeError(
+        ErrorCode::kIo,
+        fmt::format("{}: schema version {} cannot be read by this build (it reads versions {} to {}){}", db_path_.string(),
+                    version, kOldestReadableVersion, kSchemaVersion,
+                    version > kSchemaVersion ? "; upgrade kfoundry"
+                                             : "; `kfoundry run --resume` on that run directory migrates it"));
   }
   schema_version_ = version;
   return core::Ok();
@@ -797,7 +814,7 @@ Expected<std::vector<PromptRow>> SqliteStore::Prompts(std::int64_t run_id) {
 
 }  // namespace
 
-Expected<std::unique_ptr<Store>> OpenStore(const std::filesystem::path& db_path) {
+Expected<std::unique_ptr<Store>> OpenStore(const std::filesystem::path& db_path, OpenMode mode) {
   if (db_path.empty()) return core::MakeError(ErrorCode::kInvalidArgument, "database path is empty");
   // sqlite only says "unable to open database file"; name the usual cause ourselves.
   const std::filesystem::path dir = db_path.has_parent_path() ? db_path.parent_path() : ".";
@@ -807,21 +824,29 @@ Expected<std::unique_ptr<Store>> OpenStore(const std::filesystem::path& db_path)
                                                        "create it before opening the database",
                                                        db_path.string(), dir.string()));
   }
+  const bool read_only = mode == OpenMode::kReadOnly;
+  if (read_only && !std::filesystem::is_regular_file(db_path, ec)) {
+    return core::MakeError(ErrorCode::kNotFound, fmt::format("{}: no such database", db_path.string()));
+  }
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
+  const int rc = sqlite3_open_v2(db_path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
-    Error error = core::MakeError(ErrorCode::kIo, fmt::format("{}: cannot open database: {} (check that {} is "
-                                                              "writable)",
-                                                              db_path.string(),
+    Error error = core::MakeError(ErrorCode::kIo, fmt::format("{}: cannot open database: {}{}", db_path.string(),
                                                               db ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
-                                                              dir.string()));
+                                                              read_only ? std::string()
+                                                                        : fmt::format(" (check that {} is writable)",
+                                                                                      dir.string())));
     sqlite3_close_v2(db);
     return error;
   }
   sqlite3_extended_result_codes(db, 1);
   auto store = std::make_unique<SqliteStore>(db_path, db);
-  KF_TRY_VOID(store->Initialize());
+  if (read_only) {
+    KF_TRY_VOID(store->CheckReadable());
+  } else {
+    KF_TRY_VOID(store->Initialize());
+  }
   return std::unique_ptr<Store>(std::move(store));
 }
 

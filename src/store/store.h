@@ -195,9 +195,18 @@ class Store {
   virtual core::Expected<std::vector<PromptRow>> Prompts(std::int64_t run_id) = 0;
 };
 
-/// Opens (creating if needed) and migrates the database. The directory must already exist.
-/// Every failure is kIo and names the file, sqlite's message and what to do (e.g. a database
-/// written by a newer kfoundry).
-core::Expected<std::unique_ptr<Store>> OpenStore(const std::filesystem::path& db_path);
+/// The oldest schema a read-only store can read without migrating it.
+inline constexpr int kOldestReadableVersion = 2;
+
+enum class OpenMode {
+  kReadWrite,  // created if needed and migrated to kSchemaVersion
+  kReadOnly,   // for reports: the file is left exactly as it is, also while a run writes to it
+};
+
+/// Opens the database. The directory must already exist. Every failure is kIo (kNotFound for
+/// a read-only open of a missing file) and names the file, sqlite's message and what to do
+/// (e.g. a database written by a newer kfoundry). A read-only store fails every write.
+core::Expected<std::unique_ptr<Store>> OpenStore(const std::filesystem::path& db_path,
+                                                 OpenMode mode = OpenMode::kReadWrite);
 
 }  // namespace kf::store

@@ -436,6 +436,48 @@ TEST_F(StoreTest, RefusesADatabaseWrittenByANewerKfoundry) {
   EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_master"), "0");
 }
 
+TEST_F(StoreTest, AReadOnlyStoreReadsARunBeingWrittenAndChangesNothing) {
+  auto writer = Open();
+  ASSERT_NE(writer, nullptr);
+  auto run_id = writer->CreateRun(SampleRun());
+  ASSERT_TRUE(run_id.ok());
+  ASSERT_TRUE(writer->InsertCandidate(SampleCandidate(*run_id, "first")).ok());
+
+  auto reader = OpenStore(db_path_, OpenMode::kReadOnly);
+  ASSERT_TRUE(reader.ok()) << reader.error().ToString();
+  ASSERT_TRUE(writer->InsertCandidate(SampleCandidate(*run_id, "second")).ok());  // the writer goes on
+  auto rows = (*reader)->Candidates(*run_id);
+  ASSERT_TRUE(rows.ok()) << rows.error().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ(rows->back().code, "second");
+  auto write = (*reader)->CreateRun(SampleRun());
+  ASSERT_FALSE(write.ok());
+  EXPECT_NE(write.error().message.find("readonly"), std::string::npos) << write.error().message;
+
+  // An older schema is read as it is, not migrated; one too old or too new is refused by name.
+  writer.reset();
+  reader->reset();
+  RawDb(db_path_).Exec("PRAGMA user_version = 2");
+  auto old = OpenStore(db_path_, OpenMode::kReadOnly);
+  ASSERT_TRUE(old.ok()) << old.error().ToString();
+  EXPECT_EQ((*old)->SchemaVersion(), 2);
+  auto old_rows = (*old)->Candidates(*run_id);  // with no writer left: no log, no shared memory file
+  ASSERT_TRUE(old_rows.ok()) << old_rows.error().ToString();
+  EXPECT_EQ(old_rows->size(), 2u);
+  old->reset();
+  EXPECT_EQ(RawDb(db_path_).Query("PRAGMA user_version"), "2");
+  RawDb(db_path_).Exec("PRAGMA user_version = 1");
+  auto too_old = OpenStore(db_path_, OpenMode::kReadOnly);
+  ASSERT_FALSE(too_old.ok());
+  EXPECT_NE(too_old.error().message.find("--resume"), std::string::npos) << too_old.error().message;
+  EXPECT_NE(too_old.error().message.find(db_path_.string()), std::string::npos) << too_old.error().message;
+
+  auto missing = OpenStore(dir_ / "absent.db", OpenMode::kReadOnly);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, core::ErrorCode::kNotFound);
+  EXPECT_FALSE(fs::exists(dir_ / "absent.db")) << "a read-only open creates nothing";
+}
+
 TEST_F(StoreTest, RejectsAFileThatIsNotASqliteDatabase) {
   std::ofstream(db_path_) << std::string(4096, 'x');
   auto store = OpenStore(db_path_);
