@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "engine/run.h"
 #include "engine/suite.h"
+#include "engine/tune_kernel.h"
 #include "eval/ceilings.h"
 #include "eval/evaluator.h"
 #ifdef KF_HAVE_OPENCL
@@ -29,6 +30,8 @@
 #include "store/store.h"
 #include "task/import.h"
 #include "task/task.h"
+#include "tune/searcher.h"
+#include "tune/tuner.h"
 
 namespace fs = std::filesystem;
 using namespace kf;
@@ -102,6 +105,88 @@ int CmdEval(const EvalArgs& a) {
     std::cout << eval::HumanVerdict(r) << "\n";
   }
   return r.status == eval::Status::kPassed ? kExitOk : kExitFailedVerdict;
+}
+
+// ---- kfoundry tune -------------------------------------------------------------------------
+
+struct TuneArgs {
+  std::string task_dir, kernel;
+  std::string searcher;
+  std::optional<int> budget;
+  std::optional<double> time_s;
+  std::optional<double> fraction;
+  std::uint64_t search_seed = 1;
+  int jobs = 0;
+  bool no_cache = false;
+  std::string header, json;
+  std::optional<double> timeout;
+};
+
+int CmdTune(const TuneArgs& a) {
+  auto task = task::LoadTask(a.task_dir);
+  if (!task.ok()) return Fail(task.error(), kExitUsage);
+  auto source = core::ReadFile(a.kernel);
+  if (!source.ok()) return Fail(source.error(), kExitUsage);
+  engine::TuneKernelOptions options;
+  if (!a.searcher.empty()) {
+    auto kind = tune::ParseSearcherKind(a.searcher);
+    if (!kind.ok()) return Fail(kind.error(), kExitUsage);
+    options.searcher = *kind;
+  }
+  options.stop.max_evaluations = a.budget;
+  options.stop.max_seconds = a.time_s;
+  options.stop.max_fraction = a.fraction;
+  options.seed = a.search_seed;
+  options.compile_workers = a.jobs;
+  options.use_cache = !a.no_cache;
+  options.eval = MakeEvaluatorOptions(a.timeout, std::nullopt, fs::temp_directory_path() / "kfoundry-work", false, false);
+  auto report = engine::TuneKernel(*task, *source, a.kernel, options);
+  if (!report.ok()) return Fail(report.error(), kExitUsage);
+  const engine::TuneReport& r = *report;
+  std::size_t valid = 0, tried = 0, passed = 0;
+  std::string stops;
+  for (const engine::TuneGroup& g : r.groups) {
+    valid += g.points.size();
+    tried += g.trace.trials.size();
+    for (const auto& [point, outcome] : g.trace.trials) passed += outcome.passed;
+    stops += fmt::format("{}{}", stops.empty() ? "" : ", ", g.trace.stop_reason);
+  }
+  std::cout << fmt::format("{} parameters, {:.0f} combinations, {} allowed on {}{}\n", r.space.params().size(),
+                           r.space.CrossProductSize(), valid, r.table.device_name,
+                           r.groups.size() > 1 ? fmt::format(" (summed over {} groups of shapes)", r.groups.size()) : "");
+  std::cout << fmt::format("searcher {}: {} configurations tried ({} passed), {} timed now, {} from the cache; "
+                           "stopped by {}; {:.1f} s\n",
+                           r.searcher, tried, passed, r.timed, r.cached, stops, r.seconds);
+  if (r.table.entries.empty()) {
+    std::cerr << "kfoundry: no configuration passed; the default's verdict: "
+              << (r.groups.front().default_outcome ? r.groups.front().default_outcome->status + " " +
+                                                         r.groups.front().default_outcome->message
+                                                   : std::string("not allowed"))
+              << "\n";
+    return kExitFailedVerdict;
+  }
+  std::cout << tune::DispatchText(r.table);
+  if (r.best) std::cout << "best over the shapes: " << r.space.Label(*r.best) << "\n";
+  const fs::path header = a.header.empty() ? fs::path(task->entry + "_tuned.h") : fs::path(a.header);
+  if (auto written = core::WriteFileAtomic(header, tune::DispatchHeader(r.table)); !written.ok()) {
+    return Fail(written.error(), kExitUsage);
+  }
+  std::cout << "dispatch header: " << header.string() << "\n";
+  if (!a.json.empty()) {
+    core::Json trials = core::Json::array();
+    for (const engine::TuneGroup& g : r.groups) {
+      for (const auto& [point, outcome] : g.trace.trials) {
+        core::Json t = outcome.ToJson();
+        t["config"] = r.space.Label(g.points[point]);
+        t["cached"] = outcome.cached;
+        trials.push_back(std::move(t));
+      }
+    }
+    core::Json out = {{"table", r.table.ToJson()}, {"searcher", r.searcher}, {"timed", r.timed},
+                      {"cached", r.cached}, {"seconds", r.seconds}, {"trials", trials}};
+    if (auto written = core::WriteFileAtomic(a.json, out.dump(2) + "\n"); !written.ok()) return Fail(written.error(), kExitUsage);
+  }
+  return g_stop.load() ? kExitInterrupted : kExitOk;
 }
 
 // ---- kfoundry run --------------------------------------------------------------------------
@@ -563,6 +648,22 @@ int main(int argc, char** argv) {
   eval_cmd->footer("Exit status: 0 passed, 1 any failing verdict, 2 usage or task error.");
 
   RunArgs run_args;
+  TuneArgs tune_args;
+  CLI::App* tune_cmd = app.add_subcommand("tune", "Tune a parameterized kernel (// @param, // @constraint): search its configurations through the evaluator, print the dispatch table, write a C++ header");
+  tune_cmd->add_option("task_dir", tune_args.task_dir, "Task package directory (holds task.yaml)")->required()->check(CLI::ExistingDirectory);
+  tune_cmd->add_option("kernel", tune_args.kernel, "Kernel source declaring its parameters")->required()->check(CLI::ExistingFile);
+  tune_cmd->add_option("--searcher", tune_args.searcher, "exhaustive, random, model or bandit (default: exhaustive up to 64 configurations, bandit above)");
+  tune_cmd->add_option("--budget", tune_args.budget, "At most this many configurations (the default configuration is timed besides)")->check(CLI::PositiveNumber);
+  tune_cmd->add_option("--time", tune_args.time_s, "Stop starting configurations after this many seconds")->check(CLI::PositiveNumber);
+  tune_cmd->add_option("--fraction", tune_args.fraction, "At most this fraction of the allowed configurations")->check(CLI::Range(1e-9, 1.0));
+  tune_cmd->add_option("--search-seed", tune_args.search_seed, "Seed of the searcher's random choices");
+  tune_cmd->add_option("-j,--jobs", tune_args.jobs, "Parallel compiles (default: one per hardware thread)");
+  tune_cmd->add_flag("--no-cache", tune_args.no_cache, "Time every configuration again instead of reading earlier results");
+  tune_cmd->add_option("--header", tune_args.header, "Where to write the dispatch header (default: ENTRY_tuned.h here)");
+  tune_cmd->add_option("--json", tune_args.json, "Also write the table and every trial as JSON");
+  tune_cmd->add_option("--timeout", tune_args.timeout, "Wall-clock limit in seconds for each harness run");
+  tune_cmd->footer("Exit status: 0 a configuration passed, 1 none did, 2 usage, task or declaration error.");
+
   CLI::App* run_cmd = app.add_subcommand("run", "Evolve kernels for a task, or for every task of a suite, with an LLM (MAP-Elites with evolving meta-prompts by default)");
   run_cmd->add_option("task_dir", run_args.task_dir, "Task package directory, or a suite: a folder of task packages at any depth (an imported KernelBench level)");
   run_cmd->add_option("--resume", run_args.resume, "Continue the run (or suite run) stored in this run directory");
@@ -627,6 +728,7 @@ int main(int argc, char** argv) {
   }
   InstallSignalHandlers();
   if (*eval_cmd) return CmdEval(eval_args);
+  if (*tune_cmd) return CmdTune(tune_args);
   if (*kb_cmd) {
     if (!kb_args.problems.empty() && !kb_args.level) {
       std::cerr << "kfoundry import-kernelbench: --problems needs --level (problem ids repeat across levels)\n";

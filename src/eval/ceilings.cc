@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Part of every cache key: a changed probe measures again.
-constexpr std::string_view kProbeVersion = "kf-ceilings-2";
+constexpr std::string_view kProbeVersion = "kf-ceilings-3";  // 3: launch limits
 constexpr std::chrono::seconds kProbeTimeout{120};
 
 // The cpu probe. Buffers of 256 MiB are far beyond any last-level cache; first touch happens
@@ -221,9 +221,9 @@ int main(int argc, char**) {
   CHECK(cudaFree(out));
   const double flops = 2.0 * kAccs * static_cast<double>(iters) * threads * blocks;
   std::printf("{\"name\": \"%s\", \"copy_gbps\": %.6g, \"copy_bytes\": %zu, \"flops_gflops\": %.6g, "
-              "\"sms\": %d, \"check\": %g}\n",
-              p.name, copy_gbps, bytes, flops / (best_ms * 1e-3) / 1e9, p.multiProcessorCount,
-              static_cast<double>(check));
+              "\"sms\": %d, \"max_threads_per_block\": %d, \"max_shared_bytes_per_block\": %zu, \"check\": %g}\n",
+              p.name, copy_gbps, bytes, flops / (best_ms * 1e-3) / 1e9, p.multiProcessorCount, p.maxThreadsPerBlock,
+              p.sharedMemPerBlock, static_cast<double>(check));
   return 0;
 }
 )PROBE";
@@ -304,8 +304,11 @@ int main(int argc, char** argv) {
   Check(err, "clCreateContext");
   cl_command_queue q = clCreateCommandQueue(ctx, dev, 0, &err);
   Check(err, "clCreateCommandQueue");
-  cl_ulong max_alloc = 0;
+  cl_ulong max_alloc = 0, local_bytes = 0;
   cl_uint units = 0;
+  size_t max_group = 0;
+  Check(clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group, &max_group, nullptr), "clGetDeviceInfo");
+  Check(clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_bytes, &local_bytes, nullptr), "clGetDeviceInfo");
   Check(clGetDeviceInfo(dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, nullptr), "clGetDeviceInfo");
   Check(clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, nullptr), "clGetDeviceInfo");
 
@@ -336,8 +339,10 @@ int main(int argc, char** argv) {
     Check(clEnqueueNDRangeKernel(q, kernel, 1, nullptr, &global, nullptr, 0, nullptr, nullptr), "clEnqueueNDRangeKernel");
   });
   const double flops = static_cast<double>(global) * 1024 * 4 * 4 * 2;
-  std::printf("{\"copy_gbps\": %.6g, \"copy_bytes\": %zu, \"flops_gflops\": %.6g, \"compute_units\": %u}\n",
-              2.0 * bytes / copy_s / 1e9, bytes, flops / fma_s / 1e9, units);
+  std::printf("{\"copy_gbps\": %.6g, \"copy_bytes\": %zu, \"flops_gflops\": %.6g, \"compute_units\": %u, "
+              "\"max_threads_per_block\": %zu, \"max_shared_bytes_per_block\": %llu}\n",
+              2.0 * bytes / copy_s / 1e9, bytes, flops / fma_s / 1e9, units, max_group,
+              static_cast<unsigned long long>(local_bytes));
   return 0;
 }
 )PROBE";
@@ -456,7 +461,8 @@ core::Expected<DeviceCeilings> CachedOrMeasured(const fs::path& cache_dir, const
 core::Json DeviceCeilings::ToJson() const {
   return {{"backend", backend},        {"device_id", device_id}, {"device_name", device_name},
           {"copy_gbps", copy_gbps},    {"flops_gflops", flops_gflops}, {"method", method},
-          {"measured_at", measured_at}, {"compute_units", compute_units}};
+          {"measured_at", measured_at}, {"compute_units", compute_units},
+          {"max_threads_per_block", max_threads_per_block}, {"max_shared_bytes_per_block", max_shared_bytes_per_block}};
 }
 
 core::Expected<DeviceCeilings> DeviceCeilings::FromJson(const core::Json& j) {
@@ -480,6 +486,12 @@ core::Expected<DeviceCeilings> DeviceCeilings::FromJson(const core::Json& j) {
   }
   // Optional: caches written before the field existed stay valid.
   if (j.contains("compute_units") && j["compute_units"].is_number_integer()) c.compute_units = j["compute_units"].get<int>();
+  if (j.contains("max_threads_per_block") && j["max_threads_per_block"].is_number_integer()) {
+    c.max_threads_per_block = j["max_threads_per_block"].get<int>();
+  }
+  if (j.contains("max_shared_bytes_per_block") && j["max_shared_bytes_per_block"].is_number_integer()) {
+    c.max_shared_bytes_per_block = j["max_shared_bytes_per_block"].get<std::int64_t>();
+  }
   return c;
 }
 
@@ -499,6 +511,8 @@ DeviceCeilings FromReport(std::string backend, std::string device_name, const co
   c.copy_gbps = report["copy_gbps"].get<double>();
   c.flops_gflops = report["flops_gflops"].get<double>();
   c.compute_units = report.value(units_key, 0);
+  c.max_threads_per_block = report.value("max_threads_per_block", 0);
+  c.max_shared_bytes_per_block = report.value("max_shared_bytes_per_block", std::int64_t{0});
   c.method = std::move(method);
   return c;
 }

@@ -16,6 +16,7 @@
 // wait for one measurement; separate processes may both measure, and one file wins.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -33,6 +34,11 @@ struct DeviceCeilings {
   double copy_gbps = 0;     // GB/s (1e9 bytes), bytes read + bytes written
   double flops_gflops = 0;  // GFLOP/s (1e9), f32 FMA = 2 FLOPs
   int compute_units = 0;    // SMs of a GPU, hardware threads of a CPU; 0 when unknown
+  /// Launch limits a tuner checks before compiling (tune/space.h); 0 when there is none (cpu)
+  /// or it is unknown. cuda: maxThreadsPerBlock and sharedMemPerBlock (static shared memory);
+  /// opencl: CL_DEVICE_MAX_WORK_GROUP_SIZE and CL_DEVICE_LOCAL_MEM_SIZE.
+  int max_threads_per_block = 0;
+  std::int64_t max_shared_bytes_per_block = 0;
   std::string method;       // how it was measured, one line
   std::string measured_at;  // ISO 8601 UTC, "2025-01-31T12:00:00Z"
 

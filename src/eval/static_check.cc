@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "prompt/prompt.h"
+#include "tune/space.h"
 
 namespace kf::eval {
 namespace {
@@ -749,7 +750,9 @@ void CheckSyclQueues(const std::vector<Token>& tokens, Findings& findings) {
 std::vector<StaticFinding> CheckStatic(const task::Task& task, std::string_view code, std::string_view frozen_template) {
   Findings findings;
   if (!frozen_template.empty() && prompt::HasEvolveBlocks(frozen_template)) {
-    if (auto kept = prompt::CheckEvolveBlocks(frozen_template, code); !kept.ok()) {
+    // A tuned configuration turns the template's `// @param` lines into `#define`s of declared
+    // values; compared as declarations, those lines are unchanged.
+    if (auto kept = prompt::CheckEvolveBlocks(frozen_template, tune::Uninstantiate(code)); !kept.ok()) {
       findings.Add("evolve_blocks", 0, "", kept.error().message + "; change only the code between the EVOLVE-BLOCK markers");
     }
   }

@@ -278,6 +278,22 @@ TEST(CheckStatic, EnforcesEvolveBlocksOfTheTemplate) {
   EXPECT_TRUE(CheckStatic(SoftmaxTask(), outside, "void row_softmax();\n").empty());
 }
 
+TEST(CheckStatic, ATunedConfigurationOfTheTemplatesParametersKeepsItsBlocks) {
+  // The template declares a parameter outside its EVOLVE block; the tuner defines it there.
+  std::string frozen = "#include <cstdint>\n// @param W: 1, 4\nvoid row_softmax(const float* x, float* y, int32_t rows, "
+                       "int32_t cols) {\n  // EVOLVE-BLOCK-START\n  y[0] = W * x[0];\n  // EVOLVE-BLOCK-END\n}\n";
+  auto with = [&](const std::string& line2) {
+    std::string code = frozen;
+    code.replace(code.find("// @param W: 1, 4"), std::string("// @param W: 1, 4").size(), line2);
+    return CheckStatic(SoftmaxTask(), code, frozen);
+  };
+  EXPECT_TRUE(with("#define W 4  // @param W: 1, 4").empty()) << Describe(with("#define W 4  // @param W: 1, 4"));
+  // A value the template does not declare, or a widened declaration, changes the frozen code.
+  EXPECT_EQ(Rules(with("#define W 8  // @param W: 1, 4")), std::vector<std::string>{"evolve_blocks"});
+  EXPECT_EQ(Rules(with("#define W 8  // @param W: 1, 4, 8")), std::vector<std::string>{"evolve_blocks"});
+  EXPECT_EQ(Rules(with("#define W 4")), std::vector<std::string>{"evolve_blocks"});
+}
+
 TEST(CheckStatic, ReportsLinesAfterMultiLineCommentsRawStringsAndSplices) {
   std::string code = Kernel("  /* a\n     b */\n  const char* s = R\"(\n)\"; (void)s;\n  int v = 1 + \\\n    2; (void)v;\n"
                             "  std::thread t;");

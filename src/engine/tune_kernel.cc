@@ -1,0 +1,313 @@
+#include "engine/tune_kernel.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "eval/ceilings.h"
+#include "exec/executor.h"
+
+namespace kf::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+using core::Expected;
+
+/// Bumped when what an outcome means changes, so older entries are not read back.
+constexpr std::string_view kTuneCacheVersion = "kf-tune-1";
+
+struct Device {
+  std::string id, name;
+  tune::Environment limits;  // limits only; scalars are filled per shape
+};
+
+Device DeviceOf(const task::Task& task, const fs::path& cache_dir) {
+  Device d;
+  auto ceilings = eval::CeilingsFor(task.backend, cache_dir);
+  if (!ceilings.ok()) {
+    // The tuning still works; its cache and table are then keyed by the backend alone.
+    core::LogWarn("device limits unknown ({}); @threads and @shared_bytes are not checked", ceilings.error().message);
+    d.id = fmt::format("{}|unknown device", task::BackendName(task.backend));
+    d.name = d.id;
+    return d;
+  }
+  d.id = ceilings->device_id;
+  d.name = ceilings->device_name;
+  if (ceilings->max_threads_per_block > 0) {
+    d.limits.limits[std::string(tune::kMaxThreadsPerBlock)] = ceilings->max_threads_per_block;
+  }
+  if (ceilings->max_shared_bytes_per_block > 0) {
+    d.limits.limits[std::string(tune::kMaxSharedBytesPerBlock)] = static_cast<double>(ceilings->max_shared_bytes_per_block);
+  }
+  return d;
+}
+
+std::vector<std::string> ScalarNames(const task::Task& task) {
+  std::vector<std::string> names;
+  for (const task::ArgSpec& a : task.args) {
+    if (a.role == task::ArgRole::kScalar) names.push_back(a.name);
+  }
+  return names;
+}
+
+/// The outcome of one configuration on a group's shapes, from the cascade's verdict.
+tune::Outcome OutcomeOf(const eval::EvalResult& r, const std::vector<std::string>& shape_labels) {
+  tune::Outcome o;
+  o.status = std::string(eval::StatusName(r.status));
+  o.message = r.message;
+  o.passed = r.status == eval::Status::kPassed && r.median_ms > 0;
+  if (!o.passed) return o;
+  for (const std::string& label : shape_labels) {
+    auto t = std::find_if(r.timings.begin(), r.timings.end(), [&](const eval::ShapeTiming& s) { return s.shape_label == label; });
+    if (t == r.timings.end() || !(t->median_ms > 0)) {
+      o.passed = false;
+      o.message = fmt::format("no timing for shape {}", label);
+      o.shape_ms.clear();
+      return o;
+    }
+    o.shape_ms.push_back(t->median_ms);
+  }
+  o.cost_ms = r.median_ms;
+  return o;
+}
+
+/// Runs configurations through the executor, reading and writing the tuning cache.
+class CachedRunner final : public tune::TrialRunner {
+ public:
+  CachedRunner(exec::Executor& executor, const tune::ParamSpace& space, const std::string& source,
+               std::string key_prefix, std::vector<std::string> shape_labels, fs::path cache_dir, bool use_cache,
+               const std::atomic<bool>* cancel)
+      : executor_(executor), space_(space), source_(source), key_prefix_(std::move(key_prefix)),
+        shape_labels_(std::move(shape_labels)), cache_dir_(std::move(cache_dir)), use_cache_(use_cache), cancel_(cancel) {}
+
+  void Start(std::size_t point, const tune::Config& config) override {
+    std::string code = space_.Instantiate(source_, config);
+    core::Sha256 key;
+    key.Field(key_prefix_).Field(code);
+    fs::path file = cache_dir_ / (key.HexDigest().substr(0, 40) + ".json");
+    if (use_cache_) {
+      if (auto outcome = ReadCached(file)) {
+        ++cached_;
+        Push(point, std::move(*outcome));
+        return;
+      }
+    }
+    ++timed_;
+    executor_.Submit({static_cast<std::int64_t>(point), std::move(code)},
+                     [this, point, file](std::int64_t, eval::EvalResult result) {
+                       tune::Outcome outcome = OutcomeOf(result, shape_labels_);
+                       // A cancelled evaluation says nothing about the configuration.
+                       if (!(cancel_ && cancel_->load())) {
+                         if (auto written = core::WriteFileAtomic(file, outcome.ToJson().dump() + "\n"); !written.ok()) {
+                           core::LogWarn("tuning cache: {}", written.error().message);
+                         }
+                       }
+                       Push(point, std::move(outcome));
+                     });
+  }
+
+  std::pair<std::size_t, tune::Outcome> Next() override {
+    std::unique_lock lock(mu_);
+    ready_cv_.wait(lock, [this] { return !ready_.empty(); });
+    auto next = std::move(ready_.front());
+    ready_.pop_front();
+    return next;
+  }
+
+  int timed() const { return timed_; }
+  int cached() const { return cached_; }
+
+ private:
+  std::optional<tune::Outcome> ReadCached(const fs::path& file) const {
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return std::nullopt;
+    auto text = core::ReadFile(file);
+    auto json = text.ok() ? core::ParseJson(*text, file.string()) : Expected<core::Json>(text.error());
+    auto outcome = json.ok() ? tune::Outcome::FromJson(*json) : Expected<tune::Outcome>(json.error());
+    if (!outcome.ok()) {
+      core::LogWarn("tuning cache: ignoring {}: {}", file.string(), outcome.error().message);
+      return std::nullopt;
+    }
+    if (outcome->passed && outcome->shape_ms.size() != shape_labels_.size()) return std::nullopt;
+    outcome->cached = true;
+    return std::move(*outcome);
+  }
+
+  void Push(std::size_t point, tune::Outcome outcome) {
+    {
+      std::lock_guard lock(mu_);
+      ready_.emplace_back(point, std::move(outcome));
+    }
+    ready_cv_.notify_one();
+  }
+
+  exec::Executor& executor_;
+  const tune::ParamSpace& space_;
+  const std::string& source_;
+  const std::string key_prefix_;
+  const std::vector<std::string> shape_labels_;
+  const fs::path cache_dir_;
+  const bool use_cache_;
+  const std::atomic<bool>* cancel_;
+  int timed_ = 0, cached_ = 0;
+  std::mutex mu_;
+  std::condition_variable ready_cv_;
+  std::deque<std::pair<std::size_t, tune::Outcome>> ready_;
+};
+
+/// Shapes grouped by the configurations they allow, in the task's shape order.
+struct ShapeGroups {
+  std::vector<TuneGroup> groups;
+  std::vector<std::string> untunable;  // "shape: why the default is not allowed"
+};
+
+Expected<ShapeGroups> GroupShapes(const task::Task& task, const tune::ParamSpace& space, const Device& device) {
+  ShapeGroups out;
+  for (std::size_t s = 0; s < task.shapes.size(); ++s) {
+    tune::Environment env = device.limits;
+    env.scalars = task.shapes[s].scalars;
+    KF_TRY(std::vector<tune::Config> points, space.Enumerate(env));
+    if (points.empty()) {
+      out.untunable.push_back(fmt::format("{}: no configuration is allowed (the default: {})", task.shapes[s].label,
+                                          space.Violation(space.Default(), env).value_or("allowed")));
+      continue;
+    }
+    auto same = std::find_if(out.groups.begin(), out.groups.end(), [&](const TuneGroup& g) { return g.points == points; });
+    if (same != out.groups.end()) {
+      same->shapes.push_back(s);
+    } else {
+      out.groups.push_back(TuneGroup{{s}, std::move(points), {}, {}});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& source, const std::string& file_label,
+                                const TuneKernelOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::vector<std::string> scalar_names = ScalarNames(task);
+  KF_TRY(tune::ParamSpace space,
+         tune::ParamSpace::Parse(source, file_label, std::set<std::string>(scalar_names.begin(), scalar_names.end())));
+  if (space.empty()) {
+    return core::MakeError(ErrorCode::kInvalidArgument,
+                           fmt::format("{} declares no parameters: add lines such as `// @param BLOCK: 64, 128, 256` "
+                                       "and use BLOCK in the code",
+                                       file_label));
+  }
+  // Device limits only take configurations away: a space empty without them is reported
+  // before the device is asked (its first ceilings measurement takes seconds).
+  KF_TRY(ShapeGroups unlimited, GroupShapes(task, space, Device{}));
+  if (unlimited.groups.empty()) {
+    return core::MakeError(ErrorCode::kInvalidArgument, fmt::format("{}: no configuration is allowed for any shape:\n  {}",
+                                                                    file_label, fmt::join(unlimited.untunable, "\n  ")));
+  }
+  const fs::path cache_dir = options.eval.cache_dir.empty() ? core::DefaultCacheDir() : options.eval.cache_dir;
+  const Device device = DeviceOf(task, cache_dir);
+  KF_TRY(ShapeGroups grouped, GroupShapes(task, space, device));
+  for (const std::string& why : grouped.untunable) core::LogWarn("not tuned: {}", why);
+  if (grouped.groups.empty()) {
+    return core::MakeError(ErrorCode::kInvalidArgument,
+                           fmt::format("{}: no configuration is allowed on {} for any shape:\n  {}", file_label,
+                                       device.name, fmt::join(grouped.untunable, "\n  ")));
+  }
+
+  TuneReport report;
+  report.space = space;
+  report.table.entry = task.entry;
+  report.table.device_id = device.id;
+  report.table.device_name = device.name;
+  for (const tune::Param& p : space.params()) report.table.param_names.push_back(p.name);
+  report.table.scalar_names = scalar_names;
+  eval::EvaluatorOptions eval_options = options.eval;
+  eval_options.cache_dir = cache_dir;
+
+  for (TuneGroup& group : grouped.groups) {
+    task::Task sub = task;
+    sub.shapes.clear();
+    std::vector<std::string> labels;
+    for (std::size_t s : group.shapes) {
+      sub.shapes.push_back(task.shapes[s]);
+      labels.push_back(task.shapes[s].label);
+    }
+    KF_TRY(std::unique_ptr<eval::Evaluator> evaluator, eval::MakeEvaluator(sub, eval_options));
+    std::unique_ptr<exec::Executor> executor = exec::MakeLocalExecutor(*evaluator, options.compile_workers);
+    core::Sha256 key;
+    key.Field(kTuneCacheVersion).Field(task.content_hash).Field(device.id);
+    for (const std::string& label : labels) key.Field(label);
+    CachedRunner runner(*executor, space, source, key.HexDigest(), labels, cache_dir / "tune", options.use_cache,
+                        options.eval.cancel);
+
+    // The default configuration first, outside the searcher's budget: the table reports the
+    // gain over the kernel as written.
+    const tune::Config fallback = space.Default();
+    if (std::find(group.points.begin(), group.points.end(), fallback) != group.points.end()) {
+      runner.Start(0, fallback);
+      group.default_outcome = runner.Next().second;
+    }
+    tune::SearchOptions search;
+    search.searcher = options.searcher.value_or(tune::DefaultSearcher(group.points.size()));
+    search.stop = options.stop;
+    search.seed = options.seed;
+    search.in_flight = std::max(2, options.compile_workers > 0 ? options.compile_workers : 4);
+    report.searcher = std::string(tune::SearcherName(search.searcher));
+    group.trace = tune::RunSearch(group.points, runner, search);
+    executor->Drain();
+    report.timed += runner.timed();
+    report.cached += runner.cached();
+
+    // Per shape, the fastest passing configuration on that shape.
+    for (std::size_t pos = 0; pos < group.shapes.size(); ++pos) {
+      const task::Shape& shape = task.shapes[group.shapes[pos]];
+      tune::DispatchEntry entry;
+      entry.shape_label = shape.label;
+      entry.scalars = shape.scalars;
+      auto consider = [&](const tune::Config& config, const tune::Outcome& o) {
+        if (!o.passed) return;
+        if (entry.config.empty() || o.shape_ms[pos] < entry.median_ms) {
+          entry.config = config;
+          entry.median_ms = o.shape_ms[pos];
+        }
+      };
+      if (group.default_outcome) {
+        consider(fallback, *group.default_outcome);
+        if (group.default_outcome->passed) entry.default_ms = group.default_outcome->shape_ms[pos];
+      }
+      for (const auto& [point, outcome] : group.trace.trials) consider(group.points[point], outcome);
+      if (!entry.config.empty()) report.table.entries.push_back(std::move(entry));
+    }
+    if (!report.best) {
+      std::optional<std::pair<tune::Config, double>> best;
+      if (group.default_outcome && group.default_outcome->passed) best = {{fallback, group.default_outcome->cost_ms}};
+      if (group.trace.best) {
+        const auto& [point, outcome] = group.trace.trials[*group.trace.best];
+        if (!best || outcome.cost_ms < best->second) best = {{group.points[point], outcome.cost_ms}};
+      }
+      if (best) {
+        report.best = best->first;
+        report.best_source = space.Instantiate(source, best->first);
+      }
+    }
+  }
+  // Shapes in the task's order, whatever group they were tuned in.
+  std::vector<tune::DispatchEntry> ordered;
+  for (const task::Shape& shape : task.shapes) {
+    for (const tune::DispatchEntry& e : report.table.entries) {
+      if (e.shape_label == shape.label) ordered.push_back(e);
+    }
+  }
+  report.table.entries = std::move(ordered);
+  report.groups = std::move(grouped.groups);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+}  // namespace kf::engine
