@@ -118,7 +118,7 @@ struct TuneArgs {
   std::uint64_t search_seed = 1;
   int jobs = 0;
   bool no_cache = false;
-  std::string header, json;
+  std::string header, json, best;
   std::optional<double> timeout;
 };
 
@@ -172,6 +172,10 @@ int CmdTune(const TuneArgs& a) {
     return Fail(written.error(), kExitUsage);
   }
   std::cout << "dispatch header: " << header.string() << "\n";
+  if (!a.best.empty() && r.best) {
+    if (auto written = core::WriteFileAtomic(a.best, r.best_source); !written.ok()) return Fail(written.error(), kExitUsage);
+    std::cout << "best configuration's source: " << a.best << "\n";
+  }
   if (!a.json.empty()) {
     core::Json trials = core::Json::array();
     for (const engine::TuneGroup& g : r.groups) {
@@ -661,6 +665,7 @@ int main(int argc, char** argv) {
   tune_cmd->add_flag("--no-cache", tune_args.no_cache, "Time every configuration again instead of reading earlier results");
   tune_cmd->add_option("--header", tune_args.header, "Where to write the dispatch header (default: ENTRY_tuned.h here)");
   tune_cmd->add_option("--json", tune_args.json, "Also write the table and every trial as JSON");
+  tune_cmd->add_option("--best", tune_args.best, "Also write the kernel instantiated with the best configuration over the shapes");
   tune_cmd->add_option("--timeout", tune_args.timeout, "Wall-clock limit in seconds for each harness run");
   tune_cmd->footer("Exit status: 0 a configuration passed, 1 none did, 2 usage, task or declaration error.");
 

@@ -169,6 +169,22 @@ int main() {
   EXPECT_EQ(back->ToJson(), t.ToJson());
 }
 
+TEST_F(TuneKernelTest, AnUntunedEvaluationRunsTheDefaultConfiguration) {
+  auto evaluator = eval::MakeEvaluator(task_, options_.eval);
+  ASSERT_TRUE(evaluator.ok()) << evaluator.error().ToString();
+  eval::EvalResult r = (*evaluator)->Evaluate(kKernel);
+  EXPECT_EQ(r.status, eval::Status::kPassed) << r.message << "\n" << r.log;
+  EXPECT_EQ(r.configuration.rfind("UNROLL=1 VEC=1 (the default", 0), 0u) << r.configuration;
+  EXPECT_NE(eval::FeedbackText(r).find("configuration: UNROLL=1 VEC=1"), std::string::npos) << eval::FeedbackText(r);
+  // The default is the first listed value: listing the failing one first makes it fail.
+  std::string failing = kKernel;
+  failing.replace(failing.find("1, 2, 3, 4"), 10, "3, 1, 2, 4");
+  EXPECT_EQ((*evaluator)->Evaluate(failing).status, eval::Status::kCompileError);
+  eval::EvalResult bad = (*evaluator)->Evaluate(std::string("// @param VEC: 1..\n") + kKernel);
+  EXPECT_EQ(bad.status, eval::Status::kStaticRejected);
+  EXPECT_NE(bad.message.find(":1: @param VEC"), std::string::npos) << bad.message;
+}
+
 TEST_F(TuneKernelTest, DeclarationErrorsAndEmptySpacesAreReportedBeforeAnythingCompiles) {
   auto bad = TuneKernel(task_, "// @param UNROLL: 1, two\nvoid scale();\n", "bad.cpp", options_);
   ASSERT_FALSE(bad.ok());

@@ -518,6 +518,8 @@ core::Json EvalResult::ToJson() const {
       {"phases", PhasesToJson(phases)},
       {"code_hash", code_hash},
       {"profile", std::move(profile_json)},
+      {"configuration", configuration},
+      {"tuning", tuning},
   };
 }
 
@@ -552,6 +554,11 @@ core::Expected<EvalResult> EvalResult::FromJson(const core::Json& j) {
       r.profile.push_back(std::move(kernel).value());
     }
   }
+  // Optional: results stored before tuning existed have neither.
+  if (j.is_object() && j.contains("configuration") && j["configuration"].is_string()) {
+    r.configuration = j["configuration"].get<std::string>();
+  }
+  if (j.is_object() && j.contains("tuning") && j["tuning"].is_string()) r.tuning = j["tuning"].get<std::string>();
   if (error) return *error;
   return r;
 }
@@ -563,11 +570,13 @@ std::string FeedbackText(const EvalResult& r, std::size_t max_chars) {
     ClampUtf8(message, max_chars / 2);
     out += message + "\n";
   }
+  if (!r.configuration.empty()) out += "configuration: " + r.configuration + "\n";
   if (r.mismatch) out += "mismatch: " + MismatchSummary(*r.mismatch) + "\n" + MismatchDetails(*r.mismatch);
   if (r.status == Status::kPassed || !r.timings.empty()) {
     if (r.status == Status::kPassed) out += SpeedupSummary(r) + "\n";
     out += TimingTable(r.timings);
   }
+  if (!r.tuning.empty()) out += r.tuning;
   if (!r.profile.empty()) out += ProfileFeedback(r.profile);
   if (!r.log.empty() && out.size() + 64 < max_chars) {
     std::string_view title = LogTitle(r.status);
@@ -591,6 +600,7 @@ std::string HumanVerdict(const EvalResult& r) {
     message_shown = true;
   }
   if (!message_shown && !r.message.empty()) out += "  " + r.message + "\n";
+  if (!r.configuration.empty()) out += "  configuration " + r.configuration + "\n";
   if (r.mismatch) out += MismatchDetails(*r.mismatch);
   if (!r.timings.empty()) out += TimingTable(r.timings);
   if (!r.profile.empty()) out += ProfileFeedback(r.profile, 16);

@@ -89,6 +89,11 @@ struct EvalResult {
   std::string code_hash;      // sha256 of the source
   /// Nsight Compute metrics of one call, per kernel launch (--profile, cuda, passed only).
   std::vector<KernelProfile> profile;
+  /// A kernel that declares parameters (tune/space.h): the values it ran with, "BLOCK=128
+  /// VEC=4"; empty otherwise.
+  std::string configuration;
+  /// A tuned kernel: the configurations tried and their medians, as text for the next prompt.
+  std::string tuning;
 
   /// status level + speedup for passed candidates, status level otherwise.
   double Fitness() const;

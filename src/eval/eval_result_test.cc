@@ -220,6 +220,25 @@ TEST(EvalResultJson, ResultsStoredWithoutAProfileStillLoad) {
   EXPECT_TRUE(back->profile.empty());
 }
 
+TEST(EvalResultJson, RoundTripsATunedConfigurationAndShowsItInFeedback) {
+  EvalResult r = PassedResult();
+  r.configuration = "BLOCK=256 VEC=4";
+  r.tuning = "tuned over 3 configurations:\n  BLOCK=256 VEC=4  0.1 ms\n";
+  auto back = EvalResult::FromJson(core::Json::parse(r.ToJson().dump()));
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->configuration, r.configuration);
+  EXPECT_EQ(back->tuning, r.tuning);
+  const std::string feedback = FeedbackText(*back);
+  EXPECT_NE(feedback.find("configuration: BLOCK=256 VEC=4"), std::string::npos) << feedback;
+  EXPECT_NE(feedback.find("tuned over 3 configurations"), std::string::npos) << feedback;
+  core::Json old = PassedResult().ToJson();
+  old.erase("configuration");
+  old.erase("tuning");
+  auto stored_before = EvalResult::FromJson(old);
+  ASSERT_TRUE(stored_before.ok()) << stored_before.error().ToString();
+  EXPECT_TRUE(stored_before->configuration.empty());
+}
+
 TEST(EvalResultJson, RoundTripsAMismatchWithNanAndInfinity) {
   EvalResult r = WrongValueResult();
   auto back = EvalResult::FromJson(core::Json::parse(r.ToJson().dump()));

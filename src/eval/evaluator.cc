@@ -17,6 +17,7 @@
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -37,6 +38,7 @@
 #include "eval/static_check.h"
 #include "eval/torch_evaluator.h"
 #include "prompt/prompt.h"
+#include "tune/space.h"
 
 namespace kf::eval {
 
@@ -95,11 +97,27 @@ class TaskEvaluator final : public Evaluator {
     return core::Ok();
   }
 
-  Prepared Prepare(const std::string& source) override {
+  Prepared Prepare(const std::string& declared) override {
     const auto t0 = Clock::now();
     Prepared p;
     EvalResult& r = p.result;
-    r.code_hash = core::Sha256Hex(source);
+    r.code_hash = core::Sha256Hex(declared);
+
+    // A kernel that declares parameters (tune/space.h) and is evaluated untuned runs with each
+    // parameter's first value; a declaration that does not parse is the candidate's fault.
+    std::string source = declared;
+    if (tune::DeclaresParams(declared)) {
+      auto space = tune::ParamSpace::Parse(declared, builder_->SourceFileName(), ScalarNames());
+      if (!space.ok()) {
+        r.status = Status::kStaticRejected;
+        r.message = "parameter declarations: " + space.error().message.substr(0, space.error().message.find('\n'));
+        r.log = space.error().message;
+        r.phases.total_ms = MsSince(t0);
+        return p;
+      }
+      source = space->Instantiate(declared, space->Default());
+      r.configuration = space->Label(space->Default()) + " (the default; kfoundry tune searches the others)";
+    }
 
     // Stage 1: what must never run or be timed.
     const auto findings = CheckStatic(task_, source, frozen_template_);
@@ -552,6 +570,14 @@ class TaskEvaluator final : public Evaluator {
   std::vector<ShapeWork> work_;                // bytes and flops per call, per shape
   std::optional<DeviceCeilings> ceilings_;     // absent: the plausibility stage is off
   std::string machine_;
+  std::set<std::string> ScalarNames() const {
+    std::set<std::string> names;
+    for (const task::ArgSpec& a : task_.args) {
+      if (a.role == task::ArgRole::kScalar) names.insert(a.name);
+    }
+    return names;
+  }
+
   std::string frozen_template_;
   std::string canary_;
   std::uint64_t largest_buffer_bytes_ = 0;
