@@ -18,12 +18,14 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "engine/tune_kernel.h"
 #include "exec/executor.h"
 #include "prompt/meta_prompt.h"
 #include "prompt/prompt.h"
 #include "search/descriptor.h"
 #include "search/code_text.h"
 #include "search/strategy.h"
+#include "tune/space.h"
 
 namespace kf::engine {
 
@@ -45,6 +47,7 @@ core::Json RunOptions::ToJson() const {
   if (timeout_seconds) j["timeout_seconds"] = *timeout_seconds;
   j["profile"] = profile;
   j["sanitize"] = sanitize;
+  j["tune_budget"] = tune_budget;
   return j;
 }
 
@@ -75,6 +78,7 @@ core::Expected<RunOptions> RunOptions::FromJson(const core::Json& j) {
     if (j.contains("timeout_seconds")) o.timeout_seconds = j.at("timeout_seconds").get<double>();
     o.profile = j.value("profile", false);
     o.sanitize = j.value("sanitize", false);
+    o.tune_budget = j.value("tune_budget", o.tune_budget);
     return o;
   } catch (const Json::exception& e) {
     return core::MakeError(ErrorCode::kParse, fmt::format("stored run options are incomplete: {}", e.what()));
@@ -343,6 +347,9 @@ struct Run::State {
   std::vector<std::shared_ptr<llm::LlmClient>> llms;
   std::unique_ptr<exec::Executor> executor;
   std::shared_ptr<EventQueue> queue = std::make_shared<EventQueue>();
+  std::filesystem::path cache_dir;
+  std::optional<TuneDevice> tune_device;  // asked on the first parameterized candidate
+  std::vector<std::thread> tunings;       // one per parameterized candidate being tuned
   std::int64_t run_id = 0;
 
   // The search: where the next samples come from, and what it learned.
@@ -486,6 +493,7 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
   state->store = std::move(deps.store);
   state->evaluator = std::move(deps.evaluator);
   state->llms = std::move(deps.llms);
+  state->cache_dir = deps.cache_dir.empty() ? core::DefaultCacheDir() : deps.cache_dir;
   state->rng.seed(state->options.seed);
   state->executor = exec::MakeLocalExecutor(*state->evaluator, state->options.compile_workers);
   if (!state->llms.empty()) {
@@ -925,6 +933,8 @@ void Run::State::FinishInFlight() {
       if (auto event = queue->Pop(std::chrono::milliseconds(100))) HandleEvent(std::move(*event));
     }
   }
+  for (std::thread& t : tunings) t.join();  // each has posted its verdict, which was handled above
+  tunings.clear();
   if (!requests) return;
   requests->Close(/*join=*/llm_in_flight == 0 && !engineer_in_flight);
   requests.reset();
@@ -945,7 +955,14 @@ Expected<void> Run::State::ExportBest() {
   }
   fs::path ext = task.seeds.empty() ? fs::path(task::CandidateExtension(task.backend))
                                     : fs::path(task.seeds.front().file).extension();
-  KF_TRY_VOID(core::WriteFileAtomic(options.run_dir / ("best" + ext.string()), best.code));
+  // A tuned kernel is exported with its best configuration filled in, ready to compile.
+  std::string code = best.code;
+  if (tune::DeclaresParams(code) && result.is_object() && result.value("configuration", "") != "") {
+    auto space = tune::ParamSpace::Parse(code, "best");
+    auto config = space.ok() ? space->ParseLabel(result["configuration"].get<std::string>()) : std::nullopt;
+    if (config) code = space->Instantiate(code, *config);
+  }
+  KF_TRY_VOID(core::WriteFileAtomic(options.run_dir / ("best" + ext.string()), code));
   Json j = {{"candidate_id", best.id}, {"speedup", best.speedup}, {"fitness", best.fitness},
             {"status", best.status}, {"task", task.name}, {"result", result}};
   KF_TRY_VOID(core::WriteFileAtomic(options.run_dir / "best.json", j.dump(2) + "\n"));
@@ -1011,6 +1028,8 @@ prompt::RefineInput Run::State::KernelPromptInput(const search::SamplePlan& plan
   if (!plan.parent_id) return input;
   const CandidateInfo& parent = candidates.at(*plan.parent_id);
   input.parent = {parent.code, parent.feedback};
+  input.ask_for_parameters = parent.status == "passed" && options.tune_budget > 0 &&
+                             task.backend != task::Backend::kTorch && !tune::DeclaresParams(parent.code);
   // The parent's most recent children, so the model does not repeat an attempt that failed.
   // Walked from the newest, so a parent with thousands of children costs no more than one.
   std::vector<const CandidateInfo*> recent;
@@ -1097,6 +1116,22 @@ Expected<std::int64_t> Run::State::AddCandidate(store::CandidateRow row, std::op
 
 void Run::State::Submit(const CandidateInfo& c) {
   ++evals_in_flight;
+  if (options.tune_budget > 0 && task.backend != task::Backend::kTorch && tune::DeclaresParams(c.code)) {
+    // A parameterized kernel enters the archive with its best configuration's verdict. Its
+    // trials go to the same executor (compiles in parallel, one measurement at a time) from a
+    // thread of its own, so the loop goes on meanwhile.
+    if (!tune_device) tune_device = DescribeTuneDevice(task, cache_dir);
+    TuneCandidateOptions tuning;
+    tuning.budget = options.tune_budget;
+    tuning.seed = options.seed + static_cast<std::uint64_t>(c.id);
+    tuning.cache_dir = cache_dir;
+    tuning.cancel = stop;
+    tuning.in_flight = std::max(2, options.compile_workers);
+    tunings.emplace_back([this, id = c.id, code = c.code, device = *tune_device, tuning, queue = queue] {
+      queue->Push(EvalDone{id, TuneCandidate(task, code, *executor, device, tuning)});
+    });
+    return;
+  }
   executor->Submit({c.id, c.code}, [queue = queue](std::int64_t id, eval::EvalResult r) {
     queue->Push(EvalDone{id, std::move(r)});
   });

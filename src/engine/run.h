@@ -65,6 +65,10 @@ struct RunOptions {
   /// candidates (EvaluatorOptions).
   bool profile = false;
   bool sanitize = false;
+  /// A candidate that declares parameters (tune/space.h) is tuned before it enters the archive:
+  /// its default configuration and up to this many more are evaluated and its verdict is the
+  /// best one's. 0: evaluated with its default configuration only.
+  int tune_budget = 16;
 
   core::Json ToJson() const;
   static core::Expected<RunOptions> FromJson(const core::Json& j);
@@ -100,6 +104,8 @@ struct RunDeps {
   std::unique_ptr<eval::Evaluator> evaluator;
   /// One client per RunOptions::models entry, in order; empty: evaluate seeds only.
   std::vector<std::shared_ptr<llm::LlmClient>> llms;
+  /// The tuning cache and device ceilings (engine/tune_kernel.h); empty: core::DefaultCacheDir().
+  std::filesystem::path cache_dir;
 };
 
 class Run {

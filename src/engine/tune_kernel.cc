@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include "core/fs.h"
@@ -21,15 +22,14 @@ using core::ErrorCode;
 using core::Expected;
 
 /// Bumped when what an outcome means changes, so older entries are not read back.
-constexpr std::string_view kTuneCacheVersion = "kf-tune-1";
+constexpr std::string_view kTuneCacheVersion = "kf-tune-2";  // 2: the whole verdict
 
-struct Device {
-  std::string id, name;
-  tune::Environment limits;  // limits only; scalars are filled per shape
-};
+using Device = TuneDevice;
 
-Device DeviceOf(const task::Task& task, const fs::path& cache_dir) {
-  Device d;
+}  // namespace
+
+TuneDevice DescribeTuneDevice(const task::Task& task, const fs::path& cache_dir) {
+  TuneDevice d;
   auto ceilings = eval::CeilingsFor(task.backend, cache_dir);
   if (!ceilings.ok()) {
     // The tuning still works; its cache and table are then keyed by the backend alone.
@@ -48,6 +48,8 @@ Device DeviceOf(const task::Task& task, const fs::path& cache_dir) {
   }
   return d;
 }
+
+namespace {
 
 std::vector<std::string> ScalarNames(const task::Task& task) {
   std::vector<std::string> names;
@@ -78,7 +80,8 @@ tune::Outcome OutcomeOf(const eval::EvalResult& r, const std::vector<std::string
   return o;
 }
 
-/// Runs configurations through the executor, reading and writing the tuning cache.
+/// Runs configurations through the executor, reading and writing the tuning cache; keeps each
+/// point's whole verdict.
 class CachedRunner final : public tune::TrialRunner {
  public:
   CachedRunner(exec::Executor& executor, const tune::ParamSpace& space, const std::string& source,
@@ -87,29 +90,41 @@ class CachedRunner final : public tune::TrialRunner {
       : executor_(executor), space_(space), source_(source), key_prefix_(std::move(key_prefix)),
         shape_labels_(std::move(shape_labels)), cache_dir_(std::move(cache_dir)), use_cache_(use_cache), cancel_(cancel) {}
 
+  ~CachedRunner() override {
+    // Executor callbacks refer to this runner: wait for every one started.
+    std::unique_lock lock(mu_);
+    ready_cv_.wait(lock, [this] { return pending_ == 0; });
+  }
+
   void Start(std::size_t point, const tune::Config& config) override {
     std::string code = space_.Instantiate(source_, config);
     core::Sha256 key;
     key.Field(key_prefix_).Field(code);
     fs::path file = cache_dir_ / (key.HexDigest().substr(0, 40) + ".json");
+    const std::string label = space_.Label(config);
     if (use_cache_) {
-      if (auto outcome = ReadCached(file)) {
+      if (auto result = ReadCached(file)) {
         ++cached_;
-        Push(point, std::move(*outcome));
+        result->configuration = label;
+        Finish(point, std::move(*result), /*cached=*/true);
         return;
       }
     }
     ++timed_;
+    {
+      std::lock_guard lock(mu_);
+      ++pending_;
+    }
     executor_.Submit({static_cast<std::int64_t>(point), std::move(code)},
-                     [this, point, file](std::int64_t, eval::EvalResult result) {
-                       tune::Outcome outcome = OutcomeOf(result, shape_labels_);
+                     [this, point, file, label](std::int64_t, eval::EvalResult result) {
+                       result.configuration = label;
                        // A cancelled evaluation says nothing about the configuration.
                        if (!(cancel_ && cancel_->load())) {
-                         if (auto written = core::WriteFileAtomic(file, outcome.ToJson().dump() + "\n"); !written.ok()) {
+                         if (auto written = core::WriteFileAtomic(file, result.ToJson().dump() + "\n"); !written.ok()) {
                            core::LogWarn("tuning cache: {}", written.error().message);
                          }
                        }
-                       Push(point, std::move(outcome));
+                       Finish(point, std::move(result), /*cached=*/false);
                      });
   }
 
@@ -121,31 +136,38 @@ class CachedRunner final : public tune::TrialRunner {
     return next;
   }
 
+  /// The verdict of a finished point.
+  const eval::EvalResult& Result(std::size_t point) const {
+    std::lock_guard lock(mu_);
+    return results_.at(point);
+  }
   int timed() const { return timed_; }
   int cached() const { return cached_; }
 
  private:
-  std::optional<tune::Outcome> ReadCached(const fs::path& file) const {
+  std::optional<eval::EvalResult> ReadCached(const fs::path& file) const {
     std::error_code ec;
     if (!fs::exists(file, ec)) return std::nullopt;
     auto text = core::ReadFile(file);
     auto json = text.ok() ? core::ParseJson(*text, file.string()) : Expected<core::Json>(text.error());
-    auto outcome = json.ok() ? tune::Outcome::FromJson(*json) : Expected<tune::Outcome>(json.error());
-    if (!outcome.ok()) {
-      core::LogWarn("tuning cache: ignoring {}: {}", file.string(), outcome.error().message);
+    auto result = json.ok() ? eval::EvalResult::FromJson(*json) : Expected<eval::EvalResult>(json.error());
+    if (!result.ok()) {
+      core::LogWarn("tuning cache: ignoring {}: {}", file.string(), result.error().message);
       return std::nullopt;
     }
-    if (outcome->passed && outcome->shape_ms.size() != shape_labels_.size()) return std::nullopt;
-    outcome->cached = true;
-    return std::move(*outcome);
+    return std::move(*result);
   }
 
-  void Push(std::size_t point, tune::Outcome outcome) {
+  void Finish(std::size_t point, eval::EvalResult result, bool cached) {
+    tune::Outcome outcome = OutcomeOf(result, shape_labels_);
+    outcome.cached = cached;
     {
       std::lock_guard lock(mu_);
+      results_.insert_or_assign(point, std::move(result));
       ready_.emplace_back(point, std::move(outcome));
+      if (!cached) --pending_;
     }
-    ready_cv_.notify_one();
+    ready_cv_.notify_all();
   }
 
   exec::Executor& executor_;
@@ -157,10 +179,19 @@ class CachedRunner final : public tune::TrialRunner {
   const bool use_cache_;
   const std::atomic<bool>* cancel_;
   int timed_ = 0, cached_ = 0;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable ready_cv_;
+  int pending_ = 0;
+  std::map<std::size_t, eval::EvalResult> results_;
   std::deque<std::pair<std::size_t, tune::Outcome>> ready_;
 };
+
+std::string CacheKeyPrefix(const task::Task& task, const std::string& device_id, const std::vector<std::string>& labels) {
+  core::Sha256 key;
+  key.Field(kTuneCacheVersion).Field(task.content_hash).Field(device_id);
+  for (const std::string& label : labels) key.Field(label);
+  return key.HexDigest();
+}
 
 /// Shapes grouped by the configurations they allow, in the task's shape order.
 struct ShapeGroups {
@@ -211,7 +242,7 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
                                                                     file_label, fmt::join(unlimited.untunable, "\n  ")));
   }
   const fs::path cache_dir = options.eval.cache_dir.empty() ? core::DefaultCacheDir() : options.eval.cache_dir;
-  const Device device = DeviceOf(task, cache_dir);
+  const Device device = DescribeTuneDevice(task, cache_dir);
   KF_TRY(ShapeGroups grouped, GroupShapes(task, space, device));
   for (const std::string& why : grouped.untunable) core::LogWarn("not tuned: {}", why);
   if (grouped.groups.empty()) {
@@ -240,11 +271,8 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
     }
     KF_TRY(std::unique_ptr<eval::Evaluator> evaluator, eval::MakeEvaluator(sub, eval_options));
     std::unique_ptr<exec::Executor> executor = exec::MakeLocalExecutor(*evaluator, options.compile_workers);
-    core::Sha256 key;
-    key.Field(kTuneCacheVersion).Field(task.content_hash).Field(device.id);
-    for (const std::string& label : labels) key.Field(label);
-    CachedRunner runner(*executor, space, source, key.HexDigest(), labels, cache_dir / "tune", options.use_cache,
-                        options.eval.cancel);
+    CachedRunner runner(*executor, space, source, CacheKeyPrefix(task, device.id, labels), labels, cache_dir / "tune",
+                        options.use_cache, options.eval.cancel);
 
     // The default configuration first, outside the searcher's budget: the table reports the
     // gain over the kernel as written.
@@ -308,6 +336,110 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
   report.groups = std::move(grouped.groups);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
+}
+
+}  // namespace kf::engine
+
+namespace kf::engine {
+namespace {
+
+eval::EvalResult Rejected(std::string message, std::string log) {
+  eval::EvalResult r;
+  r.status = eval::Status::kStaticRejected;
+  r.message = std::move(message);
+  r.log = std::move(log);
+  return r;
+}
+
+/// What the tuning tried, for the verdict and the next prompt: the fastest configurations by
+/// their geometric-mean median, then the failures by status with one example each.
+std::string TuningText(const tune::ParamSpace& space, const std::vector<tune::Config>& points,
+                       const std::vector<std::pair<std::size_t, tune::Outcome>>& trials, std::string_view searcher,
+                       const std::string& stop_reason) {
+  constexpr std::size_t kShown = 10;
+  std::vector<std::pair<std::size_t, const tune::Outcome*>> passed;
+  std::map<std::string, std::vector<std::pair<std::size_t, const tune::Outcome*>>> failed;
+  std::set<std::size_t> seen;
+  for (const auto& [point, outcome] : trials) {
+    if (!seen.insert(point).second) continue;
+    if (outcome.passed) {
+      passed.emplace_back(point, &outcome);
+    } else {
+      failed[outcome.status].emplace_back(point, &outcome);
+    }
+  }
+  std::sort(passed.begin(), passed.end(), [](const auto& a, const auto& b) { return a.second->cost_ms < b.second->cost_ms; });
+  std::string out = fmt::format("tuning: {} of {} allowed configurations tried ({} searcher, stopped by {}); fastest "
+                                "first, median over the shapes:\n",
+                                seen.size(), points.size(), searcher, stop_reason);
+  for (std::size_t i = 0; i < passed.size() && i < kShown; ++i) {
+    out += fmt::format("  {}  {:.4g} ms{}\n", space.Label(points[passed[i].first]), passed[i].second->cost_ms,
+                       i == 0 ? "  (kept)" : "");
+  }
+  if (passed.size() > kShown) out += fmt::format("  ... {} more passed\n", passed.size() - kShown);
+  for (const auto& [status, list] : failed) {
+    const auto& [point, outcome] = list.front();
+    out += fmt::format("  {} {}: for example {}: {}\n", list.size(), status, space.Label(points[point]),
+                       outcome->message.substr(0, 160));
+  }
+  return out;
+}
+
+}  // namespace
+
+eval::EvalResult TuneCandidate(const task::Task& task, const std::string& source, exec::Executor& executor,
+                               const TuneDevice& device, const TuneCandidateOptions& options) {
+  const std::vector<std::string> scalar_names = ScalarNames(task);
+  auto space = tune::ParamSpace::Parse(source, "candidate", std::set<std::string>(scalar_names.begin(), scalar_names.end()));
+  if (!space.ok()) {
+    const std::string& m = space.error().message;
+    return Rejected("parameter declarations: " + m.substr(0, m.find('\n')), m);
+  }
+  // The loop's verdict covers every shape: a configuration must be allowed on all of them.
+  std::vector<tune::Config> points;
+  std::vector<std::string> labels;
+  for (std::size_t s = 0; s < task.shapes.size(); ++s) {
+    tune::Environment env = device.limits;
+    env.scalars = task.shapes[s].scalars;
+    labels.push_back(task.shapes[s].label);
+    if (s == 0) {
+      auto all = space->Enumerate(env);
+      if (!all.ok()) return Rejected("parameter space: " + all.error().message, "");
+      points = std::move(*all);
+    } else {
+      std::erase_if(points, [&](const tune::Config& c) { return space->Violation(c, env).has_value(); });
+    }
+    if (points.empty()) {
+      return Rejected(fmt::format("no configuration is allowed on every shape; on {} the default breaks: {}",
+                                  task.shapes[s].label, space->Violation(space->Default(), env).value_or("nothing")),
+                      "");
+    }
+  }
+  CachedRunner runner(executor, *space, source, CacheKeyPrefix(task, device.id, labels), labels,
+                      options.cache_dir / "tune", /*use_cache=*/true, options.cancel);
+  std::vector<std::pair<std::size_t, tune::Outcome>> trials;
+  const tune::Config fallback = space->Default();
+  if (auto at = std::find(points.begin(), points.end(), fallback); at != points.end()) {
+    runner.Start(static_cast<std::size_t>(at - points.begin()), fallback);
+    trials.push_back(runner.Next());
+  }
+  tune::SearchOptions search;
+  search.searcher = tune::DefaultSearcher(points.size());
+  search.stop.max_evaluations = std::max(0, options.budget);
+  search.seed = options.seed;
+  search.in_flight = std::max(1, options.in_flight);
+  search.cancel = options.cancel;
+  tune::SearchTrace trace = options.budget > 0 ? tune::RunSearch(points, runner, search) : tune::SearchTrace{{}, {}, "evaluation budget", 0};
+  trials.insert(trials.end(), trace.trials.begin(), trace.trials.end());
+  if (trials.empty()) return Rejected("tuning was cancelled before any configuration ran", "");
+
+  const std::pair<std::size_t, tune::Outcome>* best = nullptr;
+  for (const auto& t : trials) {
+    if (t.second.passed && (!best || t.second.cost_ms < best->second.cost_ms)) best = &t;
+  }
+  eval::EvalResult result = runner.Result(best ? best->first : trials.front().first);
+  result.tuning = TuningText(*space, points, trials, tune::SearcherName(search.searcher), trace.stop_reason);
+  return result;
 }
 
 }  // namespace kf::engine

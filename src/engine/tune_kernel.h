@@ -10,6 +10,7 @@
 // content hash, the shapes and the device, so no configuration is timed twice, across runs.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -22,7 +23,20 @@
 #include "tune/space.h"
 #include "tune/tuner.h"
 
+namespace kf::exec {
+class Executor;
+}
+
 namespace kf::engine {
+
+/// The device tuning runs on: its identity (keys the cache and names the dispatch table) and
+/// launch limits. Measures the device's ceilings on first use (seconds), cached afterwards;
+/// without them the limits are unknown and not checked (a warning says so).
+struct TuneDevice {
+  std::string id, name;
+  tune::Environment limits;  // limits only
+};
+TuneDevice DescribeTuneDevice(const task::Task& task, const std::filesystem::path& cache_dir);
 
 struct TuneKernelOptions {
   /// nullopt: tune::DefaultSearcher for the size of the space.
@@ -62,5 +76,23 @@ struct TuneReport {
 /// not), kToolchain/kValidation from building evaluators. Failing configurations are data.
 core::Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& source, const std::string& file_label,
                                       const TuneKernelOptions& options);
+
+struct TuneCandidateOptions {
+  int budget = 16;  // configurations tried besides the default
+  std::uint64_t seed = 1;
+  std::filesystem::path cache_dir;
+  const std::atomic<bool>* cancel = nullptr;
+  int in_flight = 2;
+};
+
+/// Tunes a candidate the search produced, on the run's executor, every shape at once (the loop's
+/// verdicts cover all shapes), among the configurations every shape allows: the default first,
+/// then the default searcher within `budget`. Returns the best configuration's verdict with
+/// `configuration` and `tuning` (the configurations tried and their medians) set, or, when none
+/// passed, the default's (else the first tried) failing verdict with `tuning` saying what the
+/// others did. A declaration error or an empty space is a static_rejected verdict. Blocking:
+/// call it off the loop's thread.
+eval::EvalResult TuneCandidate(const task::Task& task, const std::string& source, exec::Executor& executor,
+                               const TuneDevice& device, const TuneCandidateOptions& options);
 
 }  // namespace kf::engine

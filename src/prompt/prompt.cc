@@ -228,6 +228,19 @@ std::string SearchNotesSection(std::string_view notes) {
   return fmt::format("\n## Notes from the search\n{}\n", Trim(notes));
 }
 
+std::string ParametersSection(bool ask) {
+  if (!ask) return "";
+  return "\n## Tunable parameters\n"
+         "The parent is correct. If its speed depends on choices such as block or tile sizes, unroll factors, vector "
+         "widths or work per thread, expose them as tunable parameters: declare each one at the top of the file, "
+         "before its first use, as `// @param NAME: 64, 128, 256` (a list, a range `1..8`, `1..16 step 4`, or "
+         "`pow2(16..256)`), with `// @constraint EXPR` for combinations that must hold (C expressions over the "
+         "parameters and the shape's scalars, e.g. `// @constraint BLOCK * VEC <= 1024`) and, for GPU launches, "
+         "`// @threads EXPR` and `// @shared_bytes EXPR`. Use NAME as a macro (it may be a template argument) and do "
+         "not #define it yourself; the first value is the default. Every allowed configuration is then compiled, "
+         "checked and timed, and the fastest one counts.\n";
+}
+
 std::string GuidanceSection(const std::vector<std::pair<std::string, std::string>>& instructions) {
   std::string out;
   for (const auto& [heading, text] : instructions) {
@@ -284,7 +297,8 @@ Prompt BuildRefinePrompt(const RefineInput& input) {
   prompt.system = SystemMessage(task);
   prompt.user = TaskSection(task) + ContractSection(task) + ParentSection(task, input.parent) +
                 HistorySection(task, input) + InspirationsSection(task, input) +
-                SearchNotesSection(input.search_notes) + GuidanceSection(input.instructions) +
+                SearchNotesSection(input.search_notes) + ParametersSection(input.ask_for_parameters) +
+                GuidanceSection(input.instructions) +
                 GoalSection(!Trim(input.parent.code).empty()) +
                 ReplyFormatSection(task, input.parent);
   return prompt;

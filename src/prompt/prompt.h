@@ -52,6 +52,9 @@ struct RefineInput {
   std::vector<Inspiration> inspirations;
   /// Free text from the search (where the parent sits, which moves helped), shown when non-blank.
   std::string search_notes;
+  /// The paper's templating step: the parent is correct and declares no tunable parameters, so
+  /// the prompt asks for them (`// @param`, tune/space.h); each configuration is then timed.
+  bool ask_for_parameters = false;
 };
 
 /// The refine prompt: improve (or repair) the parent. Asks for either the whole file in one

@@ -264,6 +264,18 @@ TEST(BuildRefinePrompt, ShowsSearchNotesUnderTheirHeading) {
       << p.user;
 }
 
+TEST(BuildRefinePrompt, AsksForTunableParametersOnlyWhenTold) {
+  const task::Task t = RowSoftmaxTask();
+  RefineInput input{&t, {std::string(kParentCode), std::string(kParentFeedback)}, {}};
+  EXPECT_FALSE(Contains(BuildRefinePrompt(input).user, "## Tunable parameters"));
+  input.ask_for_parameters = true;
+  const Prompt p = BuildRefinePrompt(input);
+  EXPECT_TRUE(Contains(p.user, "\n## Tunable parameters\nThe parent is correct.")) << p.user;
+  EXPECT_TRUE(Contains(p.user, "`// @param NAME: 64, 128, 256`")) << p.user;
+  EXPECT_TRUE(Contains(p.user, "`// @constraint EXPR`")) << p.user;
+  EXPECT_LT(p.user.find("## Tunable parameters"), p.user.find("## Goal")) << p.user;
+}
+
 TEST(BuildRefinePrompt, EmptyGuidanceInspirationsAndNotesLeaveThePlainPrompt) {
   const task::Task t = RowSoftmaxTask();
   const RefineInput plain{&t, {std::string(kParentCode), std::string(kParentFeedback)}, {{"int a;\n", "slow"}}};

@@ -613,6 +613,29 @@ std::string ParamSpace::Label(const Config& config) const {
   return out;
 }
 
+std::optional<Config> ParamSpace::ParseLabel(std::string_view label) const {
+  std::map<std::string, std::int64_t> given;
+  std::size_t pos = 0;
+  while (pos < label.size()) {
+    const std::size_t end = std::min(label.find(' ', pos), label.size());
+    std::string_view token = label.substr(pos, end - pos);
+    pos = end + 1;
+    if (token.empty()) continue;
+    const auto eq = token.find('=');
+    if (eq == std::string_view::npos) break;
+    auto value = ParseInt(token.substr(eq + 1));
+    if (!value) return std::nullopt;
+    given[std::string(token.substr(0, eq))] = *value;
+  }
+  Config config;
+  for (const Param& p : params_) {
+    auto it = given.find(p.name);
+    if (it == given.end() || std::find(p.values.begin(), p.values.end(), it->second) == p.values.end()) return std::nullopt;
+    config.push_back(it->second);
+  }
+  return config;
+}
+
 bool DeclaresParams(std::string_view source) {
   for (std::string_view line : Lines(source)) {
     if (auto d = ReadDirective(line); d && d->keyword == "param") return true;

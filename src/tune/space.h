@@ -88,6 +88,9 @@ class ParamSpace {
   std::string Instantiate(std::string_view source, const Config& config) const;
   /// "BLOCK=128 VEC=4".
   std::string Label(const Config& config) const;
+  /// The configuration a label names (text after the last NAME=VALUE pair is ignored), or
+  /// nullopt when a parameter is missing or a value is not one of its declared values.
+  std::optional<Config> ParseLabel(std::string_view label) const;
 
  private:
   struct Rule;  // a parsed constraint or device-limit check

@@ -174,6 +174,10 @@ TEST(ParamSpaceTest, InstantiationDefinesEachValueOnItsOwnLine) {
             "// @constraint BLOCK * VEC <= 512\n"
             "int f() { return BLOCK * VEC; }\n");
   EXPECT_EQ(s.Label({128, 4}), "BLOCK=128 VEC=4");
+  EXPECT_EQ(s.ParseLabel("BLOCK=128 VEC=4"), (Config{128, 4}));
+  EXPECT_EQ(s.ParseLabel("VEC=1 BLOCK=64 (the default)"), (Config{64, 1}));
+  EXPECT_EQ(s.ParseLabel("BLOCK=128"), std::nullopt) << "VEC is missing";
+  EXPECT_EQ(s.ParseLabel("BLOCK=96 VEC=4"), std::nullopt) << "96 is not declared";
   EXPECT_EQ(Uninstantiate(out), source);
   // A value the declaration does not list is not taken back: the check sees the change.
   const std::string forged = "#define BLOCK 4096  // @param BLOCK: 64, 128\n";

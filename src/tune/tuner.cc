@@ -50,7 +50,8 @@ SearchTrace RunSearch(const std::vector<Config>& points, TrialRunner& runner, co
   const std::size_t in_flight = static_cast<std::size_t>(std::max(1, options.in_flight));
   for (;;) {
     const bool out_of_time = stop.max_seconds && elapsed_s() >= *stop.max_seconds;
-    while (!exhausted && !out_of_time && running < in_flight && started_count < budget) {
+    const bool cancelled = options.cancel && options.cancel->load();
+    while (!exhausted && !out_of_time && !cancelled && running < in_flight && started_count < budget) {
       std::optional<std::size_t> point = searcher->Next();
       if (!point) {
         exhausted = true;
@@ -61,7 +62,9 @@ SearchTrace RunSearch(const std::vector<Config>& points, TrialRunner& runner, co
       ++running;
     }
     if (running == 0) {
-      if (exhausted || started_count == points.size()) {
+      if (cancelled) {
+        trace.stop_reason = "cancelled";
+      } else if (exhausted || started_count == points.size()) {
         trace.stop_reason = "space exhausted";
       } else if (out_of_time) {
         trace.stop_reason = "time budget";

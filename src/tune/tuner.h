@@ -10,6 +10,7 @@
 // in log2 of each scalar, for one that was not tuned).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -51,12 +52,14 @@ struct SearchOptions {
   StopCondition stop;
   std::uint64_t seed = 1;
   int in_flight = 4;  // trials started and not yet finished
+  /// When set and true, no further trial is started ("cancelled").
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct SearchTrace {
   std::vector<std::pair<std::size_t, Outcome>> trials;  // in the order they finished
   std::optional<std::size_t> best;                      // index into trials: lowest cost_ms
-  std::string stop_reason;  // "space exhausted", "evaluation budget", "time budget", "fraction of the space"
+  std::string stop_reason;  // "space exhausted", "evaluation budget", "time budget", "fraction of the space", "cancelled"
   double seconds = 0;
 };
 
