@@ -29,6 +29,9 @@ TEST(CudaCeilings, MeasuresSaneNumbersOnceAndThenReadsTheCache) {
   EXPECT_LE(first->copy_gbps, 20000);
   EXPECT_GE(first->flops_gflops, 1000);
   EXPECT_LE(first->flops_gflops, 1e6);
+  // Every CUDA GPU since Fermi: 1024 threads and 48 KiB of static shared memory per block.
+  EXPECT_EQ(first->max_threads_per_block, 1024);
+  EXPECT_EQ(first->max_shared_bytes_per_block, 49152);
 
   const fs::path file = CeilingsCacheFile(*cache, first->device_id);
   ASSERT_TRUE(fs::exists(file));
@@ -37,6 +40,7 @@ TEST(CudaCeilings, MeasuresSaneNumbersOnceAndThenReadsTheCache) {
   ASSERT_TRUE(second.ok()) << second.error().ToString();
   EXPECT_EQ(second->measured_at, first->measured_at);
   EXPECT_EQ(second->flops_gflops, first->flops_gflops);
+  EXPECT_EQ(second->max_threads_per_block, first->max_threads_per_block);
   EXPECT_EQ(fs::last_write_time(file), written);
 }
 

@@ -8,10 +8,10 @@
 //               while the micro-kernel streams over BK (NR in floats, 8 per vector).
 // The (m / BM) x (n / BN) blocks of C are the OpenMP tasks: BM and BN also set how many threads
 // can be busy, and how often each block of A is re-packed (n / BN times).
-// @param BM: 32, 16, 64, 128, 256
-// @param BN: 64, 32, 128, 256, 512
-// @param BK: 64, 32, 128, 256, 512
-// @param MR: 2, 1, 4, 6, 8
+// @param BM: 32, 16, 64, 128
+// @param BN: 64, 32, 128, 256
+// @param BK: 64, 128, 256
+// @param MR: 2, 4, 8
 // @param NR: 8, 16, 32
 // Registers: the MR x NR accumulators and one row of B fit 32 vector registers of 8 floats.
 // @constraint MR * NR <= 192

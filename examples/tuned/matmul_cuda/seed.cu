@@ -8,10 +8,10 @@
 //             its strided stores).
 // @param BM: 32, 64, 128, 256
 // @param BN: 32, 64, 128, 256
-// @param BK: 16, 8, 32
+// @param BK: 16, 32
 // @param TM: 2, 1, 4, 8
 // @param TN: 2, 1, 4, 8
-// @param PAD: 0, 1
+// @param PAD: 0
 // @threads (BM / TM) * (BN / TN)
 // @shared_bytes 4 * BK * (BM + PAD + BN)
 // Whole warps, and at least two of them per block.

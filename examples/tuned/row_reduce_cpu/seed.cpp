@@ -10,8 +10,8 @@
 // @param VEC: 1, 4, 8, 16
 // @param ACC: 2, 1, 4, 8
 // @param ROWS: 1, 2, 4
-// @param CHUNK: 16, 1, 4, 64, 256
-// @param PF: 0, 256, 1024, 4096
+// @param CHUNK: 16, 1, 64, 256
+// @param PF: 0, 1024
 // The accumulators fit the 32 vector registers (VEC * ACC * ROWS floats in 16-float registers,
 // rounded up per accumulator), with room for the loaded operands.
 // @constraint ACC * ROWS * ((VEC + 15) / 16) <= 16

@@ -11,11 +11,11 @@
 //           in flight per thread, which a memory-bound kernel needs to cover DRAM latency.
 //   LOAD    the load instruction: 0 plain, 1 __ldg (read-only path), 2 __ldcs (streaming,
 //           evict-first: x is read once).
-// @param BLOCK: 256, 64, 128, 512, 1024
-// @param TPR: 32, 4, 8, 16, 64, 128, 256, 512, 1024
-// @param VEC: 1, 2, 4
+// @param BLOCK: 256, 128, 512, 1024
+// @param TPR: 32, 4, 64, 256, 1024
+// @param VEC: 1, 4
 // @param UNROLL: 1, 2, 4, 8
-// @param LOAD: 0, 1, 2
+// @param LOAD: 0, 2
 // @threads BLOCK
 // @shared_bytes BLOCK / 32 * 4
 // A block holds whole rows.
