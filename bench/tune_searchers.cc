@@ -92,7 +92,9 @@ int main(int argc, char** argv) {
 
   // The recorded space: every configuration the exhaustive tune tried, by label.
   std::map<std::string, Config> by_label;
-  for (const Config& c : *space->Enumerate({})) by_label[space->Label(c)] = c;
+  auto declared = space->Enumerate({});
+  if (!declared.ok()) Die(declared.error().ToString());
+  for (const Config& c : *declared) by_label[space->Label(c)] = c;
   std::vector<Config> points;
   std::vector<Outcome> outcomes;
   for (const auto& t : (*json)["trials"]) {
@@ -116,8 +118,10 @@ int main(int argc, char** argv) {
     if (points[i] == fallback && outcomes[i].passed) default_ms = outcomes[i].cost_ms;
   }
   const int budget = std::max(1, static_cast<int>(std::floor(fraction * static_cast<double>(points.size()))));
-  fmt::print("{}: {} configurations recorded ({} passed) on {}; optimum {:.4g} ms, default {} ({})\n",
-             task->name, points.size(), passed, (*json)["table"].value("device_name", std::string("?")), optimum,
+  fmt::print("{}: {} configurations recorded ({} passed; {} of the space the declarations allow without device limits) "
+             "on {}; optimum {:.4g} ms, default {} ({})\n",
+             task->name, points.size(), passed, declared->size(), (*json)["table"].value("device_name", std::string("?")),
+             optimum,
              default_ms > 0 ? fmt::format("{:.4g} ms", default_ms) : "not allowed or failing",
              default_ms > 0 ? fmt::format("{:.2f}x slower", default_ms / optimum) : "-");
   fmt::print("budget {} evaluations ({:.0f}% of the space), {} seeds\n", budget, 100 * fraction, seeds);
