@@ -323,10 +323,20 @@ int RunTask(engine::RunOptions options, bool resuming, const RunArgs& a) {
   if (!run.ok()) return Fail(run.error(), kExitUsage);
   std::vector<std::string> names;
   for (const llm::ModelSpec& m : options.models.models) names.push_back(m.model);
+  const bool configurations = engine::EvolvesConfigurations(*task, !names.empty());
+  if (configurations) {
+    // Said on stdout, not only in the log: without a key, this is what the run does instead.
+    std::cout << fmt::format("No LLM configured: evolving the parameters the seeds declare (// @param) through the "
+                             "archive instead, {} configurations at most; an LLM would also rewrite the kernels.\n",
+                             options.max_iterations)
+              << std::flush;
+  }
   core::LogInfo("run {}: task {} ({}), {}", options.run_dir.string(), task->name, task::BackendName(task->backend),
-                names.empty() ? "no LLM configured: evaluating the seeds only"
-                              : fmt::format("strategy {}, model {}, budget {} iterations", options.strategy,
-                                            fmt::join(names, ", "), options.max_iterations));
+                !names.empty()   ? fmt::format("strategy {}, model {}, budget {} iterations", options.strategy,
+                                               fmt::join(names, ", "), options.max_iterations)
+                : configurations ? fmt::format("no LLM configured: evolving the seeds' parameters, budget {} "
+                                               "configurations", options.max_iterations)
+                                 : std::string("no LLM configured: evaluating the seeds only"));
   auto summary = (*run)->Execute(&g_stop);
   if (!summary.ok()) return Fail(summary.error(), kExitFailedVerdict);
 

@@ -88,6 +88,7 @@ core::Expected<RunOptions> RunOptions::FromJson(const core::Json& j) {
 namespace {
 
 constexpr const char* kPending = "pending";
+constexpr const char* kMutationOrigin = "mutation";
 
 /// What the loop knows about one candidate (the store holds the full record).
 struct CandidateInfo {
@@ -348,8 +349,13 @@ struct Run::State {
   std::unique_ptr<exec::Executor> executor;
   std::shared_ptr<EventQueue> queue = std::make_shared<EventQueue>();
   std::filesystem::path cache_dir;
-  std::optional<TuneDevice> tune_device;  // asked on the first parameterized candidate
+  std::optional<TuneDevice> tune_device;  // asked on the first parameterized candidate or mutation
   std::vector<std::thread> tunings;       // one per parameterized candidate being tuned
+  /// No LLM, and seeds that declare parameters: children are their parents' kernels with other
+  /// parameter values (MutateConfigurations).
+  bool evolves_configurations = false;
+  bool configurations_exhausted = false;  // no untried allowed configuration was found
+  std::map<std::string, tune::ParamSpace> spaces;  // by declared source, parsed once
   std::int64_t run_id = 0;
 
   // The search: where the next samples come from, and what it learned.
@@ -393,6 +399,14 @@ struct Run::State {
   Expected<void> EvaluateSeeds();
   void EvolvePrompts();
   void RequestChildren();
+  void MutateConfigurations();
+  /// A seed as it is recorded: with its default configuration when configurations evolve.
+  std::string SeedCode(const std::string& source);
+  /// The declared space of an instantiated kernel, parsed once per source; nullptr when it has none.
+  const tune::ParamSpace* SpaceOf(const std::string& declared);
+  /// A child of `parent_code` (an instantiated kernel): one or two parameters moved, allowed on
+  /// every shape and on the device, and not tried before; nullopt when none is found.
+  std::optional<std::string> MutatedCode(const std::string& parent_code);
   void HandleEvent(Event event);
   void HandleKernelReply(LlmDone done);
   void HandleEngineerReply(LlmDone done);
@@ -436,6 +450,12 @@ struct Run::State {
   /// `metrics`: the tally's, when the caller has them already.
   void ShowProgress(const std::string& event_line, std::optional<search::ArchiveMetrics> metrics = {});
 };
+
+bool EvolvesConfigurations(const task::Task& task, bool llm_configured) {
+  return !llm_configured && task.backend != task::Backend::kTorch &&
+         std::any_of(task.seeds.begin(), task.seeds.end(),
+                     [](const task::Task::Seed& seed) { return tune::DeclaresParams(seed.source); });
+}
 
 Run::Run(std::unique_ptr<State> state) : s_(std::move(state)) {}
 Run::~Run() {
@@ -494,6 +514,7 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
   state->evaluator = std::move(deps.evaluator);
   state->llms = std::move(deps.llms);
   state->cache_dir = deps.cache_dir.empty() ? core::DefaultCacheDir() : deps.cache_dir;
+  state->evolves_configurations = EvolvesConfigurations(state->task, !state->llms.empty());
   state->rng.seed(state->options.seed);
   state->executor = exec::MakeLocalExecutor(*state->evaluator, state->options.compile_workers);
   if (!state->llms.empty()) {
@@ -517,6 +538,7 @@ Expected<RunSummary> Run::Execute(const std::atomic<bool>* stop) {
   while (!s.fatal && !s.StopRequested()) {
     s.EvolvePrompts();                 // every few samples, a prompt engineer rewrites one meta-prompt
     s.RequestChildren();               // plan samples (parent, inspirations, meta-prompt, model) and send them
+    s.MutateConfigurations();          // no LLM: children are their parents' kernels with other parameter values
     if (s.llm_in_flight == 0 && !s.engineer_in_flight && s.evals_in_flight == 0 && !s.CanRequest()) break;
     if (auto event = s.WaitForEvent(std::chrono::milliseconds(100))) s.HandleEvent(std::move(*event));
   }
@@ -561,11 +583,12 @@ Expected<void> Run::State::RecordNewSearch() {
 Expected<void> Run::State::RestoreFromStore() {
   KF_TRY(store::Store::CallTotals calls, store->LlmCallTotals(run_id));
   cost_usd = calls.cost_usd;
-  iterations_started = calls.kernel_calls;
+  iterations_started = calls.kernel_calls;  // and below, the configuration mutations
   KF_TRY(std::vector<store::CandidateRow> rows, store->Candidates(run_id));
   // A stored population is lean: its prompts' credits follow from the candidates' verdicts.
   prompt::MetaPromptPopulation::KeptRecords kept;
   for (const auto& row : rows) {
+    if (row.origin == kMutationOrigin) ++iterations_started;
     CandidateInfo c = CandidateInfo::FromRow(row);
     c.novelty_hash = NoveltyHash(row.code);
     auto descriptor = core::ParseJson(row.descriptor_json, "a stored descriptor");
@@ -689,12 +712,13 @@ Expected<void> Run::State::EvaluateSeeds() {
     recorded.insert(c.code);
   }
   for (const auto& seed : task.seeds) {
-    if (recorded.count(seed.source)) continue;
+    std::string code = SeedCode(seed.source);
+    if (recorded.count(code)) continue;
     store::CandidateRow row;
     row.run_id = run_id;
     row.origin = "seed";
     row.extraction = "seed:" + seed.file;
-    row.code = seed.source;
+    row.code = std::move(code);
     KF_TRY(std::int64_t id, AddCandidate(row));
     (void)id;
   }
@@ -740,7 +764,7 @@ void Run::State::EvolvePrompts() {
 }
 
 void Run::State::RequestChildren() {
-  while (CanRequest() && SampleSlotFree()) {
+  while (!llms.empty() && CanRequest() && SampleSlotFree()) {
     LlmDone job;
     job.purpose = Purpose::kKernel;
     job.plan = strategy->Plan(rng);
@@ -995,11 +1019,13 @@ RunSummary Run::State::Summarize(std::string stop_reason) const {
 // --- helpers --------------------------------------------------------------------------------
 
 bool Run::State::CanRequest() const {
-  return !llms.empty() && !fatal && !StopRequested() && BudgetReason().empty();
+  return (!llms.empty() || evolves_configurations) && !fatal && !StopRequested() && BudgetReason().empty();
 }
 
 bool Run::State::SampleSlotFree() const {
   const int concurrency = std::max(1, options.llm_concurrency);
+  // A mutation is ready at once: keep the compile pool fed, the device one candidate at a time.
+  if (evolves_configurations) return evals_in_flight < 2 * concurrency;
   // A strategy that learns from each verdict frees a slot only once the child it produced has
   // been evaluated: with concurrency 1 this is the classic refine loop. The others keep
   // `concurrency` requests on the wire and at most as many children again waiting for verdicts.
@@ -1008,7 +1034,8 @@ bool Run::State::SampleSlotFree() const {
 }
 
 std::string Run::State::BudgetReason() const {
-  if (llms.empty()) return "no llm";
+  if (llms.empty() && !evolves_configurations) return "no llm";
+  if (configurations_exhausted) return "every allowed configuration tried";
   if (iterations_started >= options.max_iterations) return "iteration budget";
   if (options.max_cost_usd > 0 && cost_usd >= options.max_cost_usd) return "cost budget";
   return "";
@@ -1019,6 +1046,107 @@ std::optional<Event> Run::State::WaitForEvent(std::chrono::milliseconds wait) {
   auto event = queue->Pop(wait);
   wait_ms += MsSince(t0);
   return event;
+}
+
+void Run::State::MutateConfigurations() {
+  while (evolves_configurations && CanRequest() && SampleSlotFree()) {
+    const search::SamplePlan plan = strategy->Plan(rng);
+    if (!plan.parent_id) {  // no seed got a verdict to start from
+      configurations_exhausted = true;
+      return;
+    }
+    std::optional<std::string> child = MutatedCode(candidates.at(*plan.parent_id).code);
+    if (!child) {
+      configurations_exhausted = true;
+      return;
+    }
+    store::CandidateRow row;
+    row.run_id = run_id;
+    row.parent_id = plan.parent_id;
+    row.iteration = iterations_started++;
+    row.origin = kMutationOrigin;
+    row.extraction = "parameters";
+    row.code = std::move(*child);
+    if (auto added = AddCandidate(std::move(row)); !added.ok()) {
+      fatal = added.error();
+      return;
+    }
+  }
+}
+
+std::string Run::State::SeedCode(const std::string& source) {
+  if (!evolves_configurations) return source;
+  const tune::ParamSpace* space = SpaceOf(source);
+  // A declaration error is left for the evaluator, which rejects the seed saying where.
+  return space ? space->Instantiate(source, space->Default()) : source;
+}
+
+const tune::ParamSpace* Run::State::SpaceOf(const std::string& declared) {
+  auto it = spaces.find(declared);
+  if (it == spaces.end()) {
+    std::set<std::string> scalars;
+    for (const task::ArgSpec& a : task.args) {
+      if (a.role == task::ArgRole::kScalar) scalars.insert(a.name);
+    }
+    auto space = tune::ParamSpace::Parse(declared, "seed", scalars);
+    it = spaces.emplace(declared, space.ok() ? std::move(*space) : tune::ParamSpace()).first;
+  }
+  return it->second.empty() ? nullptr : &it->second;
+}
+
+std::optional<std::string> Run::State::MutatedCode(const std::string& parent_code) {
+  const std::string declared = tune::Uninstantiate(parent_code);
+  const tune::ParamSpace* space = SpaceOf(declared);
+  if (!space) return std::nullopt;
+  const std::optional<tune::Config> current = space->ValuesIn(parent_code);
+  if (!current) return std::nullopt;
+  if (!tune_device) tune_device = DescribeTuneDevice(task, cache_dir);
+  auto allowed = [&](const tune::Config& c) {
+    for (const task::Shape& shape : task.shapes) {
+      tune::Environment env = tune_device->limits;
+      env.scalars = shape.scalars;
+      if (space->Violation(c, env)) return false;
+    }
+    return true;
+  };
+  auto untried = [&](const tune::Config& c, std::string& code) {
+    code = space->Instantiate(declared, c);
+    return !by_novelty.count(NoveltyHash(code));
+  };
+  // Mostly small steps (one parameter to a neighbouring value), sometimes a jump, so the search
+  // climbs from good configurations without getting stuck beside them.
+  const auto& params = space->params();
+  std::string code;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    tune::Config child = *current;
+    const int moves = std::uniform_real_distribution<double>(0, 1)(rng) < 0.7 ? 1 : 2;
+    for (int m = 0; m < moves; ++m) {
+      const std::size_t k = std::uniform_int_distribution<std::size_t>(0, params.size() - 1)(rng);
+      const auto& values = params[k].values;
+      if (values.size() < 2) continue;
+      std::vector<std::int64_t> sorted = values;
+      std::sort(sorted.begin(), sorted.end());
+      const auto at = static_cast<std::size_t>(std::find(sorted.begin(), sorted.end(), child[k]) - sorted.begin());
+      std::size_t next = at;
+      if (std::uniform_real_distribution<double>(0, 1)(rng) < 0.7) {
+        next = (at == 0 || (at + 1 < sorted.size() && rng() % 2)) ? at + 1 : at - 1;
+      } else {
+        while (next == at) next = std::uniform_int_distribution<std::size_t>(0, sorted.size() - 1)(rng);
+      }
+      child[k] = sorted[next];
+    }
+    if (child != *current && allowed(child) && untried(child, code)) return code;
+  }
+  // Around this parent everything near was tried: any allowed configuration not tried yet.
+  tune::Environment first = tune_device->limits;
+  first.scalars = task.shapes.empty() ? std::map<std::string, double>() : task.shapes.front().scalars;
+  auto points = space->Enumerate(first);
+  if (!points.ok()) return std::nullopt;
+  std::shuffle(points->begin(), points->end(), rng);
+  for (const tune::Config& c : *points) {
+    if (allowed(c) && untried(c, code)) return code;
+  }
+  return std::nullopt;
 }
 
 prompt::RefineInput Run::State::KernelPromptInput(const search::SamplePlan& plan) const {

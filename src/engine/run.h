@@ -108,6 +108,10 @@ struct RunDeps {
   std::filesystem::path cache_dir;
 };
 
+/// Whether a run of `task` evolves the seeds' declared parameters (tune/space.h) instead of
+/// asking an LLM: no LLM is configured and a seed declares parameters (not for torch tasks).
+bool EvolvesConfigurations(const task::Task& task, bool llm_configured);
+
 class Run {
  public:
   /// Starts a new run in options.run_dir (must not already hold a database).

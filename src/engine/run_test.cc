@@ -2,6 +2,7 @@
 // scripted verdicts; the store is a real SQLite file.
 #include "engine/run.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -132,6 +133,157 @@ class RunTest : public ::testing::Test {
   task::Task task_;
   RunOptions options_;
 };
+
+/// Verdicts by configuration: `#define A a` and `#define B b` pass at 10 - |a - 6| - |b - 3|.
+class ConfigEvaluator : public eval::Evaluator {
+ public:
+  eval::Prepared Prepare(const std::string& source) override {
+    eval::Prepared p;
+    p.ready = true;
+    p.binary = source;
+    return p;
+  }
+  eval::EvalResult Measure(const eval::Prepared& p) override {
+    const std::string source = p.binary.string();
+    auto value = [&](const std::string& name) {
+      const auto at = source.find("#define " + name + " ");
+      return at == std::string::npos ? -100 : std::stoi(source.substr(at + 9 + name.size()));
+    };
+    eval::EvalResult r;
+    r.status = eval::Status::kPassed;
+    r.speedup = 10.0 - std::abs(value("A") - 6) - std::abs(value("B") - 3);
+    r.median_ms = 100.0 / std::max(0.1, r.speedup);
+    r.timings = {eval::ShapeTiming{"n=1024", 10, r.median_ms, r.median_ms, 0, 100.0, r.speedup}};
+    std::lock_guard lock(mu_);
+    seen.push_back({value("A"), value("B")});
+    return r;
+  }
+  std::mutex mu_;
+  std::vector<std::pair<int, int>> seen;
+};
+
+constexpr const char* kParameterizedSeed =
+    "// @param A: 1..8\n// @param B: 1..5\n// @constraint A + B <= 10\nvoid toy() { /* A, B */ }\n";
+
+TEST_F(RunTest, WithoutAnLlmTheSeedsParametersEvolveThroughTheArchive) {
+  task_.seeds = {{"seed.cpp", kParameterizedSeed}};
+  task_.shapes = {task::Shape{{{"n", 1024}}, {}, "n=1024"}};
+  options_.models = {};
+  options_.strategy = "map-elites";
+  options_.max_iterations = 20;
+  ASSERT_TRUE(EvolvesConfigurations(task_, /*llm_configured=*/false));
+  EXPECT_FALSE(EvolvesConfigurations(task_, /*llm_configured=*/true));
+  auto* evaluator = new ConfigEvaluator();
+  RunDeps deps;
+  deps.store = store::OpenStore(options_.run_dir / kDbFileName).value();
+  deps.evaluator.reset(evaluator);
+  deps.cache_dir = dir_ / "cache";
+  auto run = Run::Start(options_, task_, std::move(deps));
+  ASSERT_TRUE(run.ok()) << run.error().ToString();
+  auto summary = (*run)->Execute();
+  ASSERT_TRUE(summary.ok()) << summary.error().ToString();
+  EXPECT_EQ(summary->stop_reason, "iteration budget");
+  EXPECT_EQ(summary->iterations, 20);
+  EXPECT_EQ(summary->candidates, 21);
+  // The seed ran with its default configuration (3x); the search climbed from there.
+  EXPECT_EQ(evaluator->seen.front(), (std::pair<int, int>{1, 1}));
+  EXPECT_GE(summary->best_speedup, 9.0);
+  auto rows = Reopen()->Candidates(1);
+  ASSERT_TRUE(rows.ok());
+  std::set<std::string> codes;
+  for (const store::CandidateRow& row : *rows) {
+    EXPECT_TRUE(codes.insert(row.code).second) << "a configuration is tried once";
+    EXPECT_EQ(row.origin, row.id == 1 ? "seed" : "mutation");
+    EXPECT_NE(row.code.find("#define A "), std::string::npos);
+    if (row.id > 1) EXPECT_TRUE(row.parent_id.has_value());
+  }
+  for (const auto& [a, b] : evaluator->seen) EXPECT_LE(a + b, 10) << "a configuration the constraint forbids ran";
+  auto best = core::ReadFile(options_.run_dir / "best.cpp");
+  ASSERT_TRUE(best.ok());
+  EXPECT_NE(best->find("#define A "), std::string::npos) << "the best kernel is exported ready to compile";
+}
+
+TEST_F(RunTest, ConfigurationEvolutionStopsWhenEveryAllowedConfigurationRanAndResumesCounting) {
+  task_.seeds = {{"seed.cpp", kParameterizedSeed}};
+  task_.shapes = {task::Shape{{{"n", 1024}}, {}, "n=1024"}};
+  options_.models = {};
+  options_.strategy = "map-elites";
+  options_.max_iterations = 5;
+  {
+    RunDeps deps;
+    deps.store = store::OpenStore(options_.run_dir / kDbFileName).value();
+    deps.evaluator = std::make_unique<ConfigEvaluator>();
+    deps.cache_dir = dir_ / "cache";
+    auto run = Run::Start(options_, task_, std::move(deps));
+    ASSERT_TRUE(run.ok()) << run.error().ToString();
+    ASSERT_TRUE((*run)->Execute().ok());
+  }
+  RunDeps deps;
+  deps.store = store::OpenStore(options_.run_dir / kDbFileName).value();
+  auto* evaluator = new ConfigEvaluator();
+  deps.evaluator.reset(evaluator);
+  deps.cache_dir = dir_ / "cache";
+  auto run = Run::Resume(task_, std::move(deps), /*max_iterations=*/100, std::nullopt);
+  ASSERT_TRUE(run.ok()) << run.error().ToString();
+  auto summary = (*run)->Execute();
+  ASSERT_TRUE(summary.ok()) << summary.error().ToString();
+  // 8 x 5 values less the 6 that break A + B <= 10: 34 configurations, the seed's among them.
+  EXPECT_EQ(summary->stop_reason, "every allowed configuration tried");
+  EXPECT_EQ(summary->candidates, 34);
+  EXPECT_EQ(summary->iterations, 33) << "the first run's 5 mutations count on resume";
+  EXPECT_EQ(evaluator->seen.size(), 28u) << "only configurations not run before";
+  EXPECT_DOUBLE_EQ(summary->best_speedup, 10.0);
+}
+
+TEST_F(RunTest, AParameterizedChildIsTunedBeforeItEntersTheArchiveAndItsTimingsReachThePrompt) {
+  // The seed passes and declares nothing: the first prompt asks for parameters. The reply
+  // declares A and B; its verdict is its best configuration's, and the next prompt shows them.
+  auto* llm = new FakeLlmClient({Fenced(kParameterizedSeed), Fenced("void toy() { /* plain */ }")});
+  auto* evaluator = new ConfigEvaluator();
+  task_.seeds = {{"seed.cpp", "#define A 1\n#define B 1\nvoid toy() {}\n"}};
+  task_.shapes = {task::Shape{{{"n", 1024}}, {}, "n=1024"}};
+  options_.max_iterations = 2;
+  options_.llm_concurrency = 1;
+  options_.tune_budget = 12;
+  RunDeps deps = Deps(llm, nullptr);
+  deps.evaluator.reset(evaluator);
+  deps.cache_dir = dir_ / "cache";
+  auto run = Run::Start(options_, task_, std::move(deps));
+  ASSERT_TRUE(run.ok()) << run.error().ToString();
+  auto summary = (*run)->Execute();
+  ASSERT_TRUE(summary.ok()) << summary.error().ToString();
+  ASSERT_EQ(llm->prompts.size(), 2u);
+  EXPECT_NE(llm->prompts[0].find("## Tunable parameters"), std::string::npos) << "the seed is correct and fixed";
+  auto rows = Reopen()->Candidates(1);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  const store::CandidateRow& tuned = (*rows)[1];
+  EXPECT_EQ(tuned.code.rfind(kParameterizedSeed, 0), 0u) << "the candidate is the kernel as written, parameters declared";
+  double best_seen = 0;
+  for (const auto& [a, b] : evaluator->seen) best_seen = std::max(best_seen, 10.0 - std::abs(a - 6) - std::abs(b - 3));
+  EXPECT_DOUBLE_EQ(tuned.speedup, best_seen) << "its fitness is the tuned one";
+  EXPECT_GT(tuned.speedup, 3.0) << "better than its default configuration";
+  auto evals = Reopen()->Evaluations(tuned.id);
+  ASSERT_TRUE(evals.ok());
+  ASSERT_EQ(evals->size(), 1u);
+  auto verdict = eval::EvalResult::FromJson(core::Json::parse(evals->front().result_json));
+  ASSERT_TRUE(verdict.ok());
+  EXPECT_EQ(verdict->configuration.rfind("A=", 0), 0u) << verdict->configuration;
+  // The default and 12 more, one of which may be the default again (read from the cache).
+  const std::size_t tried = std::count_if(evaluator->seen.begin() + 1, evaluator->seen.end(),
+                                          [](const auto& ab) { return ab.first > 0; });
+  EXPECT_GE(tried, 12u);
+  EXPECT_LE(tried, 13u);
+  const std::string count = fmt::format("tuning: {} of 34 allowed configurations tried", tried);
+  EXPECT_NE(verdict->tuning.find(count), std::string::npos) << verdict->tuning;
+  // The second prompt refines the tuned kernel and shows what its configurations did.
+  EXPECT_NE(llm->prompts[1].find("configuration: " + verdict->configuration), std::string::npos) << llm->prompts[1];
+  EXPECT_NE(llm->prompts[1].find(count), std::string::npos) << llm->prompts[1];
+  EXPECT_EQ(llm->prompts[1].find("## Tunable parameters"), std::string::npos) << "it has parameters already";
+  auto best = core::ReadFile(options_.run_dir / "best.cpp");
+  ASSERT_TRUE(best.ok());
+  EXPECT_NE(best->find("#define A "), std::string::npos) << *best;
+}
 
 TEST_F(RunTest, KeepsTheFastestCorrectKernelAndExportsIt) {
   auto* llm = new FakeLlmClient({Fenced("void toy() { BROKEN }"), Fenced("void toy() { wrong }"),

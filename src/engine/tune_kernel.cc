@@ -30,6 +30,12 @@ using Device = TuneDevice;
 
 TuneDevice DescribeTuneDevice(const task::Task& task, const fs::path& cache_dir) {
   TuneDevice d;
+  if (task.backend == task::Backend::kCpu) {  // no launch limits: its name is all it takes
+    const eval::DeviceCeilings cpu = eval::CpuIdentity();
+    d.id = cpu.device_id;
+    d.name = cpu.device_name;
+    return d;
+  }
   auto ceilings = eval::CeilingsFor(task.backend, cache_dir);
   if (!ceilings.ok()) {
     // The tuning still works; its cache and table are then keyed by the backend alone.
@@ -65,6 +71,7 @@ tune::Outcome OutcomeOf(const eval::EvalResult& r, const std::vector<std::string
   o.status = std::string(eval::StatusName(r.status));
   o.message = r.message;
   o.passed = r.status == eval::Status::kPassed && r.median_ms > 0;
+  if (r.status == eval::Status::kPassed && !o.passed) o.message = "passed without a timing";
   if (!o.passed) return o;
   for (const std::string& label : shape_labels) {
     auto t = std::find_if(r.timings.begin(), r.timings.end(), [&](const eval::ShapeTiming& s) { return s.shape_label == label; });
@@ -282,7 +289,12 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
       group.default_outcome = runner.Next().second;
     }
     tune::SearchOptions search;
-    search.searcher = options.searcher.value_or(tune::DefaultSearcher(group.points.size()));
+    std::size_t budget = group.points.size();
+    if (options.stop.max_evaluations) budget = std::min(budget, static_cast<std::size_t>(*options.stop.max_evaluations));
+    if (options.stop.max_fraction) {
+      budget = std::min(budget, static_cast<std::size_t>(*options.stop.max_fraction * static_cast<double>(group.points.size())));
+    }
+    search.searcher = options.searcher.value_or(tune::DefaultSearcher(group.points.size(), budget));
     search.stop = options.stop;
     search.seed = options.seed;
     search.in_flight = std::max(2, options.compile_workers > 0 ? options.compile_workers : 4);
@@ -424,7 +436,7 @@ eval::EvalResult TuneCandidate(const task::Task& task, const std::string& source
     trials.push_back(runner.Next());
   }
   tune::SearchOptions search;
-  search.searcher = tune::DefaultSearcher(points.size());
+  search.searcher = tune::DefaultSearcher(points.size(), static_cast<std::size_t>(std::max(0, options.budget)));
   search.stop.max_evaluations = std::max(0, options.budget);
   search.seed = options.seed;
   search.in_flight = std::max(1, options.in_flight);

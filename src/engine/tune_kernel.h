@@ -30,8 +30,9 @@ class Executor;
 namespace kf::engine {
 
 /// The device tuning runs on: its identity (keys the cache and names the dispatch table) and
-/// launch limits. Measures the device's ceilings on first use (seconds), cached afterwards;
-/// without them the limits are unknown and not checked (a warning says so).
+/// launch limits. A cpu has none and costs nothing; for a GPU this measures the device's
+/// ceilings on first use (seconds), cached afterwards; without them the limits are unknown
+/// and not checked (a warning says so).
 struct TuneDevice {
   std::string id, name;
   tune::Environment limits;  // limits only

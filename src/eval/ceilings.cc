@@ -518,10 +518,18 @@ DeviceCeilings FromReport(std::string backend, std::string device_name, const co
 }
 }  // namespace
 
+DeviceCeilings CpuIdentity() {
+  DeviceCeilings c;
+  c.backend = "cpu";
+  c.device_name = CpuModel();
+  c.device_id = fmt::format("cpu|{}|{} threads", c.device_name, std::max(1u, std::thread::hardware_concurrency()));
+  return c;
+}
+
 core::Expected<DeviceCeilings> CpuCeilings(const fs::path& cache_dir) {
-  const std::string model = CpuModel();
-  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  const std::string device_id = fmt::format("cpu|{}|{} threads", model, threads);
+  const DeviceCeilings identity = CpuIdentity();
+  const std::string& model = identity.device_name;
+  const std::string& device_id = identity.device_id;
   return CachedOrMeasured(cache_dir, device_id, [&]() -> core::Expected<DeviceCeilings> {
     KF_TRY(Toolchain toolchain, DetectCpuToolchain());
     Probe probe{"ceilings probe", kCpuProbeSource, std::move(toolchain), {"-ffp-contract=fast"}};

@@ -50,6 +50,8 @@ struct DeviceCeilings {
 /// This machine's cpu, measured on the first call (a few seconds) and cached afterwards.
 /// kToolchain when g++ is missing or the probe fails (its output is in the message).
 core::Expected<DeviceCeilings> CpuCeilings(const std::filesystem::path& cache_dir);
+/// This machine's cpu as CpuCeilings names it (backend, device_id, device_name), measuring nothing.
+DeviceCeilings CpuIdentity();
 
 /// CUDA device 0 (PCI bus order, or the first of CUDA_VISIBLE_DEVICES), measured on the first
 /// call and cached. kToolchain when nvcc or a GPU is missing, or the probe fails.

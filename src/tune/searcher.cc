@@ -567,8 +567,8 @@ std::string_view SearcherName(SearcherKind kind) {
   return "unknown";
 }
 
-SearcherKind DefaultSearcher(std::size_t points) {
-  return points <= kExhaustiveUpTo ? SearcherKind::kExhaustive : SearcherKind::kBandit;
+SearcherKind DefaultSearcher(std::size_t points, std::size_t budget) {
+  return points <= kExhaustiveUpTo && budget >= points ? SearcherKind::kExhaustive : SearcherKind::kBandit;
 }
 
 std::unique_ptr<Searcher> MakeSearcher(SearcherKind kind, const std::vector<Config>& points, std::uint64_t seed) {

@@ -31,9 +31,11 @@ enum class SearcherKind { kExhaustive, kRandom, kModel, kBandit };
 /// "exhaustive", "random", "model", "bandit"; kInvalidArgument listing the names otherwise.
 core::Expected<SearcherKind> ParseSearcherKind(std::string_view name);
 std::string_view SearcherName(SearcherKind kind);
-/// Exhaustive up to kExhaustiveUpTo points, bandit above.
+/// Exhaustive when the space has at most kExhaustiveUpTo points and the budget (in
+/// evaluations) covers all of them; bandit otherwise: walking a space in order with a budget
+/// smaller than it would only ever see its first corner.
 inline constexpr std::size_t kExhaustiveUpTo = 64;
-SearcherKind DefaultSearcher(std::size_t points);
+SearcherKind DefaultSearcher(std::size_t points, std::size_t budget);
 
 class Searcher {
  public:

@@ -154,11 +154,12 @@ TEST(ParseSearcherKind, RejectsOtherNamesNamingTheValueAndTheChoices) {
   }
 }
 
-TEST(DefaultSearcher, IsExhaustiveUpToTheLimitAndBanditAbove) {
-  EXPECT_EQ(DefaultSearcher(1), SearcherKind::kExhaustive);
-  EXPECT_EQ(DefaultSearcher(kExhaustiveUpTo), SearcherKind::kExhaustive);
-  EXPECT_EQ(DefaultSearcher(kExhaustiveUpTo + 1), SearcherKind::kBandit);
-  EXPECT_EQ(DefaultSearcher(50'000), SearcherKind::kBandit);
+TEST(DefaultSearcher, IsExhaustiveForSmallSpacesTheBudgetCoversAndBanditOtherwise) {
+  EXPECT_EQ(DefaultSearcher(1, 1), SearcherKind::kExhaustive);
+  EXPECT_EQ(DefaultSearcher(kExhaustiveUpTo, kExhaustiveUpTo), SearcherKind::kExhaustive);
+  EXPECT_EQ(DefaultSearcher(kExhaustiveUpTo + 1, kExhaustiveUpTo + 1), SearcherKind::kBandit);
+  EXPECT_EQ(DefaultSearcher(50'000, 50'000), SearcherKind::kBandit);
+  EXPECT_EQ(DefaultSearcher(34, 12), SearcherKind::kBandit) << "in order, 12 of 34 would see one corner";
 }
 
 TEST(ExhaustiveSearcher, ProposesEveryPointOnceInOrder) {

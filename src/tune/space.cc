@@ -613,6 +613,22 @@ std::string ParamSpace::Label(const Config& config) const {
   return out;
 }
 
+std::optional<Config> ParamSpace::ValuesIn(std::string_view instantiated) const {
+  const std::vector<std::string_view> lines = Lines(instantiated);
+  Config config;
+  for (const Param& p : params_) {
+    if (p.line < 1 || static_cast<std::size_t>(p.line) > lines.size()) return std::nullopt;
+    std::string_view line = Trim(lines[static_cast<std::size_t>(p.line - 1)]);
+    const std::string prefix = "#define " + p.name + " ";
+    if (line.substr(0, prefix.size()) != prefix) return std::nullopt;
+    line.remove_prefix(prefix.size());
+    auto value = ParseInt(line.substr(0, line.find(' ')));
+    if (!value || std::find(p.values.begin(), p.values.end(), *value) == p.values.end()) return std::nullopt;
+    config.push_back(*value);
+  }
+  return config;
+}
+
 std::optional<Config> ParamSpace::ParseLabel(std::string_view label) const {
   std::map<std::string, std::int64_t> given;
   std::size_t pos = 0;

@@ -88,6 +88,10 @@ class ParamSpace {
   std::string Instantiate(std::string_view source, const Config& config) const;
   /// "BLOCK=128 VEC=4".
   std::string Label(const Config& config) const;
+  /// The configuration an instantiation of this space's source holds (each declaration line
+  /// read back as `#define NAME value`), or nullopt when a line is not one or a value is not
+  /// declared.
+  std::optional<Config> ValuesIn(std::string_view instantiated) const;
   /// The configuration a label names (text after the last NAME=VALUE pair is ignored), or
   /// nullopt when a parameter is missing or a value is not one of its declared values.
   std::optional<Config> ParseLabel(std::string_view label) const;

@@ -179,6 +179,8 @@ TEST(ParamSpaceTest, InstantiationDefinesEachValueOnItsOwnLine) {
   EXPECT_EQ(s.ParseLabel("BLOCK=128"), std::nullopt) << "VEC is missing";
   EXPECT_EQ(s.ParseLabel("BLOCK=96 VEC=4"), std::nullopt) << "96 is not declared";
   EXPECT_EQ(Uninstantiate(out), source);
+  EXPECT_EQ(s.ValuesIn(out), (Config{128, 4}));
+  EXPECT_EQ(s.ValuesIn(source), std::nullopt) << "a declaration is not a value";
   // A value the declaration does not list is not taken back: the check sees the change.
   const std::string forged = "#define BLOCK 4096  // @param BLOCK: 64, 128\n";
   EXPECT_EQ(Uninstantiate(forged), forged);
