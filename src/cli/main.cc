@@ -216,6 +216,7 @@ struct RunArgs {
   double temperature = 0.7;
   bool profile = false;
   bool sanitize = false;
+  std::optional<int> tune_budget;
 };
 
 /// The model to use: --model, else KF_MODEL, else a default for whichever API is configured;
@@ -285,6 +286,7 @@ core::Expected<engine::RunOptions> OptionsFromArgs(const RunArgs& a) {
   options.timeout_seconds = a.timeout;
   options.profile = a.profile;
   options.sanitize = a.sanitize;
+  if (a.tune_budget) options.tune_budget = *a.tune_budget;
   if (a.seed) options.seed = *a.seed;
   KF_TRY(auto strategy, search::MakeStrategy(options.strategy, options.archive));  // names and archive options checked
   (void)strategy;
@@ -700,6 +702,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--timeout", run_args.timeout, "Wall-clock limit in seconds for each harness run");
   run_cmd->add_flag("--profile", run_args.profile, "cuda: Nsight Compute metrics of passing kernels, fed into the next prompt");
   run_cmd->add_flag("--sanitize", run_args.sanitize, "cuda: compute-sanitizer, opencl: oclgrind on passing kernels; a finding fails them");
+  run_cmd->add_option("--tune-budget", run_args.tune_budget, "Configurations tried for each kernel that declares parameters, besides its default (default 16; 0: the default only)")->check(CLI::NonNegativeNumber);
   run_cmd->footer("Environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, KF_MODEL, KF_PRICES, KF_CACHE_DIR.");
 
   app.add_subcommand("devices", "List backends, toolchains and devices found on this machine");
