@@ -165,19 +165,25 @@ class ConfigEvaluator : public eval::Evaluator {
 constexpr const char* kParameterizedSeed =
     "// @param A: 1..8\n// @param B: 1..5\n// @constraint A + B <= 10\nvoid toy() { /* A, B */ }\n";
 
+/// A run without an LLM on the parameterized seed, its verdicts from `evaluator` (owned by the deps).
+RunDeps ConfigurationDeps(task::Task& task, RunOptions& options, const fs::path& dir, ConfigEvaluator* evaluator) {
+  task.seeds = {{"seed.cpp", kParameterizedSeed}};
+  task.shapes = {task::Shape{{{"n", 1024}}, {}, "n=1024"}};
+  options.models = {};
+  options.strategy = "map-elites";
+  RunDeps deps;
+  deps.store = store::OpenStore(options.run_dir / kDbFileName).value();
+  deps.evaluator.reset(evaluator);
+  deps.cache_dir = dir / "cache";
+  return deps;
+}
+
 TEST_F(RunTest, WithoutAnLlmTheSeedsParametersEvolveThroughTheArchive) {
-  task_.seeds = {{"seed.cpp", kParameterizedSeed}};
-  task_.shapes = {task::Shape{{{"n", 1024}}, {}, "n=1024"}};
-  options_.models = {};
-  options_.strategy = "map-elites";
+  auto* evaluator = new ConfigEvaluator();
+  RunDeps deps = ConfigurationDeps(task_, options_, dir_, evaluator);
   options_.max_iterations = 20;
   ASSERT_TRUE(EvolvesConfigurations(task_, /*llm_configured=*/false));
   EXPECT_FALSE(EvolvesConfigurations(task_, /*llm_configured=*/true));
-  auto* evaluator = new ConfigEvaluator();
-  RunDeps deps;
-  deps.store = store::OpenStore(options_.run_dir / kDbFileName).value();
-  deps.evaluator.reset(evaluator);
-  deps.cache_dir = dir_ / "cache";
   auto run = Run::Start(options_, task_, std::move(deps));
   ASSERT_TRUE(run.ok()) << run.error().ToString();
   auto summary = (*run)->Execute();
@@ -204,25 +210,15 @@ TEST_F(RunTest, WithoutAnLlmTheSeedsParametersEvolveThroughTheArchive) {
 }
 
 TEST_F(RunTest, ConfigurationEvolutionStopsWhenEveryAllowedConfigurationRanAndResumesCounting) {
-  task_.seeds = {{"seed.cpp", kParameterizedSeed}};
-  task_.shapes = {task::Shape{{{"n", 1024}}, {}, "n=1024"}};
-  options_.models = {};
-  options_.strategy = "map-elites";
   options_.max_iterations = 5;
   {
-    RunDeps deps;
-    deps.store = store::OpenStore(options_.run_dir / kDbFileName).value();
-    deps.evaluator = std::make_unique<ConfigEvaluator>();
-    deps.cache_dir = dir_ / "cache";
+    RunDeps deps = ConfigurationDeps(task_, options_, dir_, new ConfigEvaluator());
     auto run = Run::Start(options_, task_, std::move(deps));
     ASSERT_TRUE(run.ok()) << run.error().ToString();
     ASSERT_TRUE((*run)->Execute().ok());
   }
-  RunDeps deps;
-  deps.store = store::OpenStore(options_.run_dir / kDbFileName).value();
   auto* evaluator = new ConfigEvaluator();
-  deps.evaluator.reset(evaluator);
-  deps.cache_dir = dir_ / "cache";
+  RunDeps deps = ConfigurationDeps(task_, options_, dir_, evaluator);
   auto run = Run::Resume(task_, std::move(deps), /*max_iterations=*/100, std::nullopt);
   ASSERT_TRUE(run.ok()) << run.error().ToString();
   auto summary = (*run)->Execute();

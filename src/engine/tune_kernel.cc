@@ -284,8 +284,8 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
     // The default configuration first, outside the searcher's budget: the table reports the
     // gain over the kernel as written.
     const tune::Config fallback = space.Default();
-    if (std::find(group.points.begin(), group.points.end(), fallback) != group.points.end()) {
-      runner.Start(0, fallback);
+    if (auto at = std::find(group.points.begin(), group.points.end(), fallback); at != group.points.end()) {
+      runner.Start(static_cast<std::size_t>(at - group.points.begin()), fallback);
       group.default_outcome = runner.Next().second;
     }
     tune::SearchOptions search;
