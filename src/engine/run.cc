@@ -350,7 +350,7 @@ struct Run::State {
   std::shared_ptr<EventQueue> queue = std::make_shared<EventQueue>();
   std::filesystem::path cache_dir;
   std::optional<TuneDevice> tune_device;  // asked on the first parameterized candidate or mutation
-  std::vector<std::thread> tunings;       // one per parameterized candidate being tuned
+  std::map<std::int64_t, std::thread> tunings;  // by candidate: each ends by posting its verdict
   /// No LLM, and seeds that declare parameters: children are their parents' kernels with other
   /// parameter values (MutateConfigurations).
   bool evolves_configurations = false;
@@ -903,6 +903,10 @@ void Run::State::HandleEngineerReply(LlmDone done) {
 
 void Run::State::HandleEvalDone(EvalDone done) {
   --evals_in_flight;
+  if (auto tuning = tunings.find(done.candidate_id); tuning != tunings.end()) {
+    tuning->second.join();  // it posted this verdict as its last act
+    tunings.erase(tuning);
+  }
   auto it = candidates.find(done.candidate_id);
   KF_CHECK(it != candidates.end()) << "result for unknown candidate " << done.candidate_id;
   CandidateInfo& c = it->second;
@@ -953,11 +957,12 @@ void Run::State::FinishInFlight() {
     while (auto event = queue->Pop(std::chrono::milliseconds(0))) HandleEvent(std::move(*event));
     const bool replies_due = llm_in_flight > 0 || engineer_in_flight;
     if (evals_in_flight == 0 && (!replies_due || std::chrono::steady_clock::now() >= deadline)) break;
-    if (replies_due) {
+    // Tunings post their verdicts from their own threads, past the executor's Drain.
+    if (replies_due || evals_in_flight > 0) {
       if (auto event = queue->Pop(std::chrono::milliseconds(100))) HandleEvent(std::move(*event));
     }
   }
-  for (std::thread& t : tunings) t.join();  // each has posted its verdict, which was handled above
+  for (auto& [id, t] : tunings) t.join();  // each has posted its verdict, handled above
   tunings.clear();
   if (!requests) return;
   requests->Close(/*join=*/llm_in_flight == 0 && !engineer_in_flight);
@@ -982,8 +987,8 @@ Expected<void> Run::State::ExportBest() {
   // A tuned kernel is exported with its best configuration filled in, ready to compile.
   std::string code = best.code;
   if (tune::DeclaresParams(code) && result.is_object() && result.value("configuration", "") != "") {
-    auto space = tune::ParamSpace::Parse(code, "best");
-    auto config = space.ok() ? space->ParseLabel(result["configuration"].get<std::string>()) : std::nullopt;
+    const tune::ParamSpace* space = SpaceOf(code);
+    auto config = space ? space->ParseLabel(result["configuration"].get<std::string>()) : std::nullopt;
     if (config) code = space->Instantiate(code, *config);
   }
   KF_TRY_VOID(core::WriteFileAtomic(options.run_dir / ("best" + ext.string()), code));
@@ -1050,12 +1055,14 @@ std::optional<Event> Run::State::WaitForEvent(std::chrono::milliseconds wait) {
 
 void Run::State::MutateConfigurations() {
   while (evolves_configurations && CanRequest() && SampleSlotFree()) {
-    const search::SamplePlan plan = strategy->Plan(rng);
-    if (!plan.parent_id) {  // no seed got a verdict to start from
-      configurations_exhausted = true;
-      return;
+    // A parent may have nothing left to try (or declare nothing): plan again, a few times.
+    search::SamplePlan plan;
+    std::optional<std::string> child;
+    for (int attempt = 0; attempt < 8 && !child; ++attempt) {
+      plan = strategy->Plan(rng);
+      if (!plan.parent_id) break;  // no seed got a verdict to start from
+      child = MutatedCode(candidates.at(*plan.parent_id).code);
     }
-    std::optional<std::string> child = MutatedCode(candidates.at(*plan.parent_id).code);
     if (!child) {
       configurations_exhausted = true;
       return;
@@ -1255,9 +1262,13 @@ void Run::State::Submit(const CandidateInfo& c) {
     tuning.cache_dir = cache_dir;
     tuning.cancel = stop;
     tuning.in_flight = std::max(2, options.compile_workers);
-    tunings.emplace_back([this, id = c.id, code = c.code, device = *tune_device, tuning, queue = queue] {
+    tuning.eval.seed = options.seed;  // the CLI builds the run's evaluator from the same options
+    tuning.eval.timeout_seconds = options.timeout_seconds;
+    tuning.eval.profile = options.profile;
+    tuning.eval.sanitize = options.sanitize;
+    tunings.emplace(c.id, std::thread([this, id = c.id, code = c.code, device = *tune_device, tuning, queue = queue] {
       queue->Push(EvalDone{id, TuneCandidate(task, code, *executor, device, tuning)});
-    });
+    }));
     return;
   }
   executor->Submit({c.id, c.code}, [queue = queue](std::int64_t id, eval::EvalResult r) {

@@ -87,6 +87,21 @@ tune::Outcome OutcomeOf(const eval::EvalResult& r, const std::vector<std::string
   return o;
 }
 
+/// Whether a verdict belongs to the configuration for good. A timeout, a crash or a build that
+/// could not run (a full disk, a missing compiler) may not recur, so it is not cached; neither
+/// is anything from a cancelled evaluation (checked by the caller).
+bool Deterministic(const eval::EvalResult& r) {
+  switch (r.status) {
+    case eval::Status::kTimeout:
+    case eval::Status::kRuntimeError:
+      return false;
+    case eval::Status::kCompileError:
+      return r.message.rfind("could not build", 0) != 0;
+    default:
+      return true;
+  }
+}
+
 /// Runs configurations through the executor, reading and writing the tuning cache; keeps each
 /// point's whole verdict.
 class CachedRunner final : public tune::TrialRunner {
@@ -125,8 +140,7 @@ class CachedRunner final : public tune::TrialRunner {
     executor_.Submit({static_cast<std::int64_t>(point), std::move(code)},
                      [this, point, file, label](std::int64_t, eval::EvalResult result) {
                        result.configuration = label;
-                       // A cancelled evaluation says nothing about the configuration.
-                       if (!(cancel_ && cancel_->load())) {
+                       if (Deterministic(result) && !(cancel_ && cancel_->load())) {
                          if (auto written = core::WriteFileAtomic(file, result.ToJson().dump() + "\n"); !written.ok()) {
                            core::LogWarn("tuning cache: {}", written.error().message);
                          }
@@ -168,12 +182,12 @@ class CachedRunner final : public tune::TrialRunner {
   void Finish(std::size_t point, eval::EvalResult result, bool cached) {
     tune::Outcome outcome = OutcomeOf(result, shape_labels_);
     outcome.cached = cached;
-    {
-      std::lock_guard lock(mu_);
-      results_.insert_or_assign(point, std::move(result));
-      ready_.emplace_back(point, std::move(outcome));
-      if (!cached) --pending_;
-    }
+    // Notified under the lock: once pending_ reaches 0 the destructor may run, and the
+    // condition variable with it.
+    std::lock_guard lock(mu_);
+    results_.insert_or_assign(point, std::move(result));
+    ready_.emplace_back(point, std::move(outcome));
+    if (!cached) --pending_;
     ready_cv_.notify_all();
   }
 
@@ -193,9 +207,13 @@ class CachedRunner final : public tune::TrialRunner {
   std::deque<std::pair<std::size_t, tune::Outcome>> ready_;
 };
 
-std::string CacheKeyPrefix(const task::Task& task, const std::string& device_id, const std::vector<std::string>& labels) {
+std::string CacheKeyPrefix(const task::Task& task, const std::string& device_id, const std::vector<std::string>& labels,
+                           const eval::EvaluatorOptions& options) {
   core::Sha256 key;
   key.Field(kTuneCacheVersion).Field(task.content_hash).Field(device_id);
+  // What else decides a verdict: the inputs' seed, the time limit, profiling and sanitizers.
+  key.Field(std::to_string(options.seed)).Field(options.timeout_seconds ? std::to_string(*options.timeout_seconds) : "-");
+  key.Field(options.profile ? "profile" : "-").Field(options.sanitize ? "sanitize" : "-");
   for (const std::string& label : labels) key.Field(label);
   return key.HexDigest();
 }
@@ -278,8 +296,8 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
     }
     KF_TRY(std::unique_ptr<eval::Evaluator> evaluator, eval::MakeEvaluator(sub, eval_options));
     std::unique_ptr<exec::Executor> executor = exec::MakeLocalExecutor(*evaluator, options.compile_workers);
-    CachedRunner runner(*executor, space, source, CacheKeyPrefix(task, device.id, labels), labels, cache_dir / "tune",
-                        options.use_cache, options.eval.cancel);
+    CachedRunner runner(*executor, space, source, CacheKeyPrefix(task, device.id, labels, eval_options), labels,
+                        cache_dir / "tune", options.use_cache, options.eval.cancel);
 
     // The default configuration first, outside the searcher's budget: the table reports the
     // gain over the kernel as written.
@@ -298,6 +316,7 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
     search.stop = options.stop;
     search.seed = options.seed;
     search.in_flight = std::max(2, options.compile_workers > 0 ? options.compile_workers : 4);
+    search.cancel = options.eval.cancel;
     report.searcher = std::string(tune::SearcherName(search.searcher));
     group.trace = tune::RunSearch(group.points, runner, search);
     executor->Drain();
@@ -427,7 +446,7 @@ eval::EvalResult TuneCandidate(const task::Task& task, const std::string& source
                       "");
     }
   }
-  CachedRunner runner(executor, *space, source, CacheKeyPrefix(task, device.id, labels), labels,
+  CachedRunner runner(executor, *space, source, CacheKeyPrefix(task, device.id, labels, options.eval), labels,
                       options.cache_dir / "tune", /*use_cache=*/true, options.cancel);
   std::vector<std::pair<std::size_t, tune::Outcome>> trials;
   const tune::Config fallback = space->Default();

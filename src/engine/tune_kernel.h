@@ -84,6 +84,9 @@ struct TuneCandidateOptions {
   std::filesystem::path cache_dir;
   const std::atomic<bool>* cancel = nullptr;
   int in_flight = 2;
+  /// The options the executor's evaluator was built with, for the cache key (seed, timeout,
+  /// profile, sanitize).
+  eval::EvaluatorOptions eval;
 };
 
 /// Tunes a candidate the search produced, on the run's executor, every shape at once (the loop's

@@ -138,15 +138,16 @@ TEST_F(TuneKernelTest, TheDispatchHeaderCompilesAndPicksTheNearestTunedShape) {
   t.device_name = "test cpu";
   t.device_id = "cpu|test";
   t.param_names = {"UNROLL", "VEC"};
-  t.scalar_names = {"n"};
-  t.entries = {{"n=4096", {{"n", 4096}}, {2, 8}, 0.01, 0.02}, {"n=1001", {{"n", 1001}}, {4, 1}, 0.005, 0.006}};
+  t.scalar_names = {"n", "d"};  // d: a scalar named like the distance a naive header would keep
+  t.entries = {{"n=4096,d=64", {{"n", 4096}, {"d", 64}}, {2, 8}, 0.01, 0.02},
+               {"n=1001,d=64", {{"n", 1001}, {"d", 64}}, {4, 1}, 0.005, 0.006}};
   ASSERT_TRUE(core::WriteFileAtomic(dir_ / "scale_tuned.h", tune::DispatchHeader(t)).ok());
   ASSERT_TRUE(core::WriteFileAtomic(dir_ / "main.cpp", R"(#include "scale_tuned.h"
 #include <cstdio>
 #include <initializer_list>
 int main() {
   for (double n : {4096.0, 1001.0, 1e6, 900.0, 2500.0}) {
-    kf_tuned_scale::Config c = kf_tuned_scale::Dispatch(n);
+    kf_tuned_scale::Config c = kf_tuned_scale::Dispatch(n, 64);
     std::printf("%g:%lld,%lld\n", n, c.UNROLL, c.VEC);
   }
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <set>
 #include <utility>
 
 namespace kf::tune {
@@ -17,6 +18,29 @@ using core::Expected;
 
 // A spec or range with more values than this is almost certainly a typo (1..1000000).
 constexpr std::size_t kMaxValuesPerParam = 4096;
+// Bounds on what an (adversarial) declaration can make the tuner do.
+constexpr std::size_t kMaxParams = 64;
+constexpr std::size_t kMaxExpressionChars = 2000;
+constexpr int kMaxExpressionDepth = 64;
+// Constraint checks per configuration allowed, at most, while listing a space.
+constexpr std::size_t kStepsPerPoint = 10;
+
+/// Names a macro must not take: C and C++ keywords, `defined`, and the implementation's
+/// reserved names (a leading underscore) such as __CUDA_ARCH__ or _GLIBCXX_DEBUG.
+bool IsReservedName(std::string_view name) {
+  static const std::set<std::string_view> kKeywords = {
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
+      "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "const", "consteval", "constexpr",
+      "constinit", "const_cast", "continue", "co_await", "co_return", "co_yield", "decltype", "default", "defined",
+      "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float",
+      "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not",
+      "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register",
+      "reinterpret_cast", "requires", "restrict", "return", "short", "signed", "sizeof", "static", "static_assert",
+      "static_cast", "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef",
+      "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor",
+      "xor_eq", "NDEBUG", "assert"};
+  return name.empty() || name[0] == '_' || kKeywords.count(name) > 0;
+}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -162,6 +186,7 @@ class ExprParser {
       : text_(text), slot_of_(std::move(slot_of)) {}
 
   Expected<Eval> Parse() {
+    if (text_.size() > kMaxExpressionChars) return Fail(fmt::format("longer than {} characters", kMaxExpressionChars));
     KF_TRY(Eval e, Or());
     Skip();
     if (pos_ != text_.size()) return Fail(fmt::format("unexpected '{}'", text_.substr(pos_, 12)));
@@ -201,7 +226,7 @@ class ExprParser {
       }
       if (!op) return left;
       KF_TRY(Eval right, next());
-      left = [left, right, f = *op](const std::vector<double>& x) -> Expected<Value> {
+      left = [left = std::move(left), right = std::move(right), f = *op](const std::vector<double>& x) -> Expected<Value> {
         KF_TRY(Value a, left(x));
         KF_TRY(Value b, right(x));
         return f(a, b);
@@ -214,7 +239,16 @@ class ExprParser {
     return [f](Value a, Value b) -> Expected<Value> { return Bool(f(a.v, b.v)); };
   }
 
+  /// Nesting through parentheses, unary operators and min/max, bounded so that no declaration
+  /// can exhaust the stack.
+  struct Nested {
+    explicit Nested(int& depth) : depth_(depth) { ++depth_; }
+    ~Nested() { --depth_; }
+    int& depth_;
+  };
   Expected<Eval> Or() {
+    Nested nested(depth_);
+    if (depth_ > kMaxExpressionDepth) return Fail(fmt::format("nested more than {} deep", kMaxExpressionDepth));
     return Level([this] { return And(); }, {{"||", [](Value a, Value b) -> Expected<Value> { return Bool(a.v != 0 || b.v != 0); }}});
   }
   Expected<Eval> And() {
@@ -254,6 +288,8 @@ class ExprParser {
                    }}});
   }
   Expected<Eval> Unary() {
+    Nested nested(depth_);
+    if (depth_ > kMaxExpressionDepth) return Fail(fmt::format("nested more than {} deep", kMaxExpressionDepth));
     if (Eat("-")) {
       KF_TRY(Eval e, Unary());
       return Eval([e](const std::vector<double>& x) -> Expected<Value> {
@@ -318,6 +354,7 @@ class ExprParser {
 
   std::string_view text_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
   std::function<std::optional<int>(const std::string&)> slot_of_;
   std::vector<int> slots_;
 };
@@ -395,6 +432,14 @@ Expected<ParamSpace> ParamSpace::Parse(std::string_view source, std::string_view
     const std::string name(Trim(d->rest.substr(0, colon)));
     if (!IsIdentifier(name)) {
       problem(line, fmt::format("@param name '{}' is not a C identifier", name));
+      continue;
+    }
+    if (IsReservedName(name)) {
+      problem(line, fmt::format("@param {} is a keyword or a reserved name; pick another", name));
+      continue;
+    }
+    if (space.params_.size() >= kMaxParams) {
+      problem(line, fmt::format("more than {} parameters", kMaxParams));
       continue;
     }
     if (name == "min" || name == "max" || name == kMaxThreadsPerBlock || name == kMaxSharedBytesPerBlock ||
@@ -524,6 +569,7 @@ Expected<std::vector<Config>> ParamSpace::Enumerate(const Environment& env, std:
   }
   Config current(params_.size());
   bool too_many = false;
+  std::size_t steps = 0;
   std::function<void(std::size_t)> walk = [&](std::size_t k) {
     if (too_many) return;
     if (k == params_.size()) {
@@ -535,6 +581,10 @@ Expected<std::vector<Config>> ParamSpace::Enumerate(const Environment& env, std:
       return;
     }
     for (std::int64_t v : params_[k].values) {
+      if (++steps > kStepsPerPoint * max_points) {
+        too_many = true;
+        return;
+      }
       current[k] = v;
       x[k] = static_cast<double>(v);
       bool ok = true;
@@ -551,9 +601,9 @@ Expected<std::vector<Config>> ParamSpace::Enumerate(const Environment& env, std:
   walk(0);
   if (too_many) {
     return core::MakeError(ErrorCode::kInvalidArgument,
-                           fmt::format("the parameter space allows more than {} configurations; narrow the value "
-                                       "lists or add constraints",
-                                       max_points));
+                           fmt::format("the parameter space allows more than {} configurations, or takes more than {} "
+                                       "steps to list; narrow the value lists or add constraints",
+                                       max_points, kStepsPerPoint * max_points));
   }
   return out;
 }

@@ -78,7 +78,8 @@ class ParamSpace {
 
   /// Every configuration allowed under `env`, in lexicographic order of value positions. A
   /// constraint is checked as soon as the parameters it names are assigned, so a subtree that
-  /// breaks it is never walked. kInvalidArgument when more than `max_points` are allowed.
+  /// breaks it is never walked. kInvalidArgument when more than `max_points` are allowed, or
+  /// when listing them takes more than 10 constraint checks per `max_points`.
   core::Expected<std::vector<Config>> Enumerate(const Environment& env, std::size_t max_points = 5'000'000) const;
   /// Why `config` is not allowed under `env` ("BLOCK * VEC <= 1024 (line 7) is false"), or nullopt.
   std::optional<std::string> Violation(const Config& config, const Environment& env) const;

@@ -158,6 +158,36 @@ TEST(ParamSpaceTest, RefusesToListAnUnreasonablyLargeSpace) {
   EXPECT_NE(points.error().message.find("more than 10000"), std::string::npos);
 }
 
+TEST(ParamSpaceTest, AdversarialDeclarationsAreBoundedAndNamed) {
+  // Deep nesting is refused instead of exhausting the stack.
+  auto deep = ParamSpace::Parse("// @param A: 1\n// @constraint " + std::string(20000, '(') + "A" +
+                                    std::string(20000, ')') + "\n",
+                                "k.cu");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.error().message.find("k.cu:2:"), std::string::npos) << deep.error().message;
+  auto minus = ParamSpace::Parse("// @param A: 1\n// @constraint " + std::string(1000, '-') + "A\n", "k.cu");
+  ASSERT_FALSE(minus.ok());
+  // Keywords and reserved names would change every header's meaning as macros.
+  for (const char* name : {"for", "int", "defined", "__CUDA_ARCH__", "_GLIBCXX_DEBUG", "NDEBUG"}) {
+    auto bad = ParamSpace::Parse(std::string("// @param ") + name + ": 1, 2\n", "k.cu");
+    ASSERT_FALSE(bad.ok()) << name;
+    EXPECT_NE(bad.error().message.find("reserved"), std::string::npos) << bad.error().message;
+  }
+  // A space whose constraint forbids everything deep down is given up on, not walked for hours.
+  std::string wide;
+  for (char p = 'A'; p <= 'F'; ++p) wide += std::string("// @param ") + p + ": 1..100\n";
+  wide += "// @constraint F < 0\n";
+  ParamSpace s = MustParse(wide);
+  auto points = s.Enumerate({}, 100'000);
+  ASSERT_FALSE(points.ok());
+  EXPECT_NE(points.error().message.find("steps to list"), std::string::npos) << points.error().message;
+  std::string many;
+  for (int p = 0; p < 70; ++p) many += "// @param P" + std::to_string(p) + ": 1, 2\n";
+  auto too_many = ParamSpace::Parse(many, "k.cu");
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.error().message.find("more than 64 parameters"), std::string::npos);
+}
+
 TEST(ParamSpaceTest, InstantiationDefinesEachValueOnItsOwnLine) {
   const std::string source =
       "#include <cstdint>\n"

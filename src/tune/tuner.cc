@@ -144,7 +144,7 @@ std::string DispatchHeader(const DispatchTable& t) {
     const std::string& name = Identifier(t.scalar_names[s]);
     params += fmt::format("{}double {}", s ? ", " : "", name);
     scalars_decl += fmt::format("  double {};\n", name);
-    distance += fmt::format("    d += Sq(Log2(tuned.{0}) - Log2({0}));\n", name);
+    distance += fmt::format("    kf_d += KfSq(KfLog2(kf_tuned.{0}) - KfLog2({0}));\n", name);
   }
   std::string rows;
   for (const DispatchEntry& e : t.entries) {
@@ -182,22 +182,23 @@ struct Tuned {{
 inline constexpr Tuned kTuned[] = {{
 {rows}}};
 
-inline double Log2(double x) {{ return std::log2(x < 1 ? 1 : x); }}
-inline double Sq(double x) {{ return x * x; }}
+inline double KfLog2(double x) {{ return std::log2(x < 1 ? 1 : x); }}
+inline double KfSq(double x) {{ return x * x; }}
 
-/// The tuned configuration for this shape, or that of the nearest tuned shape.
+/// The tuned configuration for this shape, or that of the nearest tuned shape. (Locals carry a
+/// kf_ prefix so that no scalar name can shadow them.)
 inline Config Dispatch({params}) {{
-  std::size_t best = 0;
-  double best_distance = INFINITY;
-  for (std::size_t i = 0; i < sizeof(kTuned) / sizeof(kTuned[0]); ++i) {{
-    const Shape& tuned = kTuned[i].shape;
-    double d = 0;
-{distance}    if (d < best_distance) {{
-      best_distance = d;
-      best = i;
+  std::size_t kf_best = 0;
+  double kf_best_distance = INFINITY;
+  for (std::size_t kf_i = 0; kf_i < sizeof(kTuned) / sizeof(kTuned[0]); ++kf_i) {{
+    const Shape& kf_tuned = kTuned[kf_i].shape;
+    double kf_d = 0;
+{distance}    if (kf_d < kf_best_distance) {{
+      kf_best_distance = kf_d;
+      kf_best = kf_i;
     }}
   }}
-  return kTuned[best].config;
+  return kTuned[kf_best].config;
 }}
 
 }}  // namespace {ns}
