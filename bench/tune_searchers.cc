@@ -20,7 +20,6 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -79,11 +78,7 @@ int main(int argc, char** argv) {
   if (!task.ok()) Die(task.error().ToString());
   auto source = kf::core::ReadFile(argv[2]);
   if (!source.ok()) Die(source.error().ToString());
-  std::set<std::string> scalars;
-  for (const auto& a : task->args) {
-    if (a.role == kf::task::ArgRole::kScalar) scalars.insert(a.name);
-  }
-  auto space = kf::tune::ParamSpace::Parse(*source, argv[2], scalars);
+  auto space = kf::tune::ParamSpace::Parse(*source, argv[2], kf::task::ScalarNames(*task));
   if (!space.ok()) Die(space.error().ToString());
   auto text = kf::core::ReadFile(argv[3]);
   if (!text.ok()) Die(text.error().ToString());

@@ -1091,11 +1091,7 @@ std::string Run::State::SeedCode(const std::string& source) {
 const tune::ParamSpace* Run::State::SpaceOf(const std::string& declared) {
   auto it = spaces.find(declared);
   if (it == spaces.end()) {
-    std::set<std::string> scalars;
-    for (const task::ArgSpec& a : task.args) {
-      if (a.role == task::ArgRole::kScalar) scalars.insert(a.name);
-    }
-    auto space = tune::ParamSpace::Parse(declared, "seed", scalars);
+    auto space = tune::ParamSpace::Parse(declared, "seed", task::ScalarNames(task));
     it = spaces.emplace(declared, space.ok() ? std::move(*space) : tune::ParamSpace()).first;
   }
   return it->second.empty() ? nullptr : &it->second;

@@ -201,7 +201,9 @@ TEST_F(RunTest, WithoutAnLlmTheSeedsParametersEvolveThroughTheArchive) {
     EXPECT_TRUE(codes.insert(row.code).second) << "a configuration is tried once";
     EXPECT_EQ(row.origin, row.id == 1 ? "seed" : "mutation");
     EXPECT_NE(row.code.find("#define A "), std::string::npos);
-    if (row.id > 1) EXPECT_TRUE(row.parent_id.has_value());
+    if (row.id > 1) {
+      EXPECT_TRUE(row.parent_id.has_value());
+    }
   }
   for (const auto& [a, b] : evaluator->seen) EXPECT_LE(a + b, 10) << "a configuration the constraint forbids ran";
   auto best = core::ReadFile(options_.run_dir / "best.cpp");

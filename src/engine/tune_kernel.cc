@@ -57,14 +57,6 @@ TuneDevice DescribeTuneDevice(const task::Task& task, const fs::path& cache_dir)
 
 namespace {
 
-std::vector<std::string> ScalarNames(const task::Task& task) {
-  std::vector<std::string> names;
-  for (const task::ArgSpec& a : task.args) {
-    if (a.role == task::ArgRole::kScalar) names.push_back(a.name);
-  }
-  return names;
-}
-
 /// The outcome of one configuration on a group's shapes, from the cascade's verdict.
 tune::Outcome OutcomeOf(const eval::EvalResult& r, const std::vector<std::string>& shape_labels) {
   tune::Outcome o;
@@ -250,9 +242,8 @@ Expected<ShapeGroups> GroupShapes(const task::Task& task, const tune::ParamSpace
 Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& source, const std::string& file_label,
                                 const TuneKernelOptions& options) {
   const auto started = std::chrono::steady_clock::now();
-  const std::vector<std::string> scalar_names = ScalarNames(task);
-  KF_TRY(tune::ParamSpace space,
-         tune::ParamSpace::Parse(source, file_label, std::set<std::string>(scalar_names.begin(), scalar_names.end())));
+  const std::vector<std::string> scalar_names = task::ScalarNames(task);
+  KF_TRY(tune::ParamSpace space, tune::ParamSpace::Parse(source, file_label, scalar_names));
   if (space.empty()) {
     return core::MakeError(ErrorCode::kInvalidArgument,
                            fmt::format("{} declares no parameters: add lines such as `// @param BLOCK: 64, 128, 256` "
@@ -420,8 +411,7 @@ std::string TuningText(const tune::ParamSpace& space, const std::vector<tune::Co
 
 eval::EvalResult TuneCandidate(const task::Task& task, const std::string& source, exec::Executor& executor,
                                const TuneDevice& device, const TuneCandidateOptions& options) {
-  const std::vector<std::string> scalar_names = ScalarNames(task);
-  auto space = tune::ParamSpace::Parse(source, "candidate", std::set<std::string>(scalar_names.begin(), scalar_names.end()));
+  auto space = tune::ParamSpace::Parse(source, "candidate", task::ScalarNames(task));
   if (!space.ok()) {
     const std::string& m = space.error().message;
     return Rejected("parameter declarations: " + m.substr(0, m.find('\n')), m);

@@ -17,7 +17,6 @@
 #include <fstream>
 #include <mutex>
 #include <random>
-#include <set>
 #include <sstream>
 #include <thread>
 
@@ -107,7 +106,7 @@ class TaskEvaluator final : public Evaluator {
     // parameter's first value; a declaration that does not parse is the candidate's fault.
     std::string source = declared;
     if (tune::DeclaresParams(declared)) {
-      auto space = tune::ParamSpace::Parse(declared, builder_->SourceFileName(), ScalarNames());
+      auto space = tune::ParamSpace::Parse(declared, builder_->SourceFileName(), task::ScalarNames(task_));
       if (!space.ok()) {
         r.status = Status::kStaticRejected;
         r.message = "parameter declarations: " + space.error().message.substr(0, space.error().message.find('\n'));
@@ -570,14 +569,6 @@ class TaskEvaluator final : public Evaluator {
   std::vector<ShapeWork> work_;                // bytes and flops per call, per shape
   std::optional<DeviceCeilings> ceilings_;     // absent: the plausibility stage is off
   std::string machine_;
-  std::set<std::string> ScalarNames() const {
-    std::set<std::string> names;
-    for (const task::ArgSpec& a : task_.args) {
-      if (a.role == task::ArgRole::kScalar) names.insert(a.name);
-    }
-    return names;
-  }
-
   std::string frozen_template_;
   std::string canary_;
   std::uint64_t largest_buffer_bytes_ = 0;

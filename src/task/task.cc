@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+#include <set>
+
 namespace kf::task {
 
 std::string_view BackendName(Backend b) {
@@ -153,6 +157,36 @@ core::Expected<std::int64_t> ArgElements(const ArgSpec& arg, const Shape& shape)
     }
   }
   return elements;
+}
+
+bool IsCIdentifier(std::string_view s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) != 0 || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
+}
+
+bool IsCppKeyword(std::string_view s) {
+  // clang-format off
+  static const std::set<std::string_view> kKeywords = {
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
+      "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "const", "consteval", "constexpr",
+      "constinit", "const_cast", "continue", "co_await", "co_return", "co_yield", "decltype", "default", "delete",
+      "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for",
+      "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
+      "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast",
+      "requires", "restrict", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast",
+      "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename",
+      "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq"};
+  // clang-format on
+  return kKeywords.count(s) != 0;
+}
+
+std::vector<std::string> ScalarNames(const Task& task) {
+  std::vector<std::string> names;
+  for (const ArgSpec& a : task.args) {
+    if (a.role == ArgRole::kScalar) names.push_back(a.name);
+  }
+  return names;
 }
 
 std::string EntrySignature(const Task& task, std::string_view function_name) {

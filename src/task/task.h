@@ -30,6 +30,10 @@ std::string_view DTypeCType(DType t);      // "float", "double", "uint16_t" (f16
 std::size_t DTypeSize(DType t);
 bool DTypeIsFloat(DType t);                // f32, f64, f16, bf16
 std::string_view RoleName(ArgRole r);      // "input", "output", "scalar"
+/// A name C and C++ accept as an identifier, and whether it is a C++ keyword (neither may name
+/// an argument; tune/space.h refuses keywords as parameter names too).
+bool IsCIdentifier(std::string_view s);
+bool IsCppKeyword(std::string_view s);
 
 /// A position in a task file, for error messages.
 struct SourceLoc {
@@ -142,6 +146,9 @@ struct Task {
 /// Loads and validates dir/task.yaml. On failure the Error has code kValidation and a message
 /// with one line per problem: "<dir>/task.yaml:12:5: unknown key 'tolerence' (did you mean
 /// 'tolerance'?)".
+/// The task's scalar arguments (the names its shapes give values to), in argument order.
+std::vector<std::string> ScalarNames(const Task& task);
+
 core::Expected<Task> LoadTask(const std::filesystem::path& dir);
 
 /// Evaluates a dimension expression: integers, scalar names, + - * / % and parentheses,

@@ -10,6 +10,8 @@
 #include <set>
 #include <utility>
 
+#include "task/task.h"
+
 namespace kf::tune {
 namespace {
 
@@ -25,32 +27,17 @@ constexpr int kMaxExpressionDepth = 64;
 // Constraint checks per configuration allowed, at most, while listing a space.
 constexpr std::size_t kStepsPerPoint = 10;
 
-/// Names a macro must not take: C and C++ keywords, `defined`, and the implementation's
-/// reserved names (a leading underscore) such as __CUDA_ARCH__ or _GLIBCXX_DEBUG.
+/// Names a macro must not take: C++ keywords, `defined`, names every header relies on, and the
+/// implementation's reserved names (a leading underscore) such as __CUDA_ARCH__.
 bool IsReservedName(std::string_view name) {
-  static const std::set<std::string_view> kKeywords = {
-      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
-      "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "const", "consteval", "constexpr",
-      "constinit", "const_cast", "continue", "co_await", "co_return", "co_yield", "decltype", "default", "defined",
-      "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float",
-      "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not",
-      "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register",
-      "reinterpret_cast", "requires", "restrict", "return", "short", "signed", "sizeof", "static", "static_assert",
-      "static_cast", "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef",
-      "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor",
-      "xor_eq", "NDEBUG", "assert"};
-  return name.empty() || name[0] == '_' || kKeywords.count(name) > 0;
+  return name.empty() || name[0] == '_' || task::IsCppKeyword(name) || name == "defined" || name == "NDEBUG" ||
+         name == "assert";
 }
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
-}
-
-bool IsIdentifier(std::string_view s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 std::vector<std::string_view> Lines(std::string_view text) {
@@ -413,7 +400,7 @@ ParamSpace& ParamSpace::operator=(const ParamSpace& other) {
 }
 
 Expected<ParamSpace> ParamSpace::Parse(std::string_view source, std::string_view file,
-                                       const std::set<std::string>& scalar_names) {
+                                       const std::vector<std::string>& scalar_names) {
   ParamSpace space;
   std::vector<std::string> problems;
   auto problem = [&](int line, const std::string& what) { problems.push_back(fmt::format("{}:{}: {}", file, line, what)); };
@@ -430,7 +417,7 @@ Expected<ParamSpace> ParamSpace::Parse(std::string_view source, std::string_view
       continue;
     }
     const std::string name(Trim(d->rest.substr(0, colon)));
-    if (!IsIdentifier(name)) {
+    if (!task::IsCIdentifier(name)) {
       problem(line, fmt::format("@param name '{}' is not a C identifier", name));
       continue;
     }
@@ -443,7 +430,7 @@ Expected<ParamSpace> ParamSpace::Parse(std::string_view source, std::string_view
       continue;
     }
     if (name == "min" || name == "max" || name == kMaxThreadsPerBlock || name == kMaxSharedBytesPerBlock ||
-        scalar_names.count(name)) {
+        std::find(scalar_names.begin(), scalar_names.end(), name) != scalar_names.end()) {
       problem(line, fmt::format("@param {} would hide the name of a function, device limit or shape scalar", name));
       continue;
     }
@@ -460,8 +447,7 @@ Expected<ParamSpace> ParamSpace::Parse(std::string_view source, std::string_view
     space.params_.push_back(Param{name, std::move(*values), line});
   }
 
-  std::vector<std::string> env_names;
-  for (const std::string& s : scalar_names) env_names.push_back(s);
+  std::vector<std::string> env_names = scalar_names;
   env_names.emplace_back(kMaxThreadsPerBlock);
   env_names.emplace_back(kMaxSharedBytesPerBlock);
   for (std::size_t i = 0; i < lines.size(); ++i) {

@@ -67,7 +67,7 @@ class ParamSpace {
   /// expression that does not parse or names something that is neither a parameter nor in
   /// `scalar_names` nor a device limit). A source without declarations gives an empty space.
   static core::Expected<ParamSpace> Parse(std::string_view source, std::string_view file,
-                                          const std::set<std::string>& scalar_names = {});
+                                          const std::vector<std::string>& scalar_names = {});
 
   bool empty() const { return params_.empty(); }
   const std::vector<Param>& params() const { return params_; }

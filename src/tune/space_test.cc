@@ -8,7 +8,7 @@
 namespace kf::tune {
 namespace {
 
-ParamSpace MustParse(std::string_view source, const std::set<std::string>& scalars = {}) {
+ParamSpace MustParse(std::string_view source, const std::vector<std::string>& scalars = {}) {
   auto space = ParamSpace::Parse(source, "seed.cu", scalars);
   EXPECT_TRUE(space.ok()) << space.error().ToString();
   return space.ok() ? std::move(*space) : ParamSpace();
