@@ -1105,12 +1105,7 @@ std::optional<std::string> Run::State::MutatedCode(const std::string& parent_cod
   if (!current) return std::nullopt;
   if (!tune_device) tune_device = DescribeTuneDevice(task, cache_dir);
   auto allowed = [&](const tune::Config& c) {
-    for (const task::Shape& shape : task.shapes) {
-      tune::Environment env = tune_device->limits;
-      env.scalars = shape.scalars;
-      if (space->Violation(c, env)) return false;
-    }
-    return true;
+    return !ViolationOnSomeShape(task, *space, tune_device->limits, c).has_value();
   };
   auto untried = [&](const tune::Config& c, std::string& code) {
     code = space->Instantiate(declared, c);
@@ -1141,13 +1136,11 @@ std::optional<std::string> Run::State::MutatedCode(const std::string& parent_cod
     if (child != *current && allowed(child) && untried(child, code)) return code;
   }
   // Around this parent everything near was tried: any allowed configuration not tried yet.
-  tune::Environment first = tune_device->limits;
-  first.scalars = task.shapes.empty() ? std::map<std::string, double>() : task.shapes.front().scalars;
-  auto points = space->Enumerate(first);
+  auto points = PointsOnEveryShape(task, *space, tune_device->limits);
   if (!points.ok()) return std::nullopt;
   std::shuffle(points->begin(), points->end(), rng);
   for (const tune::Config& c : *points) {
-    if (allowed(c) && untried(c, code)) return code;
+    if (untried(c, code)) return code;
   }
   return std::nullopt;
 }

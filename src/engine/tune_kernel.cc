@@ -409,6 +409,25 @@ std::string TuningText(const tune::ParamSpace& space, const std::vector<tune::Co
 
 }  // namespace
 
+std::optional<std::string> ViolationOnSomeShape(const task::Task& task, const tune::ParamSpace& space,
+                                                const tune::Environment& limits, const tune::Config& config) {
+  for (const task::Shape& shape : task.shapes) {
+    tune::Environment env = limits;
+    env.scalars = shape.scalars;
+    if (auto why = space.Violation(config, env)) return fmt::format("{}: {}", shape.label, *why);
+  }
+  return std::nullopt;
+}
+
+Expected<std::vector<tune::Config>> PointsOnEveryShape(const task::Task& task, const tune::ParamSpace& space,
+                                                       const tune::Environment& limits) {
+  tune::Environment first = limits;
+  if (!task.shapes.empty()) first.scalars = task.shapes.front().scalars;
+  KF_TRY(std::vector<tune::Config> points, space.Enumerate(first));
+  std::erase_if(points, [&](const tune::Config& c) { return ViolationOnSomeShape(task, space, limits, c).has_value(); });
+  return points;
+}
+
 eval::EvalResult TuneCandidate(const task::Task& task, const std::string& source, exec::Executor& executor,
                                const TuneDevice& device, const TuneCandidateOptions& options) {
   auto space = tune::ParamSpace::Parse(source, "candidate", task::ScalarNames(task));
@@ -416,26 +435,16 @@ eval::EvalResult TuneCandidate(const task::Task& task, const std::string& source
     const std::string& m = space.error().message;
     return Rejected("parameter declarations: " + m.substr(0, m.find('\n')), m);
   }
-  // The loop's verdict covers every shape: a configuration must be allowed on all of them.
-  std::vector<tune::Config> points;
-  std::vector<std::string> labels;
-  for (std::size_t s = 0; s < task.shapes.size(); ++s) {
-    tune::Environment env = device.limits;
-    env.scalars = task.shapes[s].scalars;
-    labels.push_back(task.shapes[s].label);
-    if (s == 0) {
-      auto all = space->Enumerate(env);
-      if (!all.ok()) return Rejected("parameter space: " + all.error().message, "");
-      points = std::move(*all);
-    } else {
-      std::erase_if(points, [&](const tune::Config& c) { return space->Violation(c, env).has_value(); });
-    }
-    if (points.empty()) {
-      return Rejected(fmt::format("no configuration is allowed on every shape; on {} the default breaks: {}",
-                                  task.shapes[s].label, space->Violation(space->Default(), env).value_or("nothing")),
-                      "");
-    }
+  auto listed = PointsOnEveryShape(task, *space, device.limits);
+  if (!listed.ok()) return Rejected("parameter space: " + listed.error().message, "");
+  const std::vector<tune::Config>& points = *listed;
+  if (points.empty()) {
+    return Rejected(fmt::format("no configuration is allowed on every shape; the default breaks on {}",
+                                ViolationOnSomeShape(task, *space, device.limits, space->Default()).value_or("none")),
+                    "");
   }
+  std::vector<std::string> labels;
+  for (const task::Shape& shape : task.shapes) labels.push_back(shape.label);
   CachedRunner runner(executor, *space, source, CacheKeyPrefix(task, device.id, labels, options.eval), labels,
                       options.cache_dir / "tune", /*use_cache=*/true, options.cancel);
   std::vector<std::pair<std::size_t, tune::Outcome>> trials;

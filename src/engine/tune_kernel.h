@@ -78,6 +78,15 @@ struct TuneReport {
 core::Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& source, const std::string& file_label,
                                       const TuneKernelOptions& options);
 
+/// Why `config` is not allowed on some shape of the task under `limits` ("n=1001: n % VEC == 0
+/// (line 3) is false"), or nullopt when every shape allows it.
+std::optional<std::string> ViolationOnSomeShape(const task::Task& task, const tune::ParamSpace& space,
+                                                const tune::Environment& limits, const tune::Config& config);
+/// The configurations every shape allows under `limits` (the loop's verdicts cover all shapes at
+/// once); kInvalidArgument when the space is too large to list.
+core::Expected<std::vector<tune::Config>> PointsOnEveryShape(const task::Task& task, const tune::ParamSpace& space,
+                                                             const tune::Environment& limits);
+
 struct TuneCandidateOptions {
   int budget = 16;  // configurations tried besides the default
   std::uint64_t seed = 1;
