@@ -250,13 +250,6 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
                                        "and use BLOCK in the code",
                                        file_label));
   }
-  // Device limits only take configurations away: a space empty without them is reported
-  // before the device is asked (its first ceilings measurement takes seconds).
-  KF_TRY(ShapeGroups unlimited, GroupShapes(task, space, Device{}));
-  if (unlimited.groups.empty()) {
-    return core::MakeError(ErrorCode::kInvalidArgument, fmt::format("{}: no configuration is allowed for any shape:\n  {}",
-                                                                    file_label, fmt::join(unlimited.untunable, "\n  ")));
-  }
   const fs::path cache_dir = options.eval.cache_dir.empty() ? core::DefaultCacheDir() : options.eval.cache_dir;
   const Device device = DescribeTuneDevice(task, cache_dir);
   KF_TRY(ShapeGroups grouped, GroupShapes(task, space, device));
