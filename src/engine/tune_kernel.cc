@@ -24,8 +24,6 @@ using core::Expected;
 /// Bumped when what an outcome means changes, so older entries are not read back.
 constexpr std::string_view kTuneCacheVersion = "kf-tune-2";  // 2: the whole verdict
 
-using Device = TuneDevice;
-
 }  // namespace
 
 TuneDevice DescribeTuneDevice(const task::Task& task, const fs::path& cache_dir) {
@@ -216,7 +214,7 @@ struct ShapeGroups {
   std::vector<std::string> untunable;  // "shape: why the default is not allowed"
 };
 
-Expected<ShapeGroups> GroupShapes(const task::Task& task, const tune::ParamSpace& space, const Device& device) {
+Expected<ShapeGroups> GroupShapes(const task::Task& task, const tune::ParamSpace& space, const TuneDevice& device) {
   ShapeGroups out;
   for (std::size_t s = 0; s < task.shapes.size(); ++s) {
     tune::Environment env = device.limits;
@@ -251,7 +249,7 @@ Expected<TuneReport> TuneKernel(const task::Task& task, const std::string& sourc
                                        file_label));
   }
   const fs::path cache_dir = options.eval.cache_dir.empty() ? core::DefaultCacheDir() : options.eval.cache_dir;
-  const Device device = DescribeTuneDevice(task, cache_dir);
+  const TuneDevice device = DescribeTuneDevice(task, cache_dir);
   KF_TRY(ShapeGroups grouped, GroupShapes(task, space, device));
   for (const std::string& why : grouped.untunable) core::LogWarn("not tuned: {}", why);
   if (grouped.groups.empty()) {
