@@ -84,6 +84,9 @@ class TaskEvaluator final : public Evaluator {
 
   core::Expected<void> PrepareReference() { return EnsureReference(); }
 
+  // Only cuda is timed off the host's cores; OpenCL and SYCL devices here are PoCL-like cpus.
+  bool TimesOnHostCores() const override { return task_.backend != task::Backend::kCuda; }
+
   core::Expected<void> BuildReference() {
     KF_TRY(BuildOutcome ref, builder_->Build(task_.entry + "_reference", task_.reference_source,
                                              fs::path(task_.reference_file).filename().string()));

@@ -65,6 +65,10 @@ class Evaluator {
   /// can do without it (the torch evaluator's children import torch). Measure(prepared) goes
   /// on from there; a staged measurement that is never made is ended with the evaluator.
   virtual void Stage(const Prepared& prepared) { (void)prepared; }
+  /// True when Measure times code on this machine's own cores (cpu kernels, OpenCL or SYCL on
+  /// the host, torch on cpu): a compile running beside it would take cores from the kernel being
+  /// timed, so the local executor compiles nothing while such a Measure runs.
+  virtual bool TimesOnHostCores() const { return false; }
   EvalResult Evaluate(const std::string& source) { return Measure(Prepare(source)); }
 };
 

@@ -316,6 +316,8 @@ class TorchEvaluator final : public Evaluator {
   /// Starts the run child and checker of Measure(prepared), gated: they import torch (and the
   /// checker torch.compile's modules) while another candidate is measured, and touch the device
   /// only once Measure lets them go. A failure here is left for Measure to meet and report.
+  bool TimesOnHostCores() const override { return device_ == "cpu"; }
+
   void Stage(const Prepared& prepared) override {
     if (!prepared.ready) return;
     std::lock_guard<std::mutex> lock(mu_);
