@@ -2,17 +2,21 @@
 // parse flags, build the real parts (store, evaluator, LLM client), hand them to the module.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <ctime>
+#include <random>
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
 
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/subprocess.h"
 #include "core/log.h"
 #include "engine/run.h"
@@ -20,6 +24,9 @@
 #include "engine/tune_kernel.h"
 #include "eval/ceilings.h"
 #include "eval/evaluator.h"
+#include "exec/redis.h"
+#include "exec/remote.h"
+#include "exec/spool.h"
 #ifdef KF_HAVE_OPENCL
 #include "eval/opencl_platform.h"
 #endif
@@ -78,6 +85,84 @@ eval::EvaluatorOptions MakeEvaluatorOptions(std::optional<double> timeout, std::
   if (seed) o.seed = *seed;
   o.cancel = &g_stop;
   return o;
+}
+
+// ---- kfoundry worker / workers ---------------------------------------------------------------
+
+struct WorkerArgs {
+  std::string executor, spool, name;
+  std::vector<std::string> tags;
+  int slots = 1;
+  double lease = 30;
+  int max_attempts = 3;
+  bool drain = false;
+};
+
+int CmdWorker(const WorkerArgs& a) {
+  exec::WorkerOptions o;
+  o.name = a.name.empty() ? exec::DefaultWorkerName() : a.name;
+  o.slots = a.slots;
+  o.lease_seconds = a.lease;
+  o.max_attempts = a.max_attempts;
+  o.drain = a.drain;
+  o.cache_dir = core::DefaultCacheDir();
+  o.work_dir = fs::temp_directory_path() / ("kfoundry-worker-" + o.name);
+  o.stop = &g_stop;
+  const exec::WorkerHardware hw = exec::DetectWorkerHardware();
+  o.tags = a.tags.empty() ? hw.tags : a.tags;
+  for (const std::string& tag : o.tags) {
+    if (std::find(hw.tags.begin(), hw.tags.end(), tag) == hw.tags.end()) {
+      core::LogWarn("--tags {}: this machine does not detect it (it has {}); jobs for it run only on backends it has",
+                    tag, fmt::join(hw.tags, ", "));
+    }
+  }
+  core::LogInfo("worker {} serves {} with {} slot(s)", o.name, fmt::join(o.tags, ", "), o.slots);
+  core::Expected<exec::WorkerSummary> summary = core::MakeError(core::ErrorCode::kInternal, "");
+  if (!a.spool.empty()) {
+    summary = exec::RunSpoolWorker(fs::absolute(a.spool), o);
+  } else {
+    auto url = exec::RedisUrl::Parse(a.executor);
+    if (!url.ok()) return Fail(url.error(), kExitUsage);
+    summary = exec::RunRedisWorker(*url, o);
+  }
+  if (!summary.ok()) return Fail(summary.error(), kExitUsage);
+  std::cout << fmt::format("worker {}: {} evaluated, {} dead-lettered as worker_lost, {} taken over from dead workers\n",
+                           o.name, summary->evaluated, summary->dead_lettered, summary->reclaimed);
+  return kExitOk;
+}
+
+int CmdWorkers(const std::string& executor, bool json) {
+  auto url = exec::RedisUrl::Parse(executor);
+  if (!url.ok()) return Fail(url.error(), kExitUsage);
+  auto workers = exec::ListWorkers(*url);
+  if (!workers.ok()) return Fail(workers.error(), kExitUsage);
+  if (json) {
+    core::Json all = core::Json::array();
+    for (const auto& w : *workers) all.push_back(w.json);
+    std::cout << all.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (workers->empty()) {
+    std::cout << fmt::format("no live workers at {}; start one with: kfoundry worker --executor {}\n", url->Describe(),
+                             url->Describe());
+    return kExitOk;
+  }
+  std::cout << fmt::format("{:<28} {:<8} {:>5} {:>5} {:>9}  {}\n", "worker", "version", "slots", "busy", "evaluated",
+                           "serves (tags) / devices");
+  for (const auto& w : *workers) {
+    const core::Json& j = w.json;
+    std::vector<std::string> devices;
+    if (auto c = j.find("ceilings"); c != j.end() && c->is_array()) {
+      for (const auto& d : *c) {
+        devices.push_back(fmt::format("{} ({:.0f} GB/s, {:.0f} GFLOP/s)", d.value("device_name", std::string("?")),
+                                      d.value("copy_gbps", 0.0), d.value("flops_gflops", 0.0)));
+      }
+    }
+    std::cout << fmt::format("{:<28} {:<8} {:>5} {:>5} {:>9}  {}\n{:<61}{}\n", w.name, j.value("version", std::string("?")),
+                             j.value("slots", 0), j.value("busy", 0), j.value("evaluated", 0), fmt::join(w.tags, ", "),
+                             "", devices.empty() ? std::string("-") : fmt::format("{}", fmt::join(devices, "; ")));
+  }
+  return kExitOk;
 }
 
 // ---- kfoundry eval -------------------------------------------------------------------------
@@ -217,6 +302,7 @@ struct RunArgs {
   bool profile = false;
   bool sanitize = false;
   std::optional<int> tune_budget;
+  std::string executor = "local";
 };
 
 /// The model to use: --model, else KF_MODEL, else a default for whichever API is configured;
@@ -293,6 +379,41 @@ core::Expected<engine::RunOptions> OptionsFromArgs(const RunArgs& a) {
   return options;
 }
 
+/// The run's key for remote jobs: made once, kept in the run directory, so a resumed run's jobs
+/// keep their ids (exec::JobId) and find the results written while it was away.
+core::Expected<std::string> RunKey(const fs::path& run_dir) {
+  const fs::path file = run_dir / "executor-key";
+  if (auto existing = core::ReadFile(file); existing.ok() && existing->size() >= 16) return existing->substr(0, 32);
+  std::random_device rd;
+  const std::string key = core::Sha256Hex(fmt::format("{}|{}|{}", run_dir.string(), rd(), rd())).substr(0, 32);
+  KF_TRY_VOID(core::WriteFileAtomic(file, key));
+  return key;
+}
+
+/// --executor redis://... or spool:DIR. A redis run is refused when no live worker serves one
+/// of the task's targets.
+core::Expected<std::unique_ptr<exec::Executor>> MakeRemoteExecutorFor(const std::string& spec, const task::Task& task,
+                                                                       const fs::path& run_dir,
+                                                                       const eval::EvaluatorOptions& eval_options) {
+  exec::RemoteOptions remote;
+  KF_TRY(remote.run_key, RunKey(run_dir));
+  remote.settings = exec::EvalSettings::From(eval_options);
+  std::unique_ptr<exec::Transport> transport;
+  if (spec.rfind("redis://", 0) == 0) {
+    KF_TRY(exec::RedisUrl url, exec::RedisUrl::Parse(spec));
+    KF_TRY(auto workers, exec::ListWorkers(url));
+    KF_TRY_VOID(exec::CheckTargetsServed(workers, exec::TaskTargets(task), task.backend, url.Describe()));
+    KF_TRY(transport, exec::MakeRedisTransport(url, {}));
+  } else if (spec.rfind("spool:", 0) == 0 && spec.size() > 6) {
+    KF_TRY(transport, exec::MakeSpoolTransport(fs::absolute(spec.substr(6)), {}));
+  } else {
+    return core::MakeError(core::ErrorCode::kInvalidArgument,
+                           fmt::format("--executor '{}': expected local, redis://[user:password@]host:port[/db] or spool:DIR",
+                                       core::Redact(spec)));
+  }
+  return exec::MakeRemoteExecutor(std::move(transport), task, std::move(remote));
+}
+
 /// One task's run: a new one (options complete, run_dir empty) or one resumed from run_dir's
 /// store, with the budget flags overriding. Prints its summary; the exit status.
 int RunTask(engine::RunOptions options, bool resuming, const RunArgs& a) {
@@ -308,10 +429,17 @@ int RunTask(engine::RunOptions options, bool resuming, const RunArgs& a) {
   auto store = store::OpenStore(options.run_dir / engine::kDbFileName);
   if (!store.ok()) return Fail(store.error(), kExitUsage);
   deps.store = std::move(*store);
-  auto evaluator = eval::MakeEvaluator(*task, MakeEvaluatorOptions(options.timeout_seconds, options.seed, options.run_dir / "work",
-                                                                   options.profile, options.sanitize));
-  if (!evaluator.ok()) return Fail(evaluator.error(), kExitUsage);
-  deps.evaluator = std::move(*evaluator);
+  const eval::EvaluatorOptions eval_options =
+      MakeEvaluatorOptions(options.timeout_seconds, options.seed, options.run_dir / "work", options.profile, options.sanitize);
+  if (a.executor == "local") {
+    auto evaluator = eval::MakeEvaluator(*task, eval_options);
+    if (!evaluator.ok()) return Fail(evaluator.error(), kExitUsage);
+    deps.evaluator = std::move(*evaluator);
+  } else {
+    auto executor = MakeRemoteExecutorFor(a.executor, *task, options.run_dir, eval_options);
+    if (!executor.ok()) return Fail(executor.error(), kExitUsage);
+    deps.executor = std::move(*executor);
+  }
   for (const llm::ModelSpec& model : options.models.models) {
     auto config = llm::ConfigFromEnv(model.model);
     if (!config.ok()) return Fail(config.error(), kExitUsage);
@@ -705,6 +833,27 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--tune-budget", run_args.tune_budget, "Configurations tried for each kernel that declares parameters, besides its default (default 16; 0: the default only)")->check(CLI::NonNegativeNumber);
   run_cmd->footer("Environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, KF_MODEL, KF_PRICES, KF_CACHE_DIR.");
 
+  run_cmd->add_option("--executor", run_args.executor, "Where evaluations run: local (default), redis://[user:password@]host:port[/db] (workers on other hosts; password also from KF_REDIS_PASSWORD), spool:DIR (a directory shared with cluster nodes)");
+
+  WorkerArgs worker_args;
+  CLI::App* worker_cmd = app.add_subcommand("worker", "Serve evaluations on this machine's hardware, from Redis or a spool directory");
+  auto* worker_exec = worker_cmd->add_option("--executor", worker_args.executor, "redis://[user:password@]host:port[/db] (password also from KF_REDIS_PASSWORD)");
+  auto* worker_spool = worker_cmd->add_option("--spool", worker_args.spool, "A spool directory shared with the coordinator (run --executor spool:DIR)");
+  worker_exec->excludes(worker_spool);
+  worker_cmd->add_option("--tags", worker_args.tags, "Hardware tags to serve (default: what this machine has, e.g. cpu,cpu-x86_64,cuda,cuda-sm90)")->delimiter(',');
+  worker_cmd->add_option("--name", worker_args.name, "Worker name, unique among live workers (default: host-pid)");
+  worker_cmd->add_option("--slots", worker_args.slots, "Jobs worked on at once: compiles overlap, measurements never do (default 1)")->check(CLI::Range(1, 256));
+  worker_cmd->add_option("--lease", worker_args.lease, "Seconds a job stays with a worker that stops renewing it (default 30)")->check(CLI::Range(0.2, 86400.0));
+  worker_cmd->add_option("--max-attempts", worker_args.max_attempts, "Takes of a job before it is dead-lettered as worker_lost (default 3)")->check(CLI::Range(1, 100));
+  worker_cmd->add_flag("--drain", worker_args.drain, "spool: exit once no job is left");
+  worker_cmd->footer("Environment: KF_REDIS_PASSWORD, KF_CACHE_DIR.");
+
+  std::string workers_executor;
+  bool workers_json = false;
+  CLI::App* workers_cmd = app.add_subcommand("workers", "List the live workers registered in Redis: hardware, version, load");
+  workers_cmd->add_option("--executor", workers_executor, "redis://[user:password@]host:port[/db]")->required();
+  workers_cmd->add_flag("--json", workers_json, "Print their advertisements as JSON");
+
   app.add_subcommand("devices", "List backends, toolchains and devices found on this machine");
 
   CompareArgs compare_args;
@@ -757,6 +906,18 @@ int main(int argc, char** argv) {
   if (*rkb_cmd) return CmdImportRobustKbench(rkb_args);
   if (*suite_cmd) return CmdEvalSuite(suite_args);
   if (*compare_cmd) return CmdCompare(compare_args);
+  if (*worker_cmd) {
+    if (worker_args.executor.empty() == worker_args.spool.empty()) {
+      std::cerr << "kfoundry worker: give either --executor redis://... or --spool DIR\n";
+      return kExitUsage;
+    }
+    if (worker_args.drain && worker_args.spool.empty()) {
+      std::cerr << "kfoundry worker: --drain is for --spool DIR\n";
+      return kExitUsage;
+    }
+    return CmdWorker(worker_args);
+  }
+  if (*workers_cmd) return CmdWorkers(workers_executor, workers_json);
   if (*run_cmd) {
     if (run_args.resume.empty() == run_args.task_dir.empty()) {
       std::cerr << "kfoundry run: give either TASK_DIR or --resume RUN_DIR\n";

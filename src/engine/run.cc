@@ -468,7 +468,7 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
 }  // namespace
 
 Expected<std::unique_ptr<Run>> Run::Start(RunOptions options, task::Task task, RunDeps deps) {
-  KF_CHECK(deps.store && deps.evaluator) << "a run needs a store and an evaluator";
+  KF_CHECK(deps.store && (deps.evaluator || deps.executor)) << "a run needs a store and an evaluator or executor";
   KF_CHECK(deps.llms.empty() || deps.llms.size() == options.models.models.size()) << "one client per model";
   store::RunRow row;
   row.name = options.run_dir.filename().string();
@@ -487,7 +487,7 @@ Expected<std::unique_ptr<Run>> Run::Start(RunOptions options, task::Task task, R
 
 Expected<std::unique_ptr<Run>> Run::Resume(task::Task task, RunDeps deps, std::optional<int> max_iterations,
                                            std::optional<double> max_cost_usd) {
-  KF_CHECK(deps.store && deps.evaluator) << "a run needs a store and an evaluator";
+  KF_CHECK(deps.store && (deps.evaluator || deps.executor)) << "a run needs a store and an evaluator or executor";
   KF_TRY(store::RunRow row, deps.store->LoadRun());
   KF_TRY(Json config, core::ParseJson(row.config_json, "the stored run options"));
   KF_TRY(RunOptions options, RunOptions::FromJson(config));
@@ -516,7 +516,8 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
   state->cache_dir = deps.cache_dir.empty() ? core::DefaultCacheDir() : deps.cache_dir;
   state->evolves_configurations = EvolvesConfigurations(state->task, !state->llms.empty());
   state->rng.seed(state->options.seed);
-  state->executor = exec::MakeLocalExecutor(*state->evaluator, state->options.compile_workers);
+  state->executor = deps.executor ? std::move(deps.executor)
+                                   : exec::MakeLocalExecutor(*state->evaluator, state->options.compile_workers);
   if (!state->llms.empty()) {
     // One thread per kernel request slot, and one for the prompt engineer.
     state->requests = std::make_unique<RequestPool>(std::max(1, state->options.llm_concurrency) + 1, state->llms,

@@ -23,6 +23,8 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "eval/evaluator.h"
+#include "exec/executor.h"
+#include "exec/executor.h"
 #include "llm/ensemble.h"
 #include "llm/llm_client.h"
 #include "search/archive.h"
@@ -101,7 +103,10 @@ struct RunSummary {
 /// Everything the loop needs from the outside world; the CLI builds real ones, tests fakes.
 struct RunDeps {
   std::unique_ptr<store::Store> store;
+  /// Evaluates on this machine, through a local executor; not needed when `executor` is set.
   std::unique_ptr<eval::Evaluator> evaluator;
+  /// Where evaluations run instead (exec/remote.h: Redis, a spool directory).
+  std::unique_ptr<exec::Executor> executor;
   /// One client per RunOptions::models entry, in order; empty: evaluate seeds only.
   std::vector<std::shared_ptr<llm::LlmClient>> llms;
   /// The tuning cache and device ceilings (engine/tune_kernel.h); empty: core::DefaultCacheDir().

@@ -84,6 +84,7 @@ bool Deterministic(const eval::EvalResult& r) {
   switch (r.status) {
     case eval::Status::kTimeout:
     case eval::Status::kRuntimeError:
+    case eval::Status::kWorkerLost:
       return false;
     case eval::Status::kCompileError:
       return r.message.rfind("could not build", 0) != 0;

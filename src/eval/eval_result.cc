@@ -12,7 +12,7 @@
 namespace kf::eval {
 namespace {
 
-constexpr std::array<std::pair<Status, std::string_view>, 8> kStatusNames = {{
+constexpr std::array<std::pair<Status, std::string_view>, 9> kStatusNames = {{
     {Status::kStaticRejected, "static_rejected"},
     {Status::kCompileError, "compile_error"},
     {Status::kRuntimeError, "runtime_error"},
@@ -21,6 +21,7 @@ constexpr std::array<std::pair<Status, std::string_view>, 8> kStatusNames = {{
     {Status::kWrongValue, "wrong_value"},
     {Status::kImplausible, "implausible"},
     {Status::kPassed, "passed"},
+    {Status::kWorkerLost, "worker_lost"},
 }};
 
 // ---------------------------------------------------------------------------------------------
@@ -485,7 +486,8 @@ int StatusLevel(Status s) {
     case Status::kStaticRejected: return 0;
     case Status::kCompileError: return 1;
     case Status::kRuntimeError:
-    case Status::kTimeout: return 2;
+    case Status::kTimeout:
+    case Status::kWorkerLost: return 2;
     case Status::kWrongShape: return 3;
     case Status::kWrongValue:
     case Status::kImplausible: return 4;

@@ -26,13 +26,16 @@ enum class Status {
   kWrongValue,
   kImplausible,
   kPassed,
+  /// Remote execution (exec/): the job took down every worker that ran it, as many times as
+  /// allowed, and was dead-lettered without a verdict of its own.
+  kWorkerLost,
 };
 
 std::string_view StatusName(Status s);  // "static_rejected", ... exactly as DESIGN.md
 core::Expected<Status> ParseStatus(std::string_view name);
 
 /// The paper's 0-5 status level: static_rejected 0, compile_error 1, runtime_error/timeout 2,
-/// wrong_shape 3, wrong_value/implausible 4, passed 5.
+/// wrong_shape 3, wrong_value/implausible 4, passed 5; worker_lost 2, like a crash.
 int StatusLevel(Status s);
 
 /// The first failing comparison of a correctness check.

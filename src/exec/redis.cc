@@ -1,0 +1,741 @@
+#include "exec/redis.h"
+
+#include <hiredis/hiredis.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/log.h"
+#include "eval/ceilings.h"
+
+#ifndef KF_VERSION
+#define KF_VERSION "unknown"
+#endif
+
+namespace kf::exec {
+namespace {
+using core::ErrorCode;
+using core::Expected;
+using core::Json;
+using core::MakeError;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kGroup = "kf-workers";
+constexpr int kKeyTtlSeconds = 7 * 24 * 3600;  // markers and results outlive any run's pause
+constexpr int kHeartbeatSeconds = 2;
+
+std::string JobsStream(std::string_view tag) { return fmt::format("kf:jobs:{}", tag); }
+std::string ResultKey(std::string_view id) { return fmt::format("kf:result:{}", id); }
+std::string MarkerKey(std::string_view id) { return fmt::format("kf:job:{}", id); }
+std::string PackageKey(std::string_view hash) { return fmt::format("kf:pkg:{}", hash); }
+std::string WorkerKey(std::string_view name) { return fmt::format("kf:worker:{}", name); }
+// Job ids start with the run's key (exec::JobId), which names the coordinator's result stream.
+std::string ResultsStream(std::string_view job_id) {
+  return fmt::format("kf:results:{}", job_id.substr(0, job_id.find(':')));
+}
+
+// Queues a job once: its result if there is one, otherwise nil after queueing it (unless its
+// marker says it is queued already).
+constexpr const char* kEnqueueScript = R"lua(
+local r = redis.call('GET', KEYS[1])
+if r then return r end
+if redis.call('SET', KEYS[2], 'queued', 'NX', 'EX', ARGV[2]) then
+  pcall(redis.call, 'XGROUP', 'CREATE', KEYS[3], 'kf-workers', '0', 'MKSTREAM')
+  redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])
+end
+return false
+)lua";
+
+// Writes a result once and tells the coordinator; 0 when another worker answered first.
+constexpr const char* kResultScript = R"lua(
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'job', ARGV[2], 'result', ARGV[1])
+  return 1
+end
+return 0
+)lua";
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+std::string Str(const redisReply* r) {
+  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+             ? std::string(r->str, r->len)
+             : std::string();
+}
+
+/// One connection, used from one thread at a time. Every command retries through reconnects
+/// with backoff until it gets a reply or `stop` is set; Redis's own errors are returned.
+class Connection {
+ public:
+  Connection(RedisUrl url, RedisOptions options, const std::atomic<bool>* stop)
+      : url_(std::move(url)), options_(options), stop_(stop) {}
+  ~Connection() { Close(); }
+
+  /// Connects once (no retries): a wrong address or password is reported at start.
+  Expected<void> Open() { return Connect(); }
+
+  /// timeout: the socket's, for blocking commands longer than the default.
+  Expected<Reply> Command(const std::vector<std::string>& args, double timeout_seconds = 10) {
+    double backoff = options_.backoff_seconds;
+    bool warned = false;
+    while (true) {
+      if (ctx_ == nullptr) {
+        auto connected = Connect();
+        if (!connected.ok()) {
+          if (connected.error().code == ErrorCode::kAuth) return connected.error();
+          if (!warned) core::LogWarn("redis at {}: {}; retrying", url_.Describe(), connected.error().message);
+          warned = true;
+          if (!Sleep(backoff)) return MakeError(ErrorCode::kCancelled, "stopped while reconnecting to redis");
+          backoff = std::min(backoff * 2, options_.max_backoff_seconds);
+          continue;
+        }
+        if (warned) core::LogInfo("redis at {}: reconnected", url_.Describe());
+      }
+      SetTimeout(timeout_seconds);
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lens;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      Reply reply(static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+      if (reply) {
+        if (reply->type == REDIS_REPLY_ERROR && Str(reply.get()).rfind("LOADING", 0) == 0) {
+          if (!Sleep(backoff)) return MakeError(ErrorCode::kCancelled, "stopped while redis was loading");
+          continue;
+        }
+        return reply;
+      }
+      // The connection broke (the server restarted, a timeout): drop it and try again.
+      if (!warned) core::LogWarn("redis at {}: {}; reconnecting", url_.Describe(), ctx_->errstr);
+      warned = true;
+      Close();
+      if (!Sleep(backoff)) return MakeError(ErrorCode::kCancelled, "stopped while reconnecting to redis");
+      backoff = std::min(backoff * 2, options_.max_backoff_seconds);
+    }
+  }
+
+  /// A command whose Redis error is a failure too.
+  Expected<Reply> Checked(const std::vector<std::string>& args, double timeout_seconds = 10) {
+    KF_TRY(Reply r, Command(args, timeout_seconds));
+    if (r->type == REDIS_REPLY_ERROR) {
+      return MakeError(ErrorCode::kServer, fmt::format("redis {}: {}", args.front(), Str(r.get())));
+    }
+    return r;
+  }
+
+  const RedisUrl& url() const { return url_; }
+
+ private:
+  Expected<void> Connect() {
+    Close();
+    timeval tv{5, 0};
+    redisContext* c = redisConnectWithTimeout(url_.host.c_str(), url_.port, tv);
+    if (c == nullptr || c->err != 0) {
+      std::string why = c != nullptr ? c->errstr : "out of memory";
+      if (c != nullptr) redisFree(c);
+      return MakeError(ErrorCode::kNetwork, fmt::format("cannot connect to {}: {}", url_.Describe(), why));
+    }
+    ctx_ = c;
+    redisEnableKeepAlive(ctx_);
+    auto fail = [&](ErrorCode code, std::string message) -> Expected<void> {
+      Close();
+      return MakeError(code, std::move(message));
+    };
+    if (!url_.password.empty()) {
+      std::vector<std::string> auth = {"AUTH"};
+      if (!url_.user.empty()) auth.push_back(url_.user);
+      auth.push_back(url_.password);
+      Reply r = Raw(auth);
+      if (!r) return fail(ErrorCode::kNetwork, fmt::format("{}: the connection broke during AUTH", url_.Describe()));
+      if (r->type == REDIS_REPLY_ERROR) {
+        return fail(ErrorCode::kAuth, fmt::format("{} refused the credentials: {}", url_.Describe(), core::Redact(Str(r.get()))));
+      }
+    }
+    if (url_.db != 0) {
+      Reply r = Raw({"SELECT", std::to_string(url_.db)});
+      if (!r || r->type == REDIS_REPLY_ERROR) {
+        return fail(ErrorCode::kInvalidArgument, fmt::format("{}: cannot select database {}: {}", url_.Describe(), url_.db,
+                                                             r ? Str(r.get()) : "the connection broke"));
+      }
+    }
+    return core::Ok();
+  }
+
+  Reply Raw(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    return Reply(static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  }
+
+  void SetTimeout(double seconds) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(seconds);
+    tv.tv_usec = static_cast<suseconds_t>((seconds - static_cast<double>(tv.tv_sec)) * 1e6);
+    redisSetTimeout(ctx_, tv);
+  }
+
+  bool Sleep(double seconds) {
+    const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < until) {
+      if (stop_ != nullptr && stop_->load()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return !(stop_ != nullptr && stop_->load());
+  }
+
+  void Close() {
+    if (ctx_ != nullptr) redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+
+  RedisUrl url_;
+  RedisOptions options_;
+  const std::atomic<bool>* stop_;
+  redisContext* ctx_ = nullptr;
+};
+
+/// A stream entry: its id and the value of one field.
+struct Entry {
+  std::string stream;
+  std::string id;
+  std::map<std::string, std::string> fields;
+};
+
+std::vector<Entry> ParseEntries(const std::string& stream, const redisReply* entries) {
+  std::vector<Entry> out;
+  if (entries == nullptr || entries->type != REDIS_REPLY_ARRAY) return out;
+  for (std::size_t i = 0; i < entries->elements; ++i) {
+    const redisReply* e = entries->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
+    Entry entry{stream, Str(e->element[0]), {}};
+    const redisReply* kv = e->element[1];
+    if (kv->type == REDIS_REPLY_ARRAY) {
+      for (std::size_t k = 0; k + 1 < kv->elements; k += 2) entry.fields[Str(kv->element[k])] = Str(kv->element[k + 1]);
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+// XREAD / XREADGROUP: [[stream, [entries]], ...] or nil.
+std::vector<Entry> ParseStreams(const redisReply* r) {
+  std::vector<Entry> out;
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return out;
+  for (std::size_t i = 0; i < r->elements; ++i) {
+    const redisReply* s = r->element[i];
+    if (s->type != REDIS_REPLY_ARRAY || s->elements < 2) continue;
+    for (auto& e : ParseEntries(Str(s->element[0]), s->element[1])) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::string Hostname() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) return "unknown-host";
+  return host;
+}
+
+// --- the coordinator ------------------------------------------------------------------------
+
+class RedisTransport final : public Transport {
+ public:
+  RedisTransport(RedisUrl url, RedisOptions options)
+      : url_(url), commands_(url, options, &stopping_), reader_conn_(std::move(url), options, &stopping_) {}
+
+  ~RedisTransport() override { Stop(); }
+
+  Expected<void> Open() {
+    KF_TRY_VOID(commands_.Open());
+    return core::Ok();
+  }
+
+  Expected<void> PutPackage(const TaskPackage& package) override {
+    std::lock_guard lock(commands_mu_);
+    KF_TRY(Reply r, commands_.Checked({"SET", PackageKey(package.hash), package.ToJson().dump(), "NX"}));
+    (void)r;
+    return core::Ok();
+  }
+
+  void Start(OnResult on_result) override {
+    on_result_ = std::move(on_result);
+    reader_ = std::thread([this] { ReadResults(); });
+  }
+
+  void Enqueue(const Job& job) override {
+    {
+      std::lock_guard lock(outstanding_mu_);
+      outstanding_[job.id] = job;
+    }
+    Send(job);
+  }
+
+  void Stop() override {
+    stopping_ = true;
+    if (reader_.joinable()) reader_.join();
+  }
+
+  std::string Describe() const override { return url_.Describe(); }
+
+ private:
+  void Send(const Job& job) {
+    Expected<Reply> r = [&] {
+      std::lock_guard lock(commands_mu_);
+      return commands_.Checked({"EVAL", kEnqueueScript, "3", ResultKey(job.id), MarkerKey(job.id), JobsStream(job.target),
+                                job.ToJson().dump(), std::to_string(kKeyTtlSeconds)});
+    }();
+    if (!r.ok()) {
+      if (!stopping_) core::LogError("cannot queue job {}: {}", job.id, r.error().message);
+      return;
+    }
+    if ((*r)->type == REDIS_REPLY_STRING) Deliver(Str(r->get()));  // answered before
+  }
+
+  void Deliver(const std::string& text) {
+    auto result = JobResult::Parse(text);
+    if (!result.ok()) {
+      core::LogWarn("a result in redis does not parse ({}); ignored", result.error().message);
+      return;
+    }
+    {
+      std::lock_guard lock(outstanding_mu_);
+      outstanding_.erase(result->job_id);
+    }
+    on_result_(std::move(*result));
+  }
+
+  // Results of every job of this run, from the start of the stream (a restarted coordinator
+  // finds those written while it was away). Every few seconds, jobs whose marker is gone (the
+  // broker lost its data) are queued again.
+  void ReadResults() {
+    std::string last = "0-0";
+    std::map<std::string, bool> streams;
+    auto next_check = Clock::now() + std::chrono::seconds(5);
+    while (!stopping_) {
+      std::vector<std::string> keys;
+      {
+        std::lock_guard lock(outstanding_mu_);
+        for (const auto& [id, job] : outstanding_) keys.push_back(ResultsStream(id));
+      }
+      if (keys.empty()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      // One run key per transport in practice; read the first outstanding job's stream.
+      const std::string stream = keys.front();
+      auto r = reader_conn_.Checked({"XREAD", "COUNT", "256", "BLOCK", "500", "STREAMS", stream, last}, 5);
+      if (!r.ok()) {
+        if (!stopping_) core::LogWarn("reading results: {}", r.error().message);
+        continue;
+      }
+      for (Entry& e : ParseStreams(r->get())) {
+        last = e.id;
+        Deliver(e.fields["result"]);
+      }
+      if (Clock::now() >= next_check) {
+        next_check = Clock::now() + std::chrono::seconds(5);
+        RequeueLost();
+      }
+    }
+  }
+
+  void RequeueLost() {
+    std::vector<Job> jobs;
+    {
+      std::lock_guard lock(outstanding_mu_);
+      for (const auto& [id, job] : outstanding_) jobs.push_back(job);
+    }
+    for (const Job& job : jobs) {
+      auto r = reader_conn_.Checked({"EXISTS", MarkerKey(job.id)});
+      if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER && (*r)->integer == 0) {
+        core::LogWarn("job {} is no longer in redis (did it restart without persistence?); queued again", job.id);
+        Send(job);
+      }
+    }
+  }
+
+  RedisUrl url_;
+  std::atomic<bool> stopping_{false};
+  std::mutex commands_mu_;
+  Connection commands_;
+  Connection reader_conn_;
+  std::thread reader_;
+  OnResult on_result_;
+  std::mutex outstanding_mu_;
+  std::map<std::string, Job> outstanding_;
+};
+
+// --- the worker -----------------------------------------------------------------------------
+
+class RedisWorker {
+ public:
+  RedisWorker(RedisUrl url, WorkerOptions options)
+      : url_(std::move(url)), options_(std::move(options)), packages_(url_, redis_options_, &stopping_) {
+    redis_options_.lease_seconds = options_.lease_seconds;
+    redis_options_.max_attempts = options_.max_attempts;
+  }
+
+  Expected<WorkerSummary> Run() {
+    if (options_.tags.empty()) return MakeError(ErrorCode::kInvalidArgument, "the worker has no hardware tags to serve");
+    KF_TRY_VOID(packages_.Open());
+    {
+      Connection setup(url_, redis_options_, options_.stop);
+      KF_TRY_VOID(setup.Open());
+      for (const std::string& tag : options_.tags) CreateGroup(setup, tag);
+    }
+    JobRunner::Options ro;
+    ro.cache_dir = options_.cache_dir;
+    ro.work_dir = options_.work_dir;
+    ro.tags = options_.tags;
+    ro.cancel = options_.stop;
+    if (!options_.evaluate) {
+      runner_ = std::make_unique<JobRunner>(ro, [this](const std::string& hash) { return FetchPackage(hash); });
+      options_.evaluate = [this](const Job& job) { return runner_->Evaluate(job); };
+    }
+    Advertise();  // before the first job, so `kfoundry workers` and coordinators see it at once
+    std::thread heartbeat([this] { Heartbeat(); });
+    std::vector<std::thread> slots;
+    for (int i = 0; i < std::max(1, options_.slots); ++i) slots.emplace_back([this, i] { Serve(i); });
+    for (auto& t : slots) t.join();
+    stopping_ = true;
+    heartbeat.join();
+    Connection bye(url_, redis_options_, &stopping_);
+    if (bye.Open().ok()) (void)bye.Command({"DEL", WorkerKey(options_.name)});
+    std::lock_guard lock(mu_);
+    return summary_;
+  }
+
+ private:
+  bool Stopped() const { return options_.stop != nullptr && options_.stop->load(); }
+
+  static void CreateGroup(Connection& c, const std::string& tag) {
+    (void)c.Command({"XGROUP", "CREATE", JobsStream(tag), kGroup, "0", "MKSTREAM"});  // BUSYGROUP when it exists
+  }
+
+  Expected<TaskPackage> FetchPackage(const std::string& hash) {
+    std::lock_guard lock(packages_mu_);
+    KF_TRY(Reply r, packages_.Checked({"GET", PackageKey(hash)}));
+    if (r->type != REDIS_REPLY_STRING) return MakeError(ErrorCode::kNotFound, fmt::format("no task package {} in redis", hash));
+    if (r->len > 2 * kMaxPackageBytes) return MakeError(ErrorCode::kValidation, "the task package is over the size limit");
+    KF_TRY(Json j, core::ParseJson(Str(r.get()), "a task package"));
+    return TaskPackage::FromJson(j);
+  }
+
+  // One slot: take a job (a stale one first), run it under a lease, answer it, acknowledge it.
+  void Serve(int slot) {
+    const std::string consumer = fmt::format("{}/{}", options_.name, slot);
+    Connection c(url_, redis_options_, options_.stop);
+    std::vector<std::string> read = {"XREADGROUP", "GROUP", kGroup, consumer, "COUNT", "1", "BLOCK", "1000", "STREAMS"};
+    for (const auto& tag : options_.tags) read.push_back(JobsStream(tag));
+    for (std::size_t i = 0; i < options_.tags.size(); ++i) read.push_back(">");
+    while (!Stopped()) {
+      std::optional<Entry> entry = TakeStale(c, consumer);
+      if (!entry) {
+        auto r = c.Command(read, 6);
+        if (!r.ok()) continue;  // stopped
+        if ((*r)->type == REDIS_REPLY_ERROR) {
+          // NOGROUP: the server lost its data (restarted without persistence); make the groups again.
+          for (const std::string& tag : options_.tags) CreateGroup(c, tag);
+          continue;
+        }
+        auto entries = ParseStreams(r->get());
+        if (entries.empty()) continue;
+        entry = std::move(entries.front());
+      }
+      Handle(c, consumer, *entry);
+    }
+  }
+
+  // A job whose worker stopped renewing its lease, with how often it has been delivered.
+  std::optional<Entry> TakeStale(Connection& c, const std::string& consumer) {
+    const std::string idle = std::to_string(static_cast<long long>(options_.lease_seconds * 1000));
+    for (const std::string& tag : options_.tags) {
+      auto r = c.Command({"XAUTOCLAIM", JobsStream(tag), kGroup, consumer, idle, "0-0", "COUNT", "1"});
+      if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements < 2) continue;
+      auto entries = ParseEntries(JobsStream(tag), (*r)->element[1]);
+      if (entries.empty()) continue;
+      {
+        std::lock_guard lock(mu_);
+        ++summary_.reclaimed;
+      }
+      core::LogWarn("took over job entry {} of {}: its worker stopped renewing its lease", entries.front().id, tag);
+      return std::move(entries.front());
+    }
+    return std::nullopt;
+  }
+
+  long long Deliveries(Connection& c, const Entry& e) {
+    auto r = c.Command({"XPENDING", e.stream, kGroup, e.id, e.id, "1"});
+    if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements == 0) return 1;
+    const redisReply* p = (*r)->element[0];
+    if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || p->element[3]->type != REDIS_REPLY_INTEGER) return 1;
+    return p->element[3]->integer;
+  }
+
+  void Handle(Connection& c, const std::string& consumer, const Entry& e) {
+    auto it = e.fields.find("job");
+    const std::string text = it == e.fields.end() ? std::string() : it->second;
+    auto job = Job::Parse(text);
+    JobResult answer;
+    answer.worker = options_.name;
+    if (!job.ok()) {
+      // Without a valid id there is nobody to answer: it is logged and dropped.
+      core::LogError("a malformed job in {} ({}): {}", e.stream, e.id, job.error().message);
+      Finish(c, e, std::nullopt);
+      return;
+    }
+    answer.job_id = job->id;
+    const long long deliveries = Deliveries(c, e);
+    if (deliveries > options_.max_attempts) {
+      answer.worker = "dead-letter";
+      answer.result.status = eval::Status::kWorkerLost;
+      answer.result.message = fmt::format("the job was taken {} times and no worker lived to answer it; not run again",
+                                          deliveries - 1);
+      core::LogWarn("job {}: dead-lettered as worker_lost after {} takes", job->id, deliveries - 1);
+      Finish(c, e, answer);
+      std::lock_guard lock(mu_);
+      ++summary_.dead_lettered;
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++busy_;
+    }
+    std::atomic<bool> done{false};
+    std::thread lease([&] { Renew(consumer, e, done); });
+    answer.result = options_.evaluate(*job);
+    done = true;
+    lease.join();
+    {
+      std::lock_guard lock(mu_);
+      --busy_;
+    }
+    // Stopped mid-evaluation: the verdict may be the cancellation's, so the job is left to
+    // another worker (its lease runs out); a verdict that passed is complete and is kept.
+    if (Stopped() && answer.result.status != eval::Status::kPassed) return;
+    Finish(c, e, answer);
+    std::lock_guard lock(mu_);
+    ++summary_.evaluated;
+  }
+
+  // The lease: XCLAIM ... JUSTID resets the entry's idle time without counting a delivery.
+  void Renew(const std::string& consumer, const Entry& e, const std::atomic<bool>& done) {
+    Connection c(url_, redis_options_, &done);
+    const auto every = std::chrono::duration<double>(std::max(0.05, options_.lease_seconds / 3));
+    auto next = Clock::now() + every;
+    while (!done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (Clock::now() < next) continue;
+      next = Clock::now() + every;
+      (void)c.Command({"XCLAIM", e.stream, kGroup, consumer, "0", e.id, "JUSTID"});
+    }
+  }
+
+  void Finish(Connection& c, const Entry& e, const std::optional<JobResult>& answer) {
+    if (answer) {
+      const std::string text = answer->ToJson().dump();
+      auto r = c.Checked({"EVAL", kResultScript, "2", ResultKey(answer->job_id), ResultsStream(answer->job_id), text,
+                          answer->job_id, std::to_string(kKeyTtlSeconds)});
+      if (!r.ok()) {
+        core::LogError("job {}: cannot write its result: {}", answer->job_id, r.error().message);
+        return;  // not acknowledged: it will be taken again after the lease
+      }
+      if ((*r)->type == REDIS_REPLY_INTEGER && (*r)->integer == 0) {
+        core::LogInfo("job {}: answered already by another worker; this answer is dropped", answer->job_id);
+      }
+    }
+    (void)c.Command({"XACK", e.stream, kGroup, e.id});
+    (void)c.Command({"XDEL", e.stream, e.id});
+  }
+
+  Json Advertisement() {
+    std::lock_guard lock(mu_);
+    Json j = hardware_;
+    j["name"] = options_.name;
+    j["tags"] = options_.tags;
+    j["host"] = Hostname();
+    j["pid"] = static_cast<long long>(::getpid());
+    j["version"] = KF_VERSION;
+    j["slots"] = options_.slots;
+    j["busy"] = busy_;
+    j["evaluated"] = summary_.evaluated;
+    j["dead_lettered"] = summary_.dead_lettered;
+    j["heartbeat_seconds"] = kHeartbeatSeconds;
+    j["started_unix"] = static_cast<long long>(started_);
+    return j;
+  }
+
+  void Advertise() {
+    if (hardware_.is_null()) {
+      const WorkerHardware hw = DetectWorkerHardware();
+      Json j = hw.ToJson();
+      j.erase("tags");  // the tags served are the worker's (--tags may narrow them)
+      Json ceilings = Json::array();
+      for (const auto& tc : hw.toolchains) {
+        if (!tc.available || (tc.backend != "cpu" && tc.backend != "cuda")) continue;
+        auto c = eval::CeilingsFor(tc.backend == "cuda" ? task::Backend::kCuda : task::Backend::kCpu, options_.cache_dir);
+        if (c.ok()) ceilings.push_back(c->ToJson());
+      }
+      j["ceilings"] = ceilings;
+      std::lock_guard lock(mu_);
+      hardware_ = std::move(j);
+    }
+    const int ttl = 3 * kHeartbeatSeconds + 1;
+    (void)packages_heartbeat_.Command({"SET", WorkerKey(options_.name), Advertisement().dump(), "EX", std::to_string(ttl)});
+  }
+
+  void Heartbeat() {
+    while (!stopping_) {
+      for (int i = 0; i < kHeartbeatSeconds * 20 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!stopping_) Advertise();
+    }
+  }
+
+  RedisUrl url_;
+  WorkerOptions options_;
+  RedisOptions redis_options_;
+  std::atomic<bool> stopping_{false};
+  std::mutex packages_mu_;
+  Connection packages_;
+  Connection packages_heartbeat_{url_, redis_options_, &stopping_};
+  std::unique_ptr<JobRunner> runner_;
+  std::mutex mu_;
+  WorkerSummary summary_;
+  int busy_ = 0;
+  Json hardware_;
+  std::time_t started_ = std::time(nullptr);
+};
+
+}  // namespace
+
+// --- the URL ---------------------------------------------------------------------------------
+
+Expected<RedisUrl> RedisUrl::Parse(std::string_view url) {
+  constexpr std::string_view kScheme = "redis://";
+  auto bad = [&](std::string why) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("--executor: {} (expected redis://[user:password@]host:port[/db])", why));
+  };
+  if (url.rfind(kScheme, 0) != 0) return bad("not a redis:// URL");
+  std::string_view rest = url.substr(kScheme.size());
+  RedisUrl u;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view cred = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    const auto colon = cred.find(':');
+    if (colon == std::string_view::npos) {
+      u.password = std::string(cred);  // redis://password@host, as redis-cli -u reads it
+    } else {
+      u.user = std::string(cred.substr(0, colon));
+      u.password = std::string(cred.substr(colon + 1));
+    }
+  }
+  if (u.password.empty()) {
+    if (const char* p = std::getenv("KF_REDIS_PASSWORD"); p != nullptr) u.password = p;
+  }
+  if (!u.password.empty()) core::RegisterSecret(u.password);
+  std::string_view hostport = rest;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    hostport = rest.substr(0, slash);
+    const std::string db(rest.substr(slash + 1));
+    if (!db.empty()) {
+      char* end = nullptr;
+      const long v = std::strtol(db.c_str(), &end, 10);
+      if (*end != '\0' || v < 0 || v > 1'000'000) return bad(fmt::format("database '{}' is not a number", db));
+      u.db = static_cast<int>(v);
+    }
+  }
+  if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+    const std::string port(hostport.substr(colon + 1));
+    char* end = nullptr;
+    const long v = std::strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end != '\0' || v <= 0 || v > 65535) return bad(fmt::format("port '{}' is not a port number", port));
+    u.port = static_cast<int>(v);
+    hostport = hostport.substr(0, colon);
+  }
+  if (!hostport.empty()) u.host = std::string(hostport);
+  return u;
+}
+
+std::string RedisUrl::Describe() const { return fmt::format("redis://{}:{}/{}", host, port, db); }
+
+// --- entry points ----------------------------------------------------------------------------
+
+Expected<std::unique_ptr<Transport>> MakeRedisTransport(const RedisUrl& url, RedisOptions options) {
+  auto t = std::make_unique<RedisTransport>(url, options);
+  KF_TRY_VOID(t->Open());
+  return std::unique_ptr<Transport>(std::move(t));
+}
+
+Expected<WorkerSummary> RunRedisWorker(const RedisUrl& url, const WorkerOptions& options) {
+  RedisWorker worker(url, options);
+  return worker.Run();
+}
+
+Expected<std::vector<WorkerInfo>> ListWorkers(const RedisUrl& url) {
+  std::atomic<bool> never{false};
+  Connection c(url, RedisOptions{}, &never);
+  KF_TRY_VOID(c.Open());
+  std::vector<WorkerInfo> out;
+  std::string cursor = "0";
+  do {
+    KF_TRY(Reply r, c.Checked({"SCAN", cursor, "MATCH", "kf:worker:*", "COUNT", "200"}));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) break;
+    cursor = Str(r->element[0]);
+    const redisReply* keys = r->element[1];
+    for (std::size_t i = 0; i < keys->elements; ++i) {
+      KF_TRY(Reply v, c.Checked({"GET", Str(keys->element[i])}));
+      if (v->type != REDIS_REPLY_STRING) continue;  // expired between SCAN and GET
+      auto j = core::ParseJson(Str(v.get()), "a worker's advertisement");
+      if (!j.ok() || !j->is_object()) continue;
+      WorkerInfo w;
+      w.name = j->value("name", std::string());
+      if (auto t = j->find("tags"); t != j->end() && t->is_array()) {
+        for (const auto& tag : *t) {
+          if (tag.is_string()) w.tags.push_back(tag.get<std::string>());
+        }
+      }
+      w.json = std::move(*j);
+      out.push_back(std::move(w));
+    }
+  } while (cursor != "0");
+  std::sort(out.begin(), out.end(), [](const WorkerInfo& a, const WorkerInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+Expected<void> CheckTargetsServed(const std::vector<WorkerInfo>& workers, const std::vector<std::string>& targets,
+                                  task::Backend backend, const std::string& where) {
+  std::vector<std::string> missing;
+  for (const std::string& target : targets) {
+    const bool served = std::any_of(workers.begin(), workers.end(),
+                                    [&](const WorkerInfo& w) { return CanServe(w.tags, target, backend); });
+    if (!served) missing.push_back(target);
+  }
+  if (missing.empty()) return core::Ok();
+  std::vector<std::string> live;
+  for (const auto& w : workers) live.push_back(fmt::format("{} [{}]", w.name, fmt::join(w.tags, ", ")));
+  return MakeError(ErrorCode::kNotFound,
+                   fmt::format("no live worker at {} serves {} (a {} task); live workers: {}. Start one on a host that has "
+                               "it: kfoundry worker --executor {}",
+                               where, fmt::join(missing, ", "), task::BackendName(backend),
+                               live.empty() ? std::string("none") : fmt::format("{}", fmt::join(live, "; ")), where));
+}
+
+}  // namespace kf::exec
