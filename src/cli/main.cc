@@ -110,6 +110,14 @@ int CmdWorker(const WorkerArgs& a) {
   o.stop = &g_stop;
   const exec::WorkerHardware hw = exec::DetectWorkerHardware();
   o.tags = a.tags.empty() ? hw.tags : a.tags;
+  // Advertised to coordinators and `kfoundry workers`: measured once per machine, then cached.
+  o.hardware = hw.ToJson();
+  o.hardware["ceilings"] = core::Json::array();
+  for (const eval::ToolchainInfo& tc : hw.toolchains) {
+    if (!tc.available || (tc.backend != "cpu" && tc.backend != "cuda")) continue;
+    auto c = eval::CeilingsFor(tc.backend == "cuda" ? task::Backend::kCuda : task::Backend::kCpu, o.cache_dir);
+    if (c.ok()) o.hardware["ceilings"].push_back(c->ToJson());
+  }
   for (const std::string& tag : o.tags) {
     if (std::find(hw.tags.begin(), hw.tags.end(), tag) == hw.tags.end()) {
       core::LogWarn("--tags {}: this machine does not detect it (it has {}); jobs for it run only on backends it has",

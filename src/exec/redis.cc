@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "core/log.h"
-#include "eval/ceilings.h"
 
 #ifndef KF_VERSION
 #define KF_VERSION "unknown"
@@ -284,6 +283,7 @@ class RedisTransport final : public Transport {
       std::lock_guard lock(outstanding_mu_);
       outstanding_[job.id] = job;
     }
+    outstanding_cv_.notify_all();
     Send(job);
   }
 
@@ -335,7 +335,8 @@ class RedisTransport final : public Transport {
         for (const auto& [id, job] : outstanding_) keys.push_back(ResultsStream(id));
       }
       if (keys.empty()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::unique_lock lock(outstanding_mu_);
+        outstanding_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return !outstanding_.empty(); });
         continue;
       }
       // One run key per transport in practice; read the first outstanding job's stream.
@@ -379,6 +380,7 @@ class RedisTransport final : public Transport {
   std::thread reader_;
   OnResult on_result_;
   std::mutex outstanding_mu_;
+  std::condition_variable outstanding_cv_;
   std::map<std::string, Job> outstanding_;
 };
 
@@ -567,7 +569,7 @@ class RedisWorker {
 
   Json Advertisement() {
     std::lock_guard lock(mu_);
-    Json j = hardware_;
+    Json j = options_.hardware.is_object() ? options_.hardware : Json::object();
     j["name"] = options_.name;
     j["tags"] = options_.tags;
     j["host"] = Hostname();
@@ -583,22 +585,8 @@ class RedisWorker {
   }
 
   void Advertise() {
-    if (hardware_.is_null()) {
-      const WorkerHardware hw = DetectWorkerHardware();
-      Json j = hw.ToJson();
-      j.erase("tags");  // the tags served are the worker's (--tags may narrow them)
-      Json ceilings = Json::array();
-      for (const auto& tc : hw.toolchains) {
-        if (!tc.available || (tc.backend != "cpu" && tc.backend != "cuda")) continue;
-        auto c = eval::CeilingsFor(tc.backend == "cuda" ? task::Backend::kCuda : task::Backend::kCpu, options_.cache_dir);
-        if (c.ok()) ceilings.push_back(c->ToJson());
-      }
-      j["ceilings"] = ceilings;
-      std::lock_guard lock(mu_);
-      hardware_ = std::move(j);
-    }
     const int ttl = 3 * kHeartbeatSeconds + 1;
-    (void)packages_heartbeat_.Command({"SET", WorkerKey(options_.name), Advertisement().dump(), "EX", std::to_string(ttl)});
+    (void)heartbeat_conn_.Command({"SET", WorkerKey(options_.name), Advertisement().dump(), "EX", std::to_string(ttl)});
   }
 
   void Heartbeat() {
@@ -614,12 +602,11 @@ class RedisWorker {
   std::atomic<bool> stopping_{false};
   std::mutex packages_mu_;
   Connection packages_;
-  Connection packages_heartbeat_{url_, redis_options_, &stopping_};
+  Connection heartbeat_conn_{url_, redis_options_, &stopping_};
   std::unique_ptr<JobRunner> runner_;
   std::mutex mu_;
   WorkerSummary summary_;
   int busy_ = 0;
-  Json hardware_;
   std::time_t started_ = std::time(nullptr);
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "exec/job.h"
 
 namespace kf::exec {
@@ -31,6 +32,9 @@ struct WorkerOptions {
   /// How a job is evaluated; empty: a JobRunner over this machine's backends. The dispatch
   /// benchmark passes a no-op to time the queue alone.
   std::function<eval::EvalResult(const Job&)> evaluate;
+  /// What the worker advertises besides its name, tags and load: toolchains, measured device
+  /// ceilings (the CLI fills it from DetectWorkerHardware and eval::CeilingsFor).
+  core::Json hardware;
 };
 
 struct WorkerSummary {
