@@ -391,7 +391,13 @@ core::Expected<engine::RunOptions> OptionsFromArgs(const RunArgs& a) {
 /// keep their ids (exec::JobId) and find the results written while it was away.
 core::Expected<std::string> RunKey(const fs::path& run_dir) {
   const fs::path file = run_dir / "executor-key";
-  if (auto existing = core::ReadFile(file); existing.ok() && existing->size() >= 16) return existing->substr(0, 32);
+  if (auto existing = core::ReadFile(file); existing.ok()) {
+    const std::string key = existing->substr(0, existing->find_first_of(" \n"));
+    if (key.size() >= 16 && key.size() <= 64 && key.find_first_not_of("0123456789abcdef") == std::string::npos) return key;
+    return core::MakeError(core::ErrorCode::kValidation,
+                           fmt::format("{}: not a run key (16 to 64 lowercase hex digits); remove it to make a new one, "
+                                       "and results stored under the old key are not found again", file.string()));
+  }
   std::random_device rd;
   const std::string key = core::Sha256Hex(fmt::format("{}|{}|{}", run_dir.string(), rd(), rd())).substr(0, 32);
   KF_TRY_VOID(core::WriteFileAtomic(file, key));
@@ -682,8 +688,9 @@ std::string ListNvidiaGpus() {
 }
 
 int CmdDevices() {
+  const exec::WorkerHardware hw = exec::DetectWorkerHardware();
   std::cout << "toolchains:\n";
-  for (const eval::ToolchainInfo& t : eval::DetectToolchains()) {
+  for (const eval::ToolchainInfo& t : hw.toolchains) {
     std::cout << fmt::format("  {:<8} {:<13} {}{}\n", t.backend, t.available ? "available" : "not available",
                              t.available ? t.compiler + " " + t.version : "", t.note.empty() ? "" : "  (" + t.note + ")");
   }
@@ -698,6 +705,7 @@ int CmdDevices() {
   }
 #endif
   std::cout << "gpus:\n" << ListNvidiaGpus();
+  std::cout << fmt::format("hardware tags (what `kfoundry worker` serves by default): {}\n", fmt::join(hw.tags, ", "));
   std::cout << "measured ceilings (cached; measured on first use of a device):\n";
   auto ceilings = eval::CachedCeilings(core::DefaultCacheDir());
   if (ceilings.empty()) std::cout << "  none yet\n";
@@ -849,7 +857,7 @@ int main(int argc, char** argv) {
   auto* worker_spool = worker_cmd->add_option("--spool", worker_args.spool, "A spool directory shared with the coordinator (run --executor spool:DIR)");
   worker_exec->excludes(worker_spool);
   worker_cmd->add_option("--tags", worker_args.tags, "Hardware tags to serve (default: what this machine has, e.g. cpu,cpu-x86_64,cuda,cuda-sm90)")->delimiter(',');
-  worker_cmd->add_option("--name", worker_args.name, "Worker name, unique among live workers (default: host-pid)");
+  worker_cmd->add_option("--name", worker_args.name, "Worker name, unique among live workers; at most 32 characters for a spool (default: host-pid)");
   worker_cmd->add_option("--slots", worker_args.slots, "Jobs worked on at once: compiles overlap, measurements never do (default 1)")->check(CLI::Range(1, 256));
   worker_cmd->add_option("--lease", worker_args.lease, "Seconds a job stays with a worker that stops renewing it (default 30)")->check(CLI::Range(0.2, 86400.0));
   worker_cmd->add_option("--max-attempts", worker_args.max_attempts, "Takes of a job before it is dead-lettered as worker_lost (default 3)")->check(CLI::Range(1, 100));

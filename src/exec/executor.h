@@ -21,7 +21,9 @@ struct EvalJob {
   std::string source;
 };
 
-/// Called exactly once per submitted job, on an executor thread.
+/// Called exactly once per submitted job: on an executor thread, or on the submitting thread
+/// when the answer is known at once (a remote executor: a kernel over the size limit, a result
+/// stored by an earlier coordinator). Submit is never called with a lock the callback takes.
 using EvalDone = std::function<void(std::int64_t candidate_id, eval::EvalResult result)>;
 
 class Executor {

@@ -43,14 +43,6 @@ Expected<std::string> StringField(const Json& j, const char* name, std::string_v
   return s;
 }
 
-// Tags, ids and hashes: short, and nothing a Redis key or a file name could trip on.
-bool IsToken(std::string_view s, std::size_t max = 128) {
-  if (s.empty() || s.size() > max) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == ':';
-  });
-}
-
 // A package path: relative, no "..", no hidden or empty components, no odd characters.
 bool IsPackagePath(std::string_view p) {
   if (p.empty() || p.size() > 256 || p.front() == '/') return false;
@@ -172,6 +164,23 @@ Expected<Job> Job::Parse(std::string_view text) {
   return FromJson(j);
 }
 
+bool IsToken(std::string_view s, std::size_t max) {
+  if (s.empty() || s.size() > max || s.front() == '.') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == ':';
+  });
+}
+
+JobResult DeadLetterResult(const std::string& job_id, long long takes, const std::string& last_worker) {
+  JobResult r;
+  r.job_id = job_id;
+  r.worker = "dead-letter";
+  r.result.status = eval::Status::kWorkerLost;
+  r.result.message = fmt::format("the job was taken {} times and no worker lived to answer it{}; not run again", takes,
+                                 last_worker.empty() ? std::string() : fmt::format(" (the last was {})", last_worker));
+  return r;
+}
+
 Json JobResult::ToJson() const { return {{"job", job_id}, {"worker", worker}, {"result", result.ToJson()}}; }
 
 Expected<JobResult> JobResult::Parse(std::string_view text) {
@@ -183,6 +192,15 @@ Expected<JobResult> JobResult::Parse(std::string_view text) {
   KF_TRY(const Json* result, Field(j, "result", Json::value_t::object, "job result"));
   KF_TRY(r.result, eval::EvalResult::FromJson(*result));
   return r;
+}
+
+std::string RecoverJobId(std::string_view text) {
+  if (text.size() > 2 * kMaxJobBytes) return "";
+  auto j = core::ParseJson(text, "a job");
+  if (!j.ok() || !j->is_object()) return "";
+  auto id = j->find("id");
+  if (id == j->end() || !id->is_string() || !IsToken(id->get_ref<const std::string&>(), 200)) return "";
+  return id->get<std::string>();
 }
 
 std::string JobId(std::string_view run_key, std::string_view target, std::string_view source,

@@ -57,6 +57,10 @@ struct Job {
   static core::Expected<Job> Parse(std::string_view text);
 };
 
+/// Job ids, hardware tags, hashes and worker names: 1 to max characters of [A-Za-z0-9-_.:],
+/// not starting with '.'. They become Redis keys and file names, so none can leave a folder.
+bool IsToken(std::string_view s, std::size_t max = 128);
+
 /// A worker's answer to a job.
 struct JobResult {
   std::string job_id;
@@ -66,6 +70,14 @@ struct JobResult {
   core::Json ToJson() const;
   static core::Expected<JobResult> Parse(std::string_view text);
 };
+
+/// The answer to a job that took down every worker that took it (`takes` times; `last_worker`
+/// took it last, when known): worker_lost, from the worker "dead-letter".
+JobResult DeadLetterResult(const std::string& job_id, long long takes, const std::string& last_worker);
+
+/// The id of a job that does not validate, when its JSON still names a well-formed one; empty
+/// otherwise. For answering a malformed job instead of leaving its coordinator waiting.
+std::string RecoverJobId(std::string_view text);
 
 /// A job's id: the run's key, the target and a hash of the source and settings.
 std::string JobId(std::string_view run_key, std::string_view target, std::string_view source,

@@ -498,18 +498,19 @@ class RedisWorker {
     JobResult answer;
     answer.worker = options_.name;
     if (!job.ok()) {
-      // Without a valid id there is nobody to answer: it is logged and dropped.
+      // Answered when its id can be read, so its coordinator does not wait for it forever;
+      // otherwise nobody is waiting for it: logged and dropped.
       core::LogError("a malformed job in {} ({}): {}", e.stream, e.id, job.error().message);
-      Finish(c, e, std::nullopt);
+      answer.job_id = RecoverJobId(text);
+      answer.result.status = eval::Status::kRuntimeError;
+      answer.result.message = "the worker refused the job: " + job.error().message;
+      Finish(c, e, answer.job_id.empty() ? std::nullopt : std::optional<JobResult>(answer));
       return;
     }
     answer.job_id = job->id;
     const long long deliveries = Deliveries(c, e);
     if (deliveries > options_.max_attempts) {
-      answer.worker = "dead-letter";
-      answer.result.status = eval::Status::kWorkerLost;
-      answer.result.message = fmt::format("the job was taken {} times and no worker lived to answer it; not run again",
-                                          deliveries - 1);
+      answer = DeadLetterResult(job->id, deliveries - 1, "");
       core::LogWarn("job {}: dead-lettered as worker_lost after {} takes", job->id, deliveries - 1);
       Finish(c, e, answer);
       std::lock_guard lock(mu_);

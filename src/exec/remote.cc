@@ -30,6 +30,14 @@ class RemoteExecutor final : public Executor {
   }
 
   void Submit(EvalJob job, EvalDone done) override {
+    if (job.source.size() > kMaxSourceBytes) {  // a worker would refuse it: said here, at once
+      eval::EvalResult r;
+      r.status = eval::Status::kStaticRejected;
+      r.message = fmt::format("the kernel is {} bytes, more than the {} a remote worker accepts", job.source.size(),
+                              kMaxSourceBytes);
+      done(job.candidate_id, std::move(r));
+      return;
+    }
     std::vector<Job> jobs;
     {
       std::lock_guard lock(mu_);

@@ -52,8 +52,9 @@ core::Expected<std::unique_ptr<Transport>> MakeSpoolTransport(const std::filesys
 /// targets has a queued or claimed job left (a dead worker's claim is waited for until its lease
 /// runs out, then taken over). Empty name, tags and cache_dir get DefaultWorkerName(),
 /// DetectWorkerHardware().tags and core::DefaultCacheDir(). kInvalidArgument for a name or tag
-/// outside [A-Za-z0-9-_.:] or a non-positive slots, lease or max_attempts; kIo when DIR cannot
-/// be set up. A job it cannot parse is answered (runtime_error) or moved to rejected/, never
+/// outside [A-Za-z0-9-_.:] (or starting with '.'), a name longer than 32 characters (it is part
+/// of claim file names), or a non-positive slots, lease or max_attempts; kIo when DIR cannot be
+/// set up. A job it cannot parse is answered (runtime_error) or moved to rejected/, never
 /// fatal.
 core::Expected<WorkerSummary> RunSpoolWorker(const std::filesystem::path& dir, const WorkerOptions& options);
 

@@ -1108,8 +1108,16 @@ class Loader {
     for (std::size_t i = 0; i < node.size(); ++i) {
       auto tag = ReadString(problems_, node[i], "target");
       if (!tag) continue;
-      if (tag->empty()) {
-        problems_.Add(node[i], "target must not be empty");
+      const bool token = !tag->empty() && tag->size() <= 64 && tag->front() != '.' && std::all_of(tag->begin(), tag->end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+      });
+      if (!token) {
+        problems_.Add(node[i], fmt::format("target '{}' is not a hardware tag: 1 to 64 letters, digits, '-', '_' or '.', "
+                                           "not starting with '.' (e.g. cuda-sm90, cpu-x86_64)", *tag));
+        continue;
+      }
+      if (std::find(task_.targets.begin(), task_.targets.end(), *tag) != task_.targets.end()) {
+        problems_.Add(node[i], fmt::format("target '{}' is listed twice", *tag));
         continue;
       }
       task_.targets.push_back(*tag);
