@@ -36,7 +36,8 @@ bool Answers(int port) {
   bool pong = false;
   if (c != nullptr && c->err == 0) {
     auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-    pong = r != nullptr && r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG";
+    // PONG, or NOAUTH when a password is required: either way it is up.
+    pong = r != nullptr && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR);
     if (r != nullptr) freeReplyObject(r);
   }
   if (c != nullptr) redisFree(c);
@@ -45,7 +46,8 @@ bool Answers(int port) {
 
 }  // namespace
 
-RedisServerProcess::RedisServerProcess(fs::path dir) : dir_(std::move(dir)), port_(FreeLoopbackPort()) {}
+RedisServerProcess::RedisServerProcess(fs::path dir, std::string password)
+    : dir_(std::move(dir)), password_(std::move(password)), port_(FreeLoopbackPort()) {}
 
 RedisServerProcess::~RedisServerProcess() { Stop(SIGKILL); }
 
@@ -56,10 +58,14 @@ std::string RedisServerProcess::Url() const { return fmt::format("redis://127.0.
 core::Expected<void> RedisServerProcess::Start() {
   std::error_code ec;
   fs::create_directories(dir_ / "data", ec);
-  const std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+  std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                          "--dir", (dir_ / "data").string(), "--appendonly", "yes",
                                          "--appendfsync", "always", "--save", "", "--daemonize", "no",
                                          "--logfile", (dir_ / "redis.log").string()};
+  if (!password_.empty()) {
+    argv.push_back("--requirepass");
+    argv.push_back(password_);
+  }
   pid_ = ::fork();
   if (pid_ < 0) return core::MakeError(core::ErrorCode::kIo, "fork failed");
   if (pid_ == 0) {

@@ -15,7 +15,8 @@ class RedisServerProcess {
  public:
   /// Data (an append-only file synced on every write, so a restart loses nothing) and the log
   /// go under `dir`.
-  explicit RedisServerProcess(std::filesystem::path dir);
+  /// With `password`, clients must AUTH with it (requirepass).
+  explicit RedisServerProcess(std::filesystem::path dir, std::string password = "");
   ~RedisServerProcess();  // SIGKILL
 
   /// Starts it (on the same port after a Stop) and waits until it answers PING.
@@ -29,6 +30,7 @@ class RedisServerProcess {
 
  private:
   std::filesystem::path dir_;
+  std::string password_;
   int port_ = 0;
   pid_t pid_ = -1;
 };

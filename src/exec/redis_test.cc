@@ -146,10 +146,10 @@ timing: {warmup: 0, min_trials: 2, max_trials: 3, max_seconds: 0.05, flush_cache
   }
 
   pid_t StartWorker(const std::string& name, double lease = 30, int max_attempts = 3,
-                    std::vector<std::pair<std::string, std::string>> env = {}) {
+                    std::vector<std::pair<std::string, std::string>> env = {}, const std::string& tags = "cpu") {
     env.emplace_back("KF_CACHE_DIR", (dir_ / "cache").string());
     const pid_t pid = Spawn({KF_BINARY_DIR "/kfoundry", "worker", "--executor", server_->Url(),
-                             "--tags", "cpu", "--name", name, "--lease", fmt::format("{}", lease), "--max-attempts",
+                             "--tags", tags, "--name", name, "--lease", fmt::format("{}", lease), "--max-attempts",
                              std::to_string(max_attempts)},
                             env, dir_ / (name + ".log"));
     workers_.push_back(pid);
@@ -336,6 +336,86 @@ TEST_F(RedisFixture, AResubmittedJobTakesTheResultWrittenWhileTheCoordinatorWasA
   ASSERT_TRUE(WaitFor(again, 1, 30s));
   EXPECT_EQ(again.results[5].status, eval::Status::kPassed);
   EXPECT_EQ(Answers().size(), 1u);
+}
+
+/// Runs the kfoundry CLI; its exit status and what it printed (stdout and stderr).
+std::pair<int, std::string> Cli(const std::string& args, const fs::path& cache) {
+  const std::string command = fmt::format("KF_CACHE_DIR='{}' '{}/kfoundry' {} 2>&1", cache.string(), KF_BINARY_DIR, args);
+  FILE* p = ::popen(command.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (p != nullptr && std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = p != nullptr ? ::pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// `kfoundry run --executor redis://` end to end, on a task with two targets: refused while one
+// has no live worker, then every candidate is evaluated on both and its timings say where.
+TEST_F(RedisFixture, KfoundryRunEvaluatesOnEveryTargetAndRefusesAMissingOne) {
+  std::string yaml = *core::ReadFile(task_dir_ / "task.yaml");
+  ASSERT_TRUE(core::WriteFileAtomic(task_dir_ / "task.yaml", yaml + "targets: [cpu-a, cpu-b]\n").ok());
+  StartWorker("wa", 30, 3, {}, "cpu,cpu-a");
+  WaitForWorkers(1);
+  const fs::path cache = dir_ / "cache";
+  const std::string run = fmt::format("run '{}' --executor {} --budget 1 --run-dir ", task_dir_.string(), server_->Url());
+  auto [refused, why] = Cli(run + (dir_ / "run1").string(), cache);
+  EXPECT_EQ(refused, 2) << why;
+  EXPECT_NE(why.find("no live worker at " + url_.Describe() + " serves cpu-b"), std::string::npos) << why;
+  EXPECT_NE(why.find("wa [cpu, cpu-a]"), std::string::npos) << why;
+
+  StartWorker("wb", 30, 3, {}, "cpu,cpu-b");
+  WaitForWorkers(2);
+  auto [listed_rc, listed] = Cli("workers --executor " + server_->Url(), cache);
+  EXPECT_EQ(listed_rc, 0);
+  EXPECT_NE(listed.find("wa"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("cpu, cpu-b"), std::string::npos) << listed;
+
+  auto [rc, out] = Cli(run + (dir_ / "run2").string(), cache);
+  ASSERT_EQ(rc, 0) << out;
+  auto best = core::ParseJson(*core::ReadFile(dir_ / "run2" / "best.json"), "best.json");
+  ASSERT_TRUE(best.ok());
+  EXPECT_EQ((*best)["status"], "passed");
+  std::set<std::string> labels;
+  for (const auto& t : (*best)["result"]["timings"]) labels.insert(t["shape_label"].get<std::string>());
+  EXPECT_EQ(labels, (std::set<std::string>{"cpu-a n=4096", "cpu-b n=4096"}));
+  std::set<std::string> who;
+  for (const auto& [job, worker] : Answers()) who.insert(worker);
+  EXPECT_EQ(who, (std::set<std::string>{"wa", "wb"}));
+}
+
+// The password reaches Redis and nowhere else: not the worker's log, not the error for a wrong one.
+TEST(RedisCredentials, AWrongPasswordIsRefusedAndNoPasswordIsEverShown) {
+  if (!RedisServerProcess::Installed()) GTEST_SKIP() << "redis-server is not installed";
+  auto dir = core::MakeUniqueDir(fs::temp_directory_path(), "kf-redis-auth-");
+  ASSERT_TRUE(dir.ok());
+  RedisServerProcess server(*dir / "redis", "right-horse-battery");
+  ASSERT_TRUE(server.Start().ok());
+  const fs::path cache = *dir / "cache";
+  const std::string host = fmt::format("127.0.0.1:{}", server.port());
+  auto [wrong_rc, wrong] = Cli(fmt::format("workers --executor redis://:wrong-staple-xyz@{}", host), cache);
+  EXPECT_EQ(wrong_rc, 2);
+  EXPECT_NE(wrong.find("refused the credentials"), std::string::npos) << wrong;
+  EXPECT_EQ(wrong.find("wrong-staple-xyz"), std::string::npos) << wrong;
+
+  // From the environment, and from the URL: a worker registers; its log never shows it.
+  const pid_t worker = Spawn({KF_BINARY_DIR "/kfoundry", "worker", "--executor", "redis://" + host, "--tags", "cpu",
+                              "--name", "authed", "--slots", "1"},
+                             {{"KF_REDIS_PASSWORD", "right-horse-battery"}, {"KF_CACHE_DIR", cache.string()},
+                              {"KF_LOG", "debug"}},
+                             *dir / "worker.log");
+  std::string listed;
+  for (int i = 0; i < 1200 && listed.find("authed") == std::string::npos; ++i) {
+    listed = Cli(fmt::format("workers --executor redis://:right-horse-battery@{}", host), cache).second;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(listed.find("authed"), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("right-horse-battery"), std::string::npos) << listed;
+  ::kill(-worker, SIGTERM);
+  ::waitpid(worker, nullptr, 0);
+  const std::string log = *core::ReadFile(*dir / "worker.log");
+  EXPECT_NE(log.find("serves cpu"), std::string::npos) << log;
+  EXPECT_EQ(log.find("right-horse-battery"), std::string::npos) << log;
+  fs::remove_all(*dir);
 }
 
 TEST(RedisUrl, ParsesCredentialsAndRefusesMalformedOnes) {
