@@ -405,10 +405,12 @@ core::Expected<std::string> RunKey(const fs::path& run_dir) {
 }
 
 /// --executor redis://... or spool:DIR. A redis run is refused when no live worker serves one
-/// of the task's targets.
+/// of the task's targets; its parameterized kernels are tuned under the launch limits a worker
+/// of the first target advertises.
 core::Expected<std::unique_ptr<exec::Executor>> MakeRemoteExecutorFor(const std::string& spec, const task::Task& task,
                                                                        const fs::path& run_dir,
-                                                                       const eval::EvaluatorOptions& eval_options) {
+                                                                       const eval::EvaluatorOptions& eval_options,
+                                                                       std::optional<eval::DeviceCeilings>* tune_device) {
   exec::RemoteOptions remote;
   KF_TRY(remote.run_key, RunKey(run_dir));
   remote.settings = exec::EvalSettings::From(eval_options);
@@ -417,6 +419,7 @@ core::Expected<std::unique_ptr<exec::Executor>> MakeRemoteExecutorFor(const std:
     KF_TRY(exec::RedisUrl url, exec::RedisUrl::Parse(spec));
     KF_TRY(auto workers, exec::ListWorkers(url));
     KF_TRY_VOID(exec::CheckTargetsServed(workers, exec::TaskTargets(task), task.backend, url.Describe()));
+    *tune_device = exec::AdvertisedCeilings(workers, exec::TaskTargets(task).front(), task.backend);
     KF_TRY(transport, exec::MakeRedisTransport(url, {}));
   } else if (spec.rfind("spool:", 0) == 0 && spec.size() > 6) {
     KF_TRY(transport, exec::MakeSpoolTransport(fs::absolute(spec.substr(6)), {}));
@@ -450,7 +453,7 @@ int RunTask(engine::RunOptions options, bool resuming, const RunArgs& a) {
     if (!evaluator.ok()) return Fail(evaluator.error(), kExitUsage);
     deps.evaluator = std::move(*evaluator);
   } else {
-    auto executor = MakeRemoteExecutorFor(a.executor, *task, options.run_dir, eval_options);
+    auto executor = MakeRemoteExecutorFor(a.executor, *task, options.run_dir, eval_options, &deps.tune_device);
     if (!executor.ok()) return Fail(executor.error(), kExitUsage);
     deps.executor = std::move(*executor);
   }

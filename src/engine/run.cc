@@ -514,6 +514,7 @@ std::unique_ptr<Run::State> MakeState(std::int64_t run_id, RunOptions options, t
   state->evaluator = std::move(deps.evaluator);
   state->llms = std::move(deps.llms);
   state->cache_dir = deps.cache_dir.empty() ? core::DefaultCacheDir() : deps.cache_dir;
+  if (deps.tune_device) state->tune_device = TuneDeviceFrom(*deps.tune_device);
   state->evolves_configurations = EvolvesConfigurations(state->task, !state->llms.empty());
   state->rng.seed(state->options.seed);
   state->executor = deps.executor ? std::move(deps.executor)

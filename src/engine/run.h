@@ -22,6 +22,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "eval/ceilings.h"
 #include "eval/evaluator.h"
 #include "exec/executor.h"
 #include "exec/executor.h"
@@ -107,6 +108,9 @@ struct RunDeps {
   std::unique_ptr<eval::Evaluator> evaluator;
   /// Where evaluations run instead (exec/remote.h: Redis, a spool directory).
   std::unique_ptr<exec::Executor> executor;
+  /// The device whose launch limits parameterized kernels are tuned under; empty: this
+  /// machine's (engine/tune_kernel.h DescribeTuneDevice). A remote run passes a worker's.
+  std::optional<eval::DeviceCeilings> tune_device;
   /// One client per RunOptions::models entry, in order; empty: evaluate seeds only.
   std::vector<std::shared_ptr<llm::LlmClient>> llms;
   /// The tuning cache and device ceilings (engine/tune_kernel.h); empty: core::DefaultCacheDir().

@@ -42,13 +42,18 @@ TuneDevice DescribeTuneDevice(const task::Task& task, const fs::path& cache_dir)
     d.name = d.id;
     return d;
   }
-  d.id = ceilings->device_id;
-  d.name = ceilings->device_name;
-  if (ceilings->max_threads_per_block > 0) {
-    d.limits.limits[std::string(tune::kMaxThreadsPerBlock)] = ceilings->max_threads_per_block;
+  return TuneDeviceFrom(*ceilings);
+}
+
+TuneDevice TuneDeviceFrom(const eval::DeviceCeilings& ceilings) {
+  TuneDevice d;
+  d.id = ceilings.device_id;
+  d.name = ceilings.device_name;
+  if (ceilings.max_threads_per_block > 0) {
+    d.limits.limits[std::string(tune::kMaxThreadsPerBlock)] = ceilings.max_threads_per_block;
   }
-  if (ceilings->max_shared_bytes_per_block > 0) {
-    d.limits.limits[std::string(tune::kMaxSharedBytesPerBlock)] = static_cast<double>(ceilings->max_shared_bytes_per_block);
+  if (ceilings.max_shared_bytes_per_block > 0) {
+    d.limits.limits[std::string(tune::kMaxSharedBytesPerBlock)] = static_cast<double>(ceilings.max_shared_bytes_per_block);
   }
   return d;
 }

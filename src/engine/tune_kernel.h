@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "eval/ceilings.h"
 #include "eval/evaluator.h"
 #include "task/task.h"
 #include "tune/space.h"
@@ -38,6 +39,8 @@ struct TuneDevice {
   tune::Environment limits;  // limits only
 };
 TuneDevice DescribeTuneDevice(const task::Task& task, const std::filesystem::path& cache_dir);
+/// A device as measured elsewhere (a remote worker's advertised ceilings).
+TuneDevice TuneDeviceFrom(const eval::DeviceCeilings& ceilings);
 
 struct TuneKernelOptions {
   /// nullopt: tune::DefaultSearcher for the size of the space.

@@ -104,13 +104,7 @@ class Connection {
         if (warned) core::LogInfo("redis at {}: reconnected", url_.Describe());
       }
       SetTimeout(timeout_seconds);
-      std::vector<const char*> argv;
-      std::vector<std::size_t> lens;
-      for (const auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      Reply reply(static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+      Reply reply = Raw(args);
       if (reply) {
         if (reply->type == REDIS_REPLY_ERROR && Str(reply.get()).rfind("LOADING", 0) == 0) {
           if (!Sleep(backoff)) return MakeError(ErrorCode::kCancelled, "stopped while redis was loading");
@@ -706,6 +700,20 @@ Expected<std::vector<WorkerInfo>> ListWorkers(const RedisUrl& url) {
   } while (cursor != "0");
   std::sort(out.begin(), out.end(), [](const WorkerInfo& a, const WorkerInfo& b) { return a.name < b.name; });
   return out;
+}
+
+std::optional<eval::DeviceCeilings> AdvertisedCeilings(const std::vector<WorkerInfo>& workers, const std::string& target,
+                                                       task::Backend backend) {
+  for (const WorkerInfo& w : workers) {
+    if (!CanServe(w.tags, target, backend)) continue;
+    auto ceilings = w.json.find("ceilings");
+    if (ceilings == w.json.end() || !ceilings->is_array()) continue;
+    for (const Json& c : *ceilings) {
+      auto parsed = eval::DeviceCeilings::FromJson(c);
+      if (parsed.ok() && parsed->backend == task::BackendName(backend)) return *parsed;
+    }
+  }
+  return std::nullopt;
 }
 
 Expected<void> CheckTargetsServed(const std::vector<WorkerInfo>& workers, const std::vector<std::string>& targets,

@@ -22,6 +22,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "eval/ceilings.h"
 #include "exec/remote.h"
 #include "exec/worker.h"
 
@@ -63,6 +64,11 @@ struct WorkerInfo {
   core::Json json;  // everything it advertised: host, version, slots, busy, evaluated, toolchains, ceilings
 };
 core::Expected<std::vector<WorkerInfo>> ListWorkers(const RedisUrl& url);
+
+/// The measured ceilings (eval/ceilings.h) of the task backend's device that the first live
+/// worker serving `target` advertises; nullopt when none advertises one.
+std::optional<eval::DeviceCeilings> AdvertisedCeilings(const std::vector<WorkerInfo>& workers, const std::string& target,
+                                                       task::Backend backend);
 
 /// The coordinator's check before a run: every target has a live worker that can serve it.
 /// kNotFound naming the missing tags and the live workers' tags.

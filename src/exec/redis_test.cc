@@ -418,6 +418,29 @@ TEST(RedisCredentials, AWrongPasswordIsRefusedAndNoPasswordIsEverShown) {
   fs::remove_all(*dir);
 }
 
+// A remote run tunes under the limits the serving worker measured, not the coordinator's.
+TEST(AdvertisedCeilings, ComeFromAWorkerThatServesTheTargetOnTheTasksBackend) {
+  eval::DeviceCeilings gpu;
+  gpu.backend = "cuda";
+  gpu.device_id = "cuda|NVIDIA H200|x";
+  gpu.device_name = "NVIDIA H200";
+  gpu.max_threads_per_block = 1024;
+  gpu.max_shared_bytes_per_block = 49152;
+  gpu.copy_gbps = 4200;
+  gpu.flops_gflops = 64000;
+  eval::DeviceCeilings cpu = gpu;
+  cpu.backend = "cpu";
+  cpu.device_name = "Xeon";
+  WorkerInfo cpu_only{"a", {"cpu"}, {{"ceilings", core::Json::array({cpu.ToJson()})}}};
+  WorkerInfo h200{"b", {"cpu", "cuda", "cuda-sm90"}, {{"ceilings", core::Json::array({cpu.ToJson(), gpu.ToJson()})}}};
+  auto found = AdvertisedCeilings({cpu_only, h200}, "cuda-sm90", task::Backend::kCuda);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->device_name, "NVIDIA H200");
+  EXPECT_EQ(found->max_threads_per_block, 1024);
+  EXPECT_FALSE(AdvertisedCeilings({cpu_only}, "cuda-sm90", task::Backend::kCuda).has_value());
+  EXPECT_EQ(AdvertisedCeilings({cpu_only, h200}, "cpu", task::Backend::kCpu)->device_name, "Xeon");
+}
+
 TEST(RedisUrl, ParsesCredentialsAndRefusesMalformedOnes) {
   auto u = RedisUrl::Parse("redis://kf:s3cret-pass@gpu-host:6380/2");
   ASSERT_TRUE(u.ok());
