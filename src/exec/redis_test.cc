@@ -297,7 +297,8 @@ TEST_F(RedisFixture, TheRunCompletesThroughARedisRestart) {
 
 TEST_F(RedisFixture, AJobThatKillsEveryWorkerEndsAsWorkerLostAndTheRunGoesOn) {
   const std::vector<std::pair<std::string, std::string>> fault = {{"KF_FAULT_ABORT_ON", "POISON"}};
-  for (const char* name : {"w1", "w2", "w3", "w4"}) StartWorker(name, /*lease=*/0.5, /*max_attempts=*/2, fault);
+  // A lease long enough to be renewed in time on a loaded machine: only the poison's runs out.
+  for (const char* name : {"w1", "w2", "w3", "w4"}) StartWorker(name, /*lease=*/2.0, /*max_attempts=*/2, fault);
   WaitForWorkers(4);
   Verdicts v;
   auto executor = MakeExecutor();
