@@ -157,18 +157,28 @@ int CmdWorkers(const std::string& executor, bool json) {
   }
   std::cout << fmt::format("{:<28} {:<8} {:>5} {:>5} {:>9}  {}\n", "worker", "version", "slots", "busy", "evaluated",
                            "serves (tags) / devices");
+  // Advertisements are what other processes wrote: a field of the wrong type shows as "?".
+  auto text = [](const core::Json& j, const char* key) {
+    auto v = j.find(key);
+    return v != j.end() && v->is_string() ? v->get<std::string>() : std::string("?");
+  };
+  auto number = [](const core::Json& j, const char* key) {
+    auto v = j.find(key);
+    return v != j.end() && v->is_number() ? fmt::format("{:.0f}", v->get<double>()) : std::string("?");
+  };
   for (const auto& w : *workers) {
     const core::Json& j = w.json;
     std::vector<std::string> devices;
     if (auto c = j.find("ceilings"); c != j.end() && c->is_array()) {
       for (const auto& d : *c) {
-        devices.push_back(fmt::format("{} ({:.0f} GB/s, {:.0f} GFLOP/s)", d.value("device_name", std::string("?")),
-                                      d.value("copy_gbps", 0.0), d.value("flops_gflops", 0.0)));
+        if (!d.is_object()) continue;
+        devices.push_back(fmt::format("{} ({} GB/s, {} GFLOP/s)", text(d, "device_name"), number(d, "copy_gbps"),
+                                      number(d, "flops_gflops")));
       }
     }
-    std::cout << fmt::format("{:<28} {:<8} {:>5} {:>5} {:>9}  {}\n{:<61}{}\n", w.name, j.value("version", std::string("?")),
-                             j.value("slots", 0), j.value("busy", 0), j.value("evaluated", 0), fmt::join(w.tags, ", "),
-                             "", devices.empty() ? std::string("-") : fmt::format("{}", fmt::join(devices, "; ")));
+    std::cout << fmt::format("{:<28} {:<8} {:>5} {:>5} {:>9}  {}\n{:<61}{}\n", w.name, text(j, "version"),
+                             number(j, "slots"), number(j, "busy"), number(j, "evaluated"), fmt::join(w.tags, ", "), "",
+                             devices.empty() ? std::string("-") : fmt::format("{}", fmt::join(devices, "; ")));
   }
   return kExitOk;
 }
@@ -414,13 +424,16 @@ core::Expected<std::unique_ptr<exec::Executor>> MakeRemoteExecutorFor(const std:
   exec::RemoteOptions remote;
   KF_TRY(remote.run_key, RunKey(run_dir));
   remote.settings = exec::EvalSettings::From(eval_options);
+  remote.cancel = &g_stop;
   std::unique_ptr<exec::Transport> transport;
   if (spec.rfind("redis://", 0) == 0) {
     KF_TRY(exec::RedisUrl url, exec::RedisUrl::Parse(spec));
     KF_TRY(auto workers, exec::ListWorkers(url));
     KF_TRY_VOID(exec::CheckTargetsServed(workers, exec::TaskTargets(task), task.backend, url.Describe()));
     *tune_device = exec::AdvertisedCeilings(workers, exec::TaskTargets(task).front(), task.backend);
-    KF_TRY(transport, exec::MakeRedisTransport(url, {}));
+    exec::RedisOptions redis;
+    redis.cancel = &g_stop;
+    KF_TRY(transport, exec::MakeRedisTransport(url, redis));
   } else if (spec.rfind("spool:", 0) == 0 && spec.size() > 6) {
     KF_TRY(transport, exec::MakeSpoolTransport(fs::absolute(spec.substr(6)), {}));
   } else {

@@ -25,7 +25,6 @@
 #include "eval/ceilings.h"
 #include "eval/evaluator.h"
 #include "exec/executor.h"
-#include "exec/executor.h"
 #include "llm/ensemble.h"
 #include "llm/llm_client.h"
 #include "search/archive.h"

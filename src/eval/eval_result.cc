@@ -510,8 +510,9 @@ core::Json EvalResult::ToJson() const {
   for (const auto& k : profile) profile_json.push_back(k.ToJson());
   return {
       {"status", StatusName(status)},
-      {"message", message},
-      {"log", log},
+      // What children printed may be any bytes; JSON needs UTF-8.
+      {"message", core::ValidUtf8(message)},
+      {"log", core::ValidUtf8(log)},
       {"mismatch", mismatch ? MismatchToJson(*mismatch) : core::Json(nullptr)},
       {"timings", std::move(timings_json)},
       {"speedup", NumberToJson(speedup)},
@@ -520,8 +521,8 @@ core::Json EvalResult::ToJson() const {
       {"phases", PhasesToJson(phases)},
       {"code_hash", code_hash},
       {"profile", std::move(profile_json)},
-      {"configuration", configuration},
-      {"tuning", tuning},
+      {"configuration", core::ValidUtf8(configuration)},
+      {"tuning", core::ValidUtf8(tuning)},
   };
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -203,17 +204,19 @@ std::string RecoverJobId(std::string_view text) {
   return id->get<std::string>();
 }
 
-std::string JobId(std::string_view run_key, std::string_view target, std::string_view source,
+std::string JobId(std::string_view run_key, std::string_view task_hash, std::string_view target, std::string_view source,
                   const EvalSettings& settings) {
-  const std::string digest = core::Sha256Hex(fmt::format("{}\n{}\n{}", target, settings.ToJson().dump(), source));
+  const std::string digest =
+      core::Sha256Hex(fmt::format("{}\n{}\n{}\n{}", task_hash, target, settings.ToJson().dump(), source));
   return fmt::format("{}:{}:{}", run_key, target, digest.substr(0, 24));
 }
 
 // --- task packages ---------------------------------------------------------------------------
 
+// Contents travel as base64: a task's files may be any bytes, JSON strings only UTF-8.
 Json TaskPackage::ToJson() const {
   Json f = Json::object();
-  for (const auto& [path, content] : files) f[path] = content;
+  for (const auto& [path, content] : files) f[path] = core::Base64Encode(content);
   return {{"hash", hash}, {"files", f}};
 }
 
@@ -229,10 +232,11 @@ Expected<TaskPackage> TaskPackage::FromJson(const Json& j) {
   std::size_t total = 0;
   for (const auto& [path, content] : files->items()) {
     if (!IsPackagePath(path)) return MakeError(ErrorCode::kValidation, fmt::format("task package: file name '{}' is not allowed", path));
-    if (!content.is_string()) return MakeError(ErrorCode::kValidation, fmt::format("task package: '{}' is not a string", path));
-    total += content.get_ref<const std::string&>().size();
+    auto bytes = content.is_string() ? core::Base64Decode(content.get_ref<const std::string&>()) : std::nullopt;
+    if (!bytes) return MakeError(ErrorCode::kValidation, fmt::format("task package: '{}' is not base64", path));
+    total += bytes->size();
     if (total > kMaxPackageBytes) return MakeError(ErrorCode::kValidation, "task package: larger than the limit of 64 MiB");
-    p.files.emplace(path, content.get<std::string>());
+    p.files.emplace(path, std::move(*bytes));
   }
   if (!p.files.count("task.yaml")) return MakeError(ErrorCode::kValidation, "task package: no task.yaml");
   if (PackageHash(p.files) != p.hash) return MakeError(ErrorCode::kValidation, "task package: its files do not match its hash");
@@ -366,10 +370,12 @@ bool CanServe(const std::vector<std::string>& tags, std::string_view target, tas
 // --- the worker's evaluations ----------------------------------------------------------------
 
 struct JobRunner::Slot {
+  std::uint64_t last_used = 0;  // JobRunner::mu_
   std::mutex mu;  // held while the evaluator is made
   task::Task task;
   std::unique_ptr<eval::Evaluator> evaluator;
-  std::optional<core::Error> error;  // the task or its reference failed: every job's verdict
+  std::optional<core::Error> error;  // the task or its reference failed: every job's verdict...
+  std::chrono::steady_clock::time_point error_at;  // ...for a minute, then it is tried again
 };
 
 JobRunner::JobRunner(Options options, FetchPackage fetch) : options_(std::move(options)), fetch_(std::move(fetch)) {}
@@ -379,16 +385,33 @@ Expected<std::shared_ptr<JobRunner::Slot>> JobRunner::SlotFor(const Job& job) {
   std::shared_ptr<Slot> slot;
   {
     std::lock_guard lock(mu_);
-    auto& s = slots_[job.task_hash + "|" + job.settings.ToJson().dump()];
+    const std::string key = job.task_hash + "|" + job.settings.ToJson().dump();
+    auto& s = slots_[key];
     if (!s) s = std::make_shared<Slot>();
+    s->last_used = ++uses_;
     slot = s;
+    // A long-lived worker serves many runs: the evaluators of the least recently used tasks go
+    // (one in use elsewhere lives on through its shared_ptr until that job ends).
+    while (slots_.size() > kMaxEvaluators) {
+      auto oldest = std::min_element(slots_.begin(), slots_.end(),
+                                     [](const auto& a, const auto& b) { return a.second->last_used < b.second->last_used; });
+      slots_.erase(oldest);
+    }
   }
   std::lock_guard lock(slot->mu);
+  // A failure may be the machine's for a moment (a reference run timed out under load): a task
+  // that failed is set up again after a minute rather than never.
+  if (slot->error && std::chrono::steady_clock::now() - slot->error_at > std::chrono::minutes(1)) slot->error.reset();
   if (slot->evaluator || slot->error) return slot;
   auto made = [&]() -> Expected<void> {
     KF_TRY(TaskPackage package, fetch_(job.task_hash));
     if (package.hash != job.task_hash) return MakeError(ErrorCode::kValidation, "the fetched task package has another hash");
     KF_TRY(slot->task, UnpackTask(package, options_.cache_dir / "tasks"));
+    if (!CanServe(options_.tags, job.target, slot->task.backend)) {  // before its reference is built and run
+      return MakeError(ErrorCode::kInvalidArgument, fmt::format("this worker has no {} backend (it serves {})",
+                                                                task::BackendName(slot->task.backend),
+                                                                fmt::join(options_.tags, ", ")));
+    }
     eval::EvaluatorOptions o;
     o.cache_dir = options_.cache_dir;
     o.work_dir = options_.work_dir;
@@ -405,6 +428,7 @@ Expected<std::shared_ptr<JobRunner::Slot>> JobRunner::SlotFor(const Job& job) {
     // or whose reference fails will fail the same way for every job.
     if (made.error().code == ErrorCode::kNetwork || made.error().code == ErrorCode::kNotFound) return made.error();
     slot->error = made.error();
+    slot->error_at = std::chrono::steady_clock::now();
   }
   return slot;
 }
@@ -432,10 +456,6 @@ eval::EvalResult JobRunner::Evaluate(const Job& job) {
   if ((*slot)->error) {
     return refuse("the worker could not set up the task: " + (*slot)->error->message.substr(0, (*slot)->error->message.find('\n')),
                   (*slot)->error->message);
-  }
-  if (!CanServe(options_.tags, job.target, (*slot)->task.backend)) {
-    return refuse(fmt::format("this worker has no {} backend (it serves {})", task::BackendName((*slot)->task.backend),
-                              fmt::join(options_.tags, ", ")));
   }
   eval::Evaluator& evaluator = *(*slot)->evaluator;
   eval::Prepared prepared;

@@ -79,8 +79,9 @@ JobResult DeadLetterResult(const std::string& job_id, long long takes, const std
 /// otherwise. For answering a malformed job instead of leaving its coordinator waiting.
 std::string RecoverJobId(std::string_view text);
 
-/// A job's id: the run's key, the target and a hash of the source and settings.
-std::string JobId(std::string_view run_key, std::string_view target, std::string_view source,
+/// A job's id: the run's key, the target and a hash of the task, target, settings and source
+/// (an edited task gives new ids, so a resumed run never takes a verdict on the old one).
+std::string JobId(std::string_view run_key, std::string_view task_hash, std::string_view target, std::string_view source,
                   const EvalSettings& settings);
 
 /// A task directory's files (relative path → content), content-addressed.
@@ -151,7 +152,9 @@ class JobRunner {
   Options options_;
   FetchPackage fetch_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Slot>> slots_;  // by task hash + settings
+  static constexpr std::size_t kMaxEvaluators = 16;
+  std::map<std::string, std::shared_ptr<Slot>> slots_;  // by task hash + settings, at most kMaxEvaluators
+  std::uint64_t uses_ = 0;
   std::mutex device_mu_;          // one measurement at a time
   std::shared_mutex cores_mu_;    // compiles share it; a measurement of host cores takes it alone
 };

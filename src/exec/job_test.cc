@@ -18,7 +18,7 @@ Job SampleJob() {
   j.source = "__global__ void k() {}";
   j.settings.timeout_seconds = 12.5;
   j.settings.seed = 18446744073709551557ULL;  // above 2^63: travels as a string
-  j.id = JobId("run1", j.target, j.source, j.settings);
+  j.id = JobId("run1", j.task_hash, j.target, j.source, j.settings);
   return j;
 }
 
@@ -30,9 +30,10 @@ TEST(Job, RoundTripsAndKeepsItsIdStable) {
   EXPECT_EQ(back->source, j.source);
   EXPECT_EQ(back->settings.seed, j.settings.seed);
   EXPECT_EQ(back->settings.timeout_seconds, 12.5);
-  EXPECT_EQ(JobId("run1", j.target, j.source, j.settings), j.id);
-  EXPECT_NE(JobId("run1", j.target, j.source + " ", j.settings), j.id);
-  EXPECT_NE(JobId("run1", "cuda-sm80", j.source, j.settings), j.id);
+  EXPECT_EQ(JobId("run1", j.task_hash, j.target, j.source, j.settings), j.id);
+  EXPECT_NE(JobId("run1", j.task_hash, j.target, j.source + " ", j.settings), j.id);
+  EXPECT_NE(JobId("run1", j.task_hash, "cuda-sm80", j.source, j.settings), j.id);
+  EXPECT_NE(JobId("run1", std::string(64, 'b'), j.target, j.source, j.settings), j.id);
   EXPECT_EQ(j.id.rfind("run1:cuda-sm90:", 0), 0u);
 }
 
@@ -91,11 +92,11 @@ TEST(TaskPackage, PacksUnpacksAndRefusesTamperedOrEscapingFiles) {
   ASSERT_TRUE(twice.ok());
 
   core::Json tampered = pkg->ToJson();
-  tampered["files"]["reference.cpp"] = "int main() {}";
+  tampered["files"]["reference.cpp"] = core::Base64Encode("int main() {}");
   EXPECT_FALSE(TaskPackage::FromJson(tampered).ok());
   for (const char* path : {"../evil.cpp", "/etc/passwd", "a/../../b", ".hidden", "a//b", "sp ace.cpp"}) {
     core::Json escaping = pkg->ToJson();
-    escaping["files"][path] = "x";
+    escaping["files"][path] = "eA==";
     auto r = TaskPackage::FromJson(escaping);
     ASSERT_FALSE(r.ok()) << path;
     EXPECT_NE(r.error().message.find("not allowed"), std::string::npos) << r.error().message;

@@ -32,12 +32,16 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kGroup = "kf-workers";
 constexpr int kKeyTtlSeconds = 7 * 24 * 3600;  // markers and results outlive any run's pause
 constexpr int kHeartbeatSeconds = 2;
+// An entry is taken over only when its lease key is gone and it has been idle this long (a fresh
+// delivery has not set its lease key yet).
+constexpr int kClaimMinIdleMs = 1000;
 
 std::string JobsStream(std::string_view tag) { return fmt::format("kf:jobs:{}", tag); }
 std::string ResultKey(std::string_view id) { return fmt::format("kf:result:{}", id); }
 std::string MarkerKey(std::string_view id) { return fmt::format("kf:job:{}", id); }
 std::string PackageKey(std::string_view hash) { return fmt::format("kf:pkg:{}", hash); }
 std::string WorkerKey(std::string_view name) { return fmt::format("kf:worker:{}", name); }
+std::string LeasePrefix(std::string_view stream) { return fmt::format("kf:lease:{}:", stream); }
 // Job ids start with the run's key (exec::JobId), which names the coordinator's result stream.
 std::string ResultsStream(std::string_view job_id) {
   return fmt::format("kf:results:{}", job_id.substr(0, job_id.find(':')));
@@ -55,13 +59,50 @@ end
 return false
 )lua";
 
-// Writes a result once and tells the coordinator; 0 when another worker answered first.
+// Writes a result once, tells the coordinator, and acknowledges and removes the job's entry, in
+// one step: a worker that dies in between leaves either nothing done or everything. Returns 0
+// when another worker answered first (the entry is acknowledged all the same).
+//   KEYS: result key, results stream, jobs stream, lease key
+//   ARGV: result JSON (empty: acknowledge only), job id, ttl seconds, entry id
 constexpr const char* kResultScript = R"lua(
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
+local written = 0
+if ARGV[1] ~= '' and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'job', ARGV[2], 'result', ARGV[1])
-  return 1
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  written = 1
 end
-return 0
+redis.call('XACK', KEYS[3], 'kf-workers', ARGV[4])
+redis.call('XDEL', KEYS[3], ARGV[4])
+redis.call('DEL', KEYS[4])
+return written
+)lua";
+
+// The lease: the holder keeps kf:lease:<stream>:<entry> alive (PX: its own lease) and resets the
+// entry's idle time, as long as the entry is still pending with it. 0: it is not any more
+// (another worker took it over), so the holder stops renewing it.
+//   KEYS: jobs stream, lease key   ARGV: consumer, entry id, lease ms
+constexpr const char* kRenewScript = R"lua(
+local p = redis.call('XPENDING', KEYS[1], 'kf-workers', ARGV[2], ARGV[2], 1, ARGV[1])
+if #p == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], 'kf-workers', ARGV[1], 0, ARGV[2], 'JUSTID')
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return 1
+)lua";
+
+// Takes over one entry whose holder let its lease key expire (whatever lease that holder had),
+// idle at least ARGV[3] ms; returns {entry, deliveries} or nil. Entries deleted meanwhile are
+// acknowledged and skipped.
+//   KEYS: jobs stream   ARGV: consumer, lease key prefix, min idle ms
+constexpr const char* kReclaimScript = R"lua(
+local pending = redis.call('XPENDING', KEYS[1], 'kf-workers', 'IDLE', ARGV[3], '-', '+', 100)
+for _, p in ipairs(pending) do
+  if redis.call('EXISTS', ARGV[2] .. p[1]) == 0 then
+    local claimed = redis.call('XCLAIM', KEYS[1], 'kf-workers', ARGV[1], ARGV[3], p[1])
+    if claimed[1] then return {claimed[1], p[4] + 1} end
+    redis.call('XACK', KEYS[1], 'kf-workers', p[1])
+  end
+end
+return false
 )lua";
 
 struct ReplyDeleter {
@@ -108,6 +149,7 @@ class Connection {
       if (reply) {
         if (reply->type == REDIS_REPLY_ERROR && Str(reply.get()).rfind("LOADING", 0) == 0) {
           if (!Sleep(backoff)) return MakeError(ErrorCode::kCancelled, "stopped while redis was loading");
+          backoff = std::min(backoff * 2, options_.max_backoff_seconds);
           continue;
         }
         return reply;
@@ -185,13 +227,17 @@ class Connection {
     redisSetTimeout(ctx_, tv);
   }
 
+  bool Stopping() const {
+    return (stop_ != nullptr && stop_->load()) || (options_.cancel != nullptr && options_.cancel->load());
+  }
+
   bool Sleep(double seconds) {
     const auto until = Clock::now() + std::chrono::duration<double>(seconds);
     while (Clock::now() < until) {
-      if (stop_ != nullptr && stop_->load()) return false;
+      if (Stopping()) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    return !(stop_ != nullptr && stop_->load());
+    return !Stopping();
   }
 
   void Close() {
@@ -240,11 +286,6 @@ std::vector<Entry> ParseStreams(const redisReply* r) {
   return out;
 }
 
-std::string Hostname() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) return "unknown-host";
-  return host;
-}
 
 // --- the coordinator ------------------------------------------------------------------------
 
@@ -262,7 +303,9 @@ class RedisTransport final : public Transport {
 
   Expected<void> PutPackage(const TaskPackage& package) override {
     std::lock_guard lock(commands_mu_);
-    KF_TRY(Reply r, commands_.Checked({"SET", PackageKey(package.hash), package.ToJson().dump(), "NX"}));
+    // Refreshed by every run that sends it; gone a week after the last one.
+    KF_TRY(Reply r, commands_.Checked({"SET", PackageKey(package.hash), package.ToJson().dump(), "EX",
+                                       std::to_string(kKeyTtlSeconds)}));
     (void)r;
     return core::Ok();
   }
@@ -338,6 +381,7 @@ class RedisTransport final : public Transport {
       auto r = reader_conn_.Checked({"XREAD", "COUNT", "256", "BLOCK", "500", "STREAMS", stream, last}, 5);
       if (!r.ok()) {
         if (!stopping_) core::LogWarn("reading results: {}", r.error().message);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
         continue;
       }
       for (Entry& e : ParseStreams(r->get())) {
@@ -347,6 +391,30 @@ class RedisTransport final : public Transport {
       if (Clock::now() >= next_check) {
         next_check = Clock::now() + std::chrono::seconds(5);
         RequeueLost();
+        WarnIfUnserved();
+      }
+    }
+  }
+
+  // Jobs wait for workers that may come back; a run whose targets have no live worker any more
+  // says so every half minute rather than wait in silence.
+  void WarnIfUnserved() {
+    if (Clock::now() < next_unserved_check_) return;
+    next_unserved_check_ = Clock::now() + std::chrono::seconds(30);
+    std::map<std::string, int> waiting;
+    {
+      std::lock_guard lock(outstanding_mu_);
+      for (const auto& [id, job] : outstanding_) ++waiting[job.target];
+    }
+    auto workers = ListWorkers(url_);
+    if (!workers.ok()) return;
+    for (const auto& [target, n] : waiting) {
+      const bool served = std::any_of(workers->begin(), workers->end(), [&](const WorkerInfo& w) {
+        return std::find(w.tags.begin(), w.tags.end(), target) != w.tags.end();
+      });
+      if (!served) {
+        core::LogWarn("{} job(s) wait for target {}, which no live worker at {} serves; start one: kfoundry worker "
+                      "--executor {}", n, target, url_.Describe(), url_.Describe());
       }
     }
   }
@@ -373,6 +441,7 @@ class RedisTransport final : public Transport {
   Connection reader_conn_;
   std::thread reader_;
   OnResult on_result_;
+  Clock::time_point next_unserved_check_ = Clock::now() + std::chrono::seconds(30);
   std::mutex outstanding_mu_;
   std::condition_variable outstanding_cv_;
   std::map<std::string, Job> outstanding_;
@@ -400,18 +469,24 @@ class RedisWorker {
     ro.cache_dir = options_.cache_dir;
     ro.work_dir = options_.work_dir;
     ro.tags = options_.tags;
-    ro.cancel = options_.stop;
+    ro.cancel = nullptr;  // a stopped worker finishes the jobs in hand (the spool's does too)
     if (!options_.evaluate) {
       runner_ = std::make_unique<JobRunner>(ro, [this](const std::string& hash) { return FetchPackage(hash); });
       options_.evaluate = [this](const Job& job) { return runner_->Evaluate(job); };
     }
     Advertise();  // before the first job, so `kfoundry workers` and coordinators see it at once
     std::thread heartbeat([this] { Heartbeat(); });
+    std::thread leases([this] { KeepLeases(); });
     std::vector<std::thread> slots;
     for (int i = 0; i < std::max(1, options_.slots); ++i) slots.emplace_back([this, i] { Serve(i); });
     for (auto& t : slots) t.join();
-    stopping_ = true;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    held_cv_.notify_all();
     heartbeat.join();
+    leases.join();
     Connection bye(url_, redis_options_, &stopping_);
     if (bye.Open().ok()) (void)bye.Command({"DEL", WorkerKey(options_.name)});
     std::lock_guard lock(mu_);
@@ -434,7 +509,8 @@ class RedisWorker {
     return TaskPackage::FromJson(j);
   }
 
-  // One slot: take a job (a stale one first), run it under a lease, answer it, acknowledge it.
+  // One slot: take jobs (one whose holder died first), and for each: hold its lease, run it,
+  // answer and acknowledge it.
   void Serve(int slot) {
     const std::string consumer = fmt::format("{}/{}", options_.name, slot);
     Connection c(url_, redis_options_, options_.stop);
@@ -442,50 +518,54 @@ class RedisWorker {
     for (const auto& tag : options_.tags) read.push_back(JobsStream(tag));
     for (std::size_t i = 0; i < options_.tags.size(); ++i) read.push_back(">");
     while (!Stopped()) {
-      std::optional<Entry> entry = TakeStale(c, consumer);
-      if (!entry) {
+      std::vector<Taken> taken = TakeStale(c, consumer);
+      if (taken.empty()) {
         auto r = c.Command(read, 6);
         if (!r.ok()) continue;  // stopped
         if ((*r)->type == REDIS_REPLY_ERROR) {
-          // NOGROUP: the server lost its data (restarted without persistence); make the groups again.
+          // NOGROUP: the server lost its data (restarted without persistence): make the groups
+          // again. Anything else (WRONGTYPE, NOPERM, OOM) is said once and waited out.
+          const std::string error = Str(r->get());
+          if (error.rfind("NOGROUP", 0) != 0) core::LogWarn("reading jobs: {}", error);
           for (const std::string& tag : options_.tags) CreateGroup(c, tag);
+          std::this_thread::sleep_for(std::chrono::milliseconds(500));
           continue;
         }
-        auto entries = ParseStreams(r->get());
-        if (entries.empty()) continue;
-        entry = std::move(entries.front());
+        // COUNT 1 is per stream: one entry from each of several tags may come at once. All are
+        // held (their leases renewed) from now, and run in turn.
+        for (Entry& e : ParseStreams(r->get())) taken.push_back({std::move(e), 1});
       }
-      Handle(c, consumer, *entry);
+      for (const Taken& t : taken) Hold(consumer, t.entry);
+      for (const Taken& t : taken) Handle(c, consumer, t);
     }
   }
 
-  // A job whose worker stopped renewing its lease, with how often it has been delivered.
-  std::optional<Entry> TakeStale(Connection& c, const std::string& consumer) {
-    const std::string idle = std::to_string(static_cast<long long>(options_.lease_seconds * 1000));
+  struct Taken {
+    Entry entry;
+    long long deliveries = 1;
+  };
+
+  // A job whose holder let its lease run out (it died), with how often it has been delivered.
+  std::vector<Taken> TakeStale(Connection& c, const std::string& consumer) {
     for (const std::string& tag : options_.tags) {
-      auto r = c.Command({"XAUTOCLAIM", JobsStream(tag), kGroup, consumer, idle, "0-0", "COUNT", "1"});
+      const std::string stream = JobsStream(tag);
+      auto r = c.Command({"EVAL", kReclaimScript, "1", stream, consumer, LeasePrefix(stream), std::to_string(kClaimMinIdleMs)});
       if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements < 2) continue;
-      auto entries = ParseEntries(JobsStream(tag), (*r)->element[1]);
-      if (entries.empty()) continue;
+      const redisReply* pair = r->get();
+      auto entries = ParseEntries(stream, pair);  // element 0 is the entry; ParseEntries skips the count
+      if (entries.empty() || pair->element[1]->type != REDIS_REPLY_INTEGER) continue;
       {
         std::lock_guard lock(mu_);
         ++summary_.reclaimed;
       }
-      core::LogWarn("took over job entry {} of {}: its worker stopped renewing its lease", entries.front().id, tag);
-      return std::move(entries.front());
+      core::LogWarn("took over job entry {} of {}: its worker let its lease run out", entries.front().id, tag);
+      return {{std::move(entries.front()), pair->element[1]->integer}};
     }
-    return std::nullopt;
+    return {};
   }
 
-  long long Deliveries(Connection& c, const Entry& e) {
-    auto r = c.Command({"XPENDING", e.stream, kGroup, e.id, e.id, "1"});
-    if (!r.ok() || (*r)->type != REDIS_REPLY_ARRAY || (*r)->elements == 0) return 1;
-    const redisReply* p = (*r)->element[0];
-    if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || p->element[3]->type != REDIS_REPLY_INTEGER) return 1;
-    return p->element[3]->integer;
-  }
-
-  void Handle(Connection& c, const std::string& consumer, const Entry& e) {
+  void Handle(Connection& c, const std::string& consumer, const Taken& t) {
+    const Entry& e = t.entry;
     auto it = e.fields.find("job");
     const std::string text = it == e.fields.end() ? std::string() : it->second;
     auto job = Job::Parse(text);
@@ -498,15 +578,12 @@ class RedisWorker {
       answer.job_id = RecoverJobId(text);
       answer.result.status = eval::Status::kRuntimeError;
       answer.result.message = "the worker refused the job: " + job.error().message;
-      Finish(c, e, answer.job_id.empty() ? std::nullopt : std::optional<JobResult>(answer));
+      Finish(c, consumer, e, answer.job_id.empty() ? std::nullopt : std::optional<JobResult>(answer));
       return;
     }
-    answer.job_id = job->id;
-    const long long deliveries = Deliveries(c, e);
-    if (deliveries > options_.max_attempts) {
-      answer = DeadLetterResult(job->id, deliveries - 1, "");
-      core::LogWarn("job {}: dead-lettered as worker_lost after {} takes", job->id, deliveries - 1);
-      Finish(c, e, answer);
+    if (t.deliveries > options_.max_attempts) {
+      core::LogWarn("job {}: dead-lettered as worker_lost after {} takes", job->id, t.deliveries - 1);
+      Finish(c, consumer, e, DeadLetterResult(job->id, t.deliveries - 1, ""));
       std::lock_guard lock(mu_);
       ++summary_.dead_lettered;
       return;
@@ -515,51 +592,73 @@ class RedisWorker {
       std::lock_guard lock(mu_);
       ++busy_;
     }
-    std::atomic<bool> done{false};
-    std::thread lease([&] { Renew(consumer, e, done); });
-    answer.result = options_.evaluate(*job);
-    done = true;
-    lease.join();
-    {
-      std::lock_guard lock(mu_);
-      --busy_;
-    }
-    // Stopped mid-evaluation: the verdict may be the cancellation's, so the job is left to
-    // another worker (its lease runs out); a verdict that passed is complete and is kept.
-    if (Stopped() && answer.result.status != eval::Status::kPassed) return;
-    Finish(c, e, answer);
+    answer.job_id = job->id;
+    answer.result = options_.evaluate(*job);  // a stop lets it finish: the job is answered, not cancelled
+    Finish(c, consumer, e, answer);
     std::lock_guard lock(mu_);
+    --busy_;
     ++summary_.evaluated;
   }
 
-  // The lease: XCLAIM ... JUSTID resets the entry's idle time without counting a delivery.
-  void Renew(const std::string& consumer, const Entry& e, const std::atomic<bool>& done) {
-    Connection c(url_, redis_options_, &done);
+  // Leases: every held entry is renewed every third of the lease by one thread of the worker.
+  void Hold(const std::string& consumer, const Entry& e) {
+    std::lock_guard lock(mu_);
+    held_[e.stream + "|" + e.id] = Held{consumer, e.stream, e.id};
+    held_cv_.notify_all();  // renewed at once: the lease key says it is alive from the start
+  }
+
+  void KeepLeases() {
+    Connection c(url_, redis_options_, &stopping_);
+    const std::string lease_ms = std::to_string(static_cast<long long>(options_.lease_seconds * 1000));
     const auto every = std::chrono::duration<double>(std::max(0.05, options_.lease_seconds / 3));
-    auto next = Clock::now() + every;
-    while (!done) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (Clock::now() < next) continue;
-      next = Clock::now() + every;
-      (void)c.Command({"XCLAIM", e.stream, kGroup, consumer, "0", e.id, "JUSTID"});
+    std::set<std::string> renewed_once;
+    while (!stopping_) {
+      std::vector<Held> held;
+      {
+        std::unique_lock lock(mu_);
+        held_cv_.wait_for(lock, every, [&] {
+          if (stopping_) return true;
+          for (const auto& [key, h] : held_) {
+            if (!renewed_once.count(key)) return true;
+          }
+          return false;
+        });
+        for (const auto& [key, h] : held_) held.push_back(h);
+      }
+      std::set<std::string> now_held;
+      for (const Held& h : held) {
+        const std::string key = h.stream + "|" + h.id;
+        now_held.insert(key);
+        auto r = c.Command({"EVAL", kRenewScript, "2", h.stream, LeasePrefix(h.stream) + h.id, h.consumer, h.id, lease_ms});
+        if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER && (*r)->integer == 0) {
+          core::LogWarn("job entry {} of {} was taken over by another worker; its answer will be the first one written",
+                        h.id, h.stream);
+          std::lock_guard lock(mu_);
+          held_.erase(key);
+        }
+      }
+      renewed_once = std::move(now_held);
     }
   }
 
-  void Finish(Connection& c, const Entry& e, const std::optional<JobResult>& answer) {
-    if (answer) {
-      const std::string text = answer->ToJson().dump();
-      auto r = c.Checked({"EVAL", kResultScript, "2", ResultKey(answer->job_id), ResultsStream(answer->job_id), text,
-                          answer->job_id, std::to_string(kKeyTtlSeconds)});
-      if (!r.ok()) {
-        core::LogError("job {}: cannot write its result: {}", answer->job_id, r.error().message);
-        return;  // not acknowledged: it will be taken again after the lease
-      }
-      if ((*r)->type == REDIS_REPLY_INTEGER && (*r)->integer == 0) {
-        core::LogInfo("job {}: answered already by another worker; this answer is dropped", answer->job_id);
-      }
+  void Finish(Connection& c, const std::string& consumer, const Entry& e, const std::optional<JobResult>& answer) {
+    {
+      std::lock_guard lock(mu_);
+      held_.erase(e.stream + "|" + e.id);
     }
-    (void)c.Command({"XACK", e.stream, kGroup, e.id});
-    (void)c.Command({"XDEL", e.stream, e.id});
+    (void)consumer;
+    const std::string text = answer ? answer->ToJson().dump() : std::string();
+    const std::string job_id = answer ? answer->job_id : std::string("none");
+    auto r = c.Checked({"EVAL", kResultScript, "4", ResultKey(job_id), ResultsStream(job_id), e.stream,
+                        LeasePrefix(e.stream) + e.id, text, job_id, std::to_string(kKeyTtlSeconds), e.id});
+    if (!r.ok()) {
+      // Not acknowledged: the job is taken again once its lease runs out.
+      core::LogError("job entry {}: cannot write its result: {}", e.id, r.error().message);
+      return;
+    }
+    if (answer && (*r)->type == REDIS_REPLY_INTEGER && (*r)->integer == 0) {
+      core::LogInfo("job {}: answered already by another worker; this answer is dropped", answer->job_id);
+    }
   }
 
   Json Advertisement() {
@@ -567,7 +666,7 @@ class RedisWorker {
     Json j = options_.hardware.is_object() ? options_.hardware : Json::object();
     j["name"] = options_.name;
     j["tags"] = options_.tags;
-    j["host"] = Hostname();
+    j["host"] = HostName();
     j["pid"] = static_cast<long long>(::getpid());
     j["version"] = KF_VERSION;
     j["slots"] = options_.slots;
@@ -602,6 +701,11 @@ class RedisWorker {
   std::mutex mu_;
   WorkerSummary summary_;
   int busy_ = 0;
+  struct Held {
+    std::string consumer, stream, id;
+  };
+  std::map<std::string, Held> held_;  // by stream|entry id: jobs in hand, whose leases are renewed
+  std::condition_variable held_cv_;
   std::time_t started_ = std::time(nullptr);
 };
 
@@ -687,8 +791,8 @@ Expected<std::vector<WorkerInfo>> ListWorkers(const RedisUrl& url) {
       if (v->type != REDIS_REPLY_STRING) continue;  // expired between SCAN and GET
       auto j = core::ParseJson(Str(v.get()), "a worker's advertisement");
       if (!j.ok() || !j->is_object()) continue;
-      WorkerInfo w;
-      w.name = j->value("name", std::string());
+      WorkerInfo w;  // what another process wrote: every field's type is checked before use
+      if (auto n = j->find("name"); n != j->end() && n->is_string()) w.name = n->get<std::string>();
       if (auto t = j->find("tags"); t != j->end() && t->is_array()) {
         for (const auto& tag : *t) {
           if (tag.is_string()) w.tags.push_back(tag.get<std::string>());

@@ -15,6 +15,7 @@
 // doing; everything they write is idempotent.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,8 @@ struct RedisOptions {
   /// Connecting and reconnecting: the first retry waits this long, doubling to max_backoff.
   double backoff_seconds = 0.05;
   double max_backoff_seconds = 2;
+  /// Set (Ctrl-C) to give up waiting for a broker that is down.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// The coordinator's side of `--executor redis://...`.

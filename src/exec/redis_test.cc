@@ -146,10 +146,11 @@ timing: {warmup: 0, min_trials: 2, max_trials: 3, max_seconds: 0.05, flush_cache
   }
 
   pid_t StartWorker(const std::string& name, double lease = 30, int max_attempts = 3,
-                    std::vector<std::pair<std::string, std::string>> env = {}, const std::string& tags = "cpu") {
+                    std::vector<std::pair<std::string, std::string>> env = {}, const std::string& tags = "cpu",
+                    int slots = 1) {
     env.emplace_back("KF_CACHE_DIR", (dir_ / "cache").string());
     const pid_t pid = Spawn({KF_BINARY_DIR "/kfoundry", "worker", "--executor", server_->Url(),
-                             "--tags", tags, "--name", name, "--lease", fmt::format("{}", lease), "--max-attempts",
+                             "--tags", tags, "--name", name, "--slots", std::to_string(slots), "--lease", fmt::format("{}", lease), "--max-attempts",
                              std::to_string(max_attempts)},
                             env, dir_ / (name + ".log"));
     workers_.push_back(pid);
@@ -220,7 +221,7 @@ timing: {warmup: 0, min_trials: 2, max_trials: 3, max_seconds: 0.05, flush_cache
 
 TEST_F(RedisFixture, TwoWorkersServeOneRunAndEveryResultArrivesOnce) {
   StartWorker("wa");
-  StartWorker("wb");
+  StartWorker("wb", 30, 3, {}, "cpu", /*slots=*/2);  // two jobs in hand at once
   WaitForWorkers(2);
   auto listed = ListWorkers(url_);
   ASSERT_TRUE(listed.ok());

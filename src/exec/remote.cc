@@ -1,5 +1,6 @@
 #include "exec/remote.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -52,7 +53,7 @@ class RemoteExecutor final : public Executor {
         j.task_hash = task_hash_;
         j.source = job.source;
         j.settings = options_.settings;
-        j.id = JobId(options_.run_key, j.target, j.source, j.settings);
+        j.id = JobId(options_.run_key, j.task_hash, j.target, j.source, j.settings);
         waiting_[j.id].push_back({key, t});
         jobs.push_back(std::move(j));
       }
@@ -63,7 +64,22 @@ class RemoteExecutor final : public Executor {
 
   void Drain() override {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return pending_ == 0; });
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return pending_ == 0; })) {
+      if (options_.cancel == nullptr || !options_.cancel->load()) continue;
+      std::vector<std::pair<EvalDone, std::int64_t>> cancelled;
+      for (auto& [key, s] : submissions_) cancelled.emplace_back(std::move(s.done), s.candidate_id);
+      submissions_.clear();
+      waiting_.clear();
+      lock.unlock();
+      for (auto& [done, id] : cancelled) {
+        eval::EvalResult r;
+        r.status = eval::Status::kRuntimeError;
+        r.message = "cancelled: the run stopped before every target's worker answered";
+        done(id, std::move(r));
+      }
+      lock.lock();
+      pending_ -= static_cast<int>(cancelled.size());
+    }
   }
 
  private:

@@ -7,6 +7,7 @@
 // its result, if a worker already wrote it, is taken as it is, and never counted twice.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,6 +41,9 @@ struct RemoteOptions {
   /// Stable for the run (kept in its directory), so resubmitted jobs keep their ids.
   std::string run_key;
   EvalSettings settings;
+  /// Set (Ctrl-C): Drain stops waiting and answers every job still out as cancelled (a stopping
+  /// run records no such verdict; a resumed run sends the jobs again, under the same ids).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// Sends the task's package, then returns the executor. The destructor drains and stops the

@@ -326,6 +326,7 @@ TEST_F(SpoolTest, ARemoteExecutorOverTheSpoolAnswersEachCandidateOnce) {
   std::thread worker([&] { s = Drain(o); });
   std::map<std::int64_t, int> calls;
   std::map<std::int64_t, eval::Status> status;
+  std::map<std::int64_t, std::string> message;
   {
     transport_.reset();  // the executor gets its own
     auto transport = MakeSpoolTransport(spool_, {});
@@ -340,6 +341,7 @@ TEST_F(SpoolTest, ARemoteExecutorOverTheSpoolAnswersEachCandidateOnce) {
         std::lock_guard lock(mu);
         ++calls[got];
         status[got] = r.status;
+        message[got] = r.message;
       });
     }
     (*executor)->Drain();
@@ -348,9 +350,9 @@ TEST_F(SpoolTest, ARemoteExecutorOverTheSpoolAnswersEachCandidateOnce) {
   worker.join();
   EXPECT_EQ(s.evaluated, 3);
   EXPECT_EQ(calls, (std::map<std::int64_t, int>{{0, 1}, {1, 1}, {2, 1}}));
-  EXPECT_EQ(status[0], eval::Status::kPassed);
-  EXPECT_EQ(status[1], eval::Status::kCompileError);
-  EXPECT_EQ(status[2], eval::Status::kPassed);
+  EXPECT_EQ(status[0], eval::Status::kPassed) << message[0];
+  EXPECT_EQ(status[1], eval::Status::kCompileError) << message[1];
+  EXPECT_EQ(status[2], eval::Status::kPassed) << message[2];
 }
 
 TEST_F(SpoolTest, RefusesWorkerNamesAndTagsThatCannotBeFileNames) {

@@ -9,9 +9,13 @@
 
 namespace kf::exec {
 
-std::string DefaultWorkerName() {
+std::string HostName() {
   char host[256] = {};
-  std::string name = ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? host : "worker";
+  return ::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0' ? host : "unknown-host";
+}
+
+std::string DefaultWorkerName() {
+  std::string name = HostName() == "unknown-host" ? "worker" : HostName();
   // The short host name, in characters every transport takes in a key or a file name, and short
   // enough for a spool's claim file names (exec/spool.h: 32 characters with the pid).
   name = name.substr(0, std::min<std::size_t>(name.find('.'), 24));

@@ -45,5 +45,7 @@ struct WorkerSummary {
 
 /// The worker name used when none is given: "<hostname>-<pid>".
 std::string DefaultWorkerName();
+/// This machine's host name, as workers advertise it.
+std::string HostName();
 
 }  // namespace kf::exec
