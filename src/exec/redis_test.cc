@@ -237,12 +237,19 @@ TEST_F(RedisFixture, TwoWorkersServeOneRunAndEveryResultArrivesOnce) {
     constexpr int kJobs = 10;
     for (int i = 0; i < kJobs; ++i) Submit(*executor, v, i, i == 7 ? Slow(150, i) : Variant(i));
     Submit(*executor, v, 99, Kernel("  undeclared_name = 3;"));
-    ASSERT_TRUE(WaitFor(v, kJobs + 1, 240s));
+    // A kernel that writes bytes that are not UTF-8 and crashes: its log travels, and no worker dies.
+    Submit(*executor, v, 98,
+           "#include <cstdint>\n#include <cstdio>\nvoid twice(const float* x, float* y, int32_t n) {\n"
+           "  std::fputs(\"\\xff\\xfe not utf-8\\n\", stderr);\n  __builtin_trap();\n}\n");
+    ASSERT_TRUE(WaitFor(v, kJobs + 2, 240s));
     executor->Drain();
   }
   for (const auto& [id, n] : v.calls) EXPECT_EQ(n, 1) << "candidate " << id;
   for (int i = 0; i < 10; ++i) EXPECT_EQ(v.results[i].status, eval::Status::kPassed) << i << ": " << v.results[i].message;
   EXPECT_EQ(v.results[99].status, eval::Status::kCompileError);
+  EXPECT_EQ(v.results[98].status, eval::Status::kRuntimeError) << v.results[98].message;
+  EXPECT_NE(v.results[98].log.find("not utf-8"), std::string::npos) << v.results[98].log;
+  for (pid_t pid : workers_) EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), 0) << "a worker died";
   std::set<std::string> who;
   for (const auto& [job, worker] : Answers()) who.insert(worker);
   EXPECT_EQ(who, (std::set<std::string>{"wa", "wb"}));  // both took part
@@ -273,6 +280,31 @@ TEST_F(RedisFixture, AJobWhoseWorkerIsKilledCompletesOnAnotherOnce) {
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers.begin()->second, "heir");
   EXPECT_EQ(Redis(port_, {"XLEN", "kf:jobs:cpu"}), 0);  // acknowledged and removed
+}
+
+// A lease is the holder's: a worker started with a short --lease never takes over a job that a
+// worker with a long one is still working on.
+TEST_F(RedisFixture, AShortLeasedWorkerLeavesALongLeasedWorkersJobAlone) {
+  StartWorker("patient", /*lease=*/30);
+  WaitForWorkers(1);
+  Verdicts v;
+  auto executor = MakeExecutor();
+  Submit(*executor, v, 1, Slow(600, 1));  // seconds in hand: many of the eager worker's leases
+  bool held = false;
+  for (int i = 0; i < 3000 && !held; ++i) {
+    held = Redis(port_, {"XPENDING", "kf:jobs:cpu", "kf-workers", "-", "+", "10", "patient/0"}) == 1;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(held);
+  StartWorker("eager", /*lease=*/0.5);
+  ASSERT_TRUE(WaitFor(v, 1, 120s));
+  executor->Drain();
+  EXPECT_EQ(v.results[1].status, eval::Status::kPassed) << v.results[1].message;
+  const auto answers = Answers();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers.begin()->second, "patient");
+  const std::string log = *core::ReadFile(dir_ / "eager.log");
+  EXPECT_EQ(log.find("took over"), std::string::npos) << log;
 }
 
 TEST_F(RedisFixture, TheRunCompletesThroughARedisRestart) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/json.h"
 #include "core/log.h"
 
 namespace kf::exec {
@@ -31,11 +32,18 @@ class RemoteExecutor final : public Executor {
   }
 
   void Submit(EvalJob job, EvalDone done) override {
-    if (job.source.size() > kMaxSourceBytes) {  // a worker would refuse it: said here, at once
+    // What a worker would refuse, or JSON could not carry, is said here at once.
+    std::string refused;
+    if (job.source.size() > kMaxSourceBytes) {
+      refused = fmt::format("the kernel is {} bytes, more than the {} a remote worker accepts", job.source.size(),
+                            kMaxSourceBytes);
+    } else if (core::ValidUtf8(job.source) != job.source) {
+      refused = "the kernel is not UTF-8 text";
+    }
+    if (!refused.empty()) {
       eval::EvalResult r;
       r.status = eval::Status::kStaticRejected;
-      r.message = fmt::format("the kernel is {} bytes, more than the {} a remote worker accepts", job.source.size(),
-                              kMaxSourceBytes);
+      r.message = std::move(refused);
       done(job.candidate_id, std::move(r));
       return;
     }
