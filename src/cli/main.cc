@@ -435,7 +435,11 @@ core::Expected<std::unique_ptr<exec::Executor>> MakeRemoteExecutorFor(const std:
     redis.cancel = &g_stop;
     KF_TRY(transport, exec::MakeRedisTransport(url, redis));
   } else if (spec.rfind("spool:", 0) == 0 && spec.size() > 6) {
-    KF_TRY(transport, exec::MakeSpoolTransport(fs::absolute(spec.substr(6)), {}));
+    // The coordinator only puts back claims whose worker died; dead-lettering is left to the
+    // workers, whose --max-attempts it cannot know.
+    exec::SpoolOptions spool;
+    spool.max_attempts = 1000;
+    KF_TRY(transport, exec::MakeSpoolTransport(fs::absolute(spec.substr(6)), spool));
   } else {
     return core::MakeError(core::ErrorCode::kInvalidArgument,
                            fmt::format("--executor '{}': expected local, redis://[user:password@]host:port[/db] or spool:DIR",
