@@ -416,7 +416,7 @@ core::Expected<std::string> RunKey(const fs::path& run_dir) {
 
 /// --executor redis://... or spool:DIR. A redis run is refused when no live worker serves one
 /// of the task's targets; its parameterized kernels are tuned under the launch limits a worker
-/// of the first target advertises.
+/// of each target advertises (the tightest over several targets).
 core::Expected<std::unique_ptr<exec::Executor>> MakeRemoteExecutorFor(const std::string& spec, const task::Task& task,
                                                                        const fs::path& run_dir,
                                                                        const eval::EvaluatorOptions& eval_options,
@@ -430,7 +430,7 @@ core::Expected<std::unique_ptr<exec::Executor>> MakeRemoteExecutorFor(const std:
     KF_TRY(exec::RedisUrl url, exec::RedisUrl::Parse(spec));
     KF_TRY(auto workers, exec::ListWorkers(url));
     KF_TRY_VOID(exec::CheckTargetsServed(workers, exec::TaskTargets(task), task.backend, url.Describe()));
-    *tune_device = exec::AdvertisedCeilings(workers, exec::TaskTargets(task).front(), task.backend);
+    *tune_device = exec::AdvertisedCeilings(workers, exec::TaskTargets(task), task.backend);
     exec::RedisOptions redis;
     redis.cancel = &g_stop;
     KF_TRY(transport, exec::MakeRedisTransport(url, redis));

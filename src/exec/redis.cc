@@ -806,8 +806,9 @@ Expected<std::vector<WorkerInfo>> ListWorkers(const RedisUrl& url) {
   return out;
 }
 
-std::optional<eval::DeviceCeilings> AdvertisedCeilings(const std::vector<WorkerInfo>& workers, const std::string& target,
-                                                       task::Backend backend) {
+namespace {
+std::optional<eval::DeviceCeilings> AdvertisedBy(const std::vector<WorkerInfo>& workers, const std::string& target,
+                                                 task::Backend backend) {
   for (const WorkerInfo& w : workers) {
     if (!CanServe(w.tags, target, backend)) continue;
     auto ceilings = w.json.find("ceilings");
@@ -818,6 +819,28 @@ std::optional<eval::DeviceCeilings> AdvertisedCeilings(const std::vector<WorkerI
     }
   }
   return std::nullopt;
+}
+}  // namespace
+
+std::optional<eval::DeviceCeilings> AdvertisedCeilings(const std::vector<WorkerInfo>& workers,
+                                                       const std::vector<std::string>& targets, task::Backend backend) {
+  std::optional<eval::DeviceCeilings> out;
+  auto tightest = [](auto a, auto b) { return a == 0 ? b : b == 0 ? a : std::min(a, b); };  // 0: no limit known
+  for (const std::string& target : targets) {
+    auto d = AdvertisedBy(workers, target, backend);
+    if (!d) continue;
+    if (!out) {
+      out = std::move(d);
+      continue;
+    }
+    out->max_threads_per_block = tightest(out->max_threads_per_block, d->max_threads_per_block);
+    out->max_shared_bytes_per_block = tightest(out->max_shared_bytes_per_block, d->max_shared_bytes_per_block);
+    if (d->device_id != out->device_id) {
+      out->device_id += "+" + d->device_id;
+      out->device_name += " + " + d->device_name;
+    }
+  }
+  return out;
 }
 
 Expected<void> CheckTargetsServed(const std::vector<WorkerInfo>& workers, const std::vector<std::string>& targets,

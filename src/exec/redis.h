@@ -69,9 +69,10 @@ struct WorkerInfo {
 core::Expected<std::vector<WorkerInfo>> ListWorkers(const RedisUrl& url);
 
 /// The measured ceilings (eval/ceilings.h) of the task backend's device that the first live
-/// worker serving `target` advertises; nullopt when none advertises one.
-std::optional<eval::DeviceCeilings> AdvertisedCeilings(const std::vector<WorkerInfo>& workers, const std::string& target,
-                                                       task::Backend backend);
+/// worker serving each target advertises, with the tightest launch limits over the targets (a
+/// tuned configuration must launch on every one); nullopt when none advertises one.
+std::optional<eval::DeviceCeilings> AdvertisedCeilings(const std::vector<WorkerInfo>& workers,
+                                                       const std::vector<std::string>& targets, task::Backend backend);
 
 /// The coordinator's check before a run: every target has a live worker that can serve it.
 /// kNotFound naming the missing tags and the live workers' tags.

@@ -467,12 +467,24 @@ TEST(AdvertisedCeilings, ComeFromAWorkerThatServesTheTargetOnTheTasksBackend) {
   cpu.device_name = "Xeon";
   WorkerInfo cpu_only{"a", {"cpu"}, {{"ceilings", core::Json::array({cpu.ToJson()})}}};
   WorkerInfo h200{"b", {"cpu", "cuda", "cuda-sm90"}, {{"ceilings", core::Json::array({cpu.ToJson(), gpu.ToJson()})}}};
-  auto found = AdvertisedCeilings({cpu_only, h200}, "cuda-sm90", task::Backend::kCuda);
+  auto found = AdvertisedCeilings({cpu_only, h200}, {"cuda-sm90"}, task::Backend::kCuda);
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->device_name, "NVIDIA H200");
   EXPECT_EQ(found->max_threads_per_block, 1024);
-  EXPECT_FALSE(AdvertisedCeilings({cpu_only}, "cuda-sm90", task::Backend::kCuda).has_value());
-  EXPECT_EQ(AdvertisedCeilings({cpu_only, h200}, "cpu", task::Backend::kCpu)->device_name, "Xeon");
+  EXPECT_FALSE(AdvertisedCeilings({cpu_only}, {"cuda-sm90"}, task::Backend::kCuda).has_value());
+  EXPECT_EQ(AdvertisedCeilings({cpu_only, h200}, {"cpu"}, task::Backend::kCpu)->device_name, "Xeon");
+  // Two targets: the tightest limits of both, so every tuned configuration launches on each.
+  eval::DeviceCeilings small = gpu;
+  small.device_id = "cuda|small|y";
+  small.device_name = "small GPU";
+  small.max_threads_per_block = 512;
+  small.max_shared_bytes_per_block = 65536;
+  WorkerInfo other{"c", {"cuda", "cuda-small"}, {{"ceilings", core::Json::array({small.ToJson()})}}};
+  auto both = AdvertisedCeilings({h200, other}, {"cuda-sm90", "cuda-small"}, task::Backend::kCuda);
+  ASSERT_TRUE(both.has_value());
+  EXPECT_EQ(both->max_threads_per_block, 512);
+  EXPECT_EQ(both->max_shared_bytes_per_block, 49152);
+  EXPECT_EQ(both->device_name, "NVIDIA H200 + small GPU");
 }
 
 TEST(RedisUrl, ParsesCredentialsAndRefusesMalformedOnes) {
