@@ -12,7 +12,6 @@
 #include <fmt/ranges.h>
 #include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "core/log.h"
@@ -172,8 +171,6 @@ class Connection {
     return r;
   }
 
-  const RedisUrl& url() const { return url_; }
-
  private:
   Expected<void> Connect() {
     Close();
@@ -296,10 +293,7 @@ class RedisTransport final : public Transport {
 
   ~RedisTransport() override { Stop(); }
 
-  Expected<void> Open() {
-    KF_TRY_VOID(commands_.Open());
-    return core::Ok();
-  }
+  Expected<void> Open() { return commands_.Open(); }
 
   Expected<void> PutPackage(const TaskPackage& package) override {
     std::lock_guard lock(commands_mu_);
@@ -363,21 +357,16 @@ class RedisTransport final : public Transport {
   // broker lost its data) are queued again.
   void ReadResults() {
     std::string last = "0-0";
-    std::map<std::string, bool> streams;
     auto next_check = Clock::now() + std::chrono::seconds(5);
     while (!stopping_) {
-      std::vector<std::string> keys;
+      std::string stream;  // one run key per transport: any outstanding job's id names its stream
       {
-        std::lock_guard lock(outstanding_mu_);
-        for (const auto& [id, job] : outstanding_) keys.push_back(ResultsStream(id));
-      }
-      if (keys.empty()) {
         std::unique_lock lock(outstanding_mu_);
-        outstanding_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return !outstanding_.empty(); });
-        continue;
+        if (!outstanding_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return !outstanding_.empty(); })) {
+          continue;
+        }
+        stream = ResultsStream(outstanding_.begin()->first);
       }
-      // One run key per transport in practice; read the first outstanding job's stream.
-      const std::string stream = keys.front();
       auto r = reader_conn_.Checked({"XREAD", "COUNT", "256", "BLOCK", "500", "STREAMS", stream, last}, 5);
       if (!r.ok()) {
         if (!stopping_) core::LogWarn("reading results: {}", r.error().message);
@@ -452,10 +441,7 @@ class RedisTransport final : public Transport {
 class RedisWorker {
  public:
   RedisWorker(RedisUrl url, WorkerOptions options)
-      : url_(std::move(url)), options_(std::move(options)), packages_(url_, redis_options_, &stopping_) {
-    redis_options_.lease_seconds = options_.lease_seconds;
-    redis_options_.max_attempts = options_.max_attempts;
-  }
+      : url_(std::move(url)), options_(std::move(options)), packages_(url_, redis_options_, &stopping_) {}
 
   Expected<WorkerSummary> Run() {
     if (options_.tags.empty()) return MakeError(ErrorCode::kInvalidArgument, "the worker has no hardware tags to serve");
@@ -535,14 +521,17 @@ class RedisWorker {
         // held (their leases renewed) from now, and run in turn.
         for (Entry& e : ParseStreams(r->get())) taken.push_back({std::move(e), 1});
       }
-      for (const Taken& t : taken) Hold(consumer, t.entry);
-      for (const Taken& t : taken) Handle(c, consumer, t);
+      for (const Taken& t : taken) Hold(c, consumer, t.entry);
+      for (const Taken& t : taken) Handle(c, t);
     }
   }
 
   struct Taken {
     Entry entry;
     long long deliveries = 1;
+  };
+  struct Held {
+    std::string consumer, stream, id;
   };
 
   // A job whose holder let its lease run out (it died), with how often it has been delivered.
@@ -564,7 +553,7 @@ class RedisWorker {
     return {};
   }
 
-  void Handle(Connection& c, const std::string& consumer, const Taken& t) {
+  void Handle(Connection& c, const Taken& t) {
     const Entry& e = t.entry;
     auto it = e.fields.find("job");
     const std::string text = it == e.fields.end() ? std::string() : it->second;
@@ -578,12 +567,12 @@ class RedisWorker {
       answer.job_id = RecoverJobId(text);
       answer.result.status = eval::Status::kRuntimeError;
       answer.result.message = "the worker refused the job: " + job.error().message;
-      Finish(c, consumer, e, answer.job_id.empty() ? std::nullopt : std::optional<JobResult>(answer));
+      Finish(c, e, answer.job_id.empty() ? std::nullopt : std::optional<JobResult>(answer));
       return;
     }
     if (t.deliveries > options_.max_attempts) {
       core::LogWarn("job {}: dead-lettered as worker_lost after {} takes", job->id, t.deliveries - 1);
-      Finish(c, consumer, e, DeadLetterResult(job->id, t.deliveries - 1, ""));
+      Finish(c, e, DeadLetterResult(job->id, t.deliveries - 1, ""));
       std::lock_guard lock(mu_);
       ++summary_.dead_lettered;
       return;
@@ -594,59 +583,53 @@ class RedisWorker {
     }
     answer.job_id = job->id;
     answer.result = options_.evaluate(*job);  // a stop lets it finish: the job is answered, not cancelled
-    Finish(c, consumer, e, answer);
+    Finish(c, e, answer);
     std::lock_guard lock(mu_);
     --busy_;
     ++summary_.evaluated;
   }
 
-  // Leases: every held entry is renewed every third of the lease by one thread of the worker.
-  void Hold(const std::string& consumer, const Entry& e) {
-    std::lock_guard lock(mu_);
-    held_[e.stream + "|" + e.id] = Held{consumer, e.stream, e.id};
-    held_cv_.notify_all();  // renewed at once: the lease key says it is alive from the start
+  // Leases: a job's lease is set as soon as it is taken, then renewed every third of the lease
+  // by one thread of the worker for as long as the job is in hand.
+  void Hold(Connection& c, const std::string& consumer, const Entry& e) {
+    const Held h{consumer, e.stream, e.id};
+    {
+      std::lock_guard lock(mu_);
+      held_[h.stream + "|" + h.id] = h;
+    }
+    Renew(c, h);
   }
 
   void KeepLeases() {
     Connection c(url_, redis_options_, &stopping_);
-    const std::string lease_ms = std::to_string(static_cast<long long>(options_.lease_seconds * 1000));
     const auto every = std::chrono::duration<double>(std::max(0.05, options_.lease_seconds / 3));
-    std::set<std::string> renewed_once;
     while (!stopping_) {
       std::vector<Held> held;
       {
         std::unique_lock lock(mu_);
-        held_cv_.wait_for(lock, every, [&] {
-          if (stopping_) return true;
-          for (const auto& [key, h] : held_) {
-            if (!renewed_once.count(key)) return true;
-          }
-          return false;
-        });
+        held_cv_.wait_for(lock, every, [&] { return stopping_.load(); });
         for (const auto& [key, h] : held_) held.push_back(h);
       }
-      std::set<std::string> now_held;
-      for (const Held& h : held) {
-        const std::string key = h.stream + "|" + h.id;
-        now_held.insert(key);
-        auto r = c.Command({"EVAL", kRenewScript, "2", h.stream, LeasePrefix(h.stream) + h.id, h.consumer, h.id, lease_ms});
-        if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER && (*r)->integer == 0) {
-          core::LogWarn("job entry {} of {} was taken over by another worker; its answer will be the first one written",
-                        h.id, h.stream);
-          std::lock_guard lock(mu_);
-          held_.erase(key);
-        }
-      }
-      renewed_once = std::move(now_held);
+      for (const Held& h : held) Renew(c, h);
     }
   }
 
-  void Finish(Connection& c, const std::string& consumer, const Entry& e, const std::optional<JobResult>& answer) {
+  void Renew(Connection& c, const Held& h) {
+    const std::string lease_ms = std::to_string(static_cast<long long>(options_.lease_seconds * 1000));
+    auto r = c.Command({"EVAL", kRenewScript, "2", h.stream, LeasePrefix(h.stream) + h.id, h.consumer, h.id, lease_ms});
+    if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER && (*r)->integer == 0) {
+      core::LogWarn("job entry {} of {} was taken over by another worker; its answer will be the first one written",
+                    h.id, h.stream);
+      std::lock_guard lock(mu_);
+      held_.erase(h.stream + "|" + h.id);
+    }
+  }
+
+  void Finish(Connection& c, const Entry& e, const std::optional<JobResult>& answer) {
     {
       std::lock_guard lock(mu_);
       held_.erase(e.stream + "|" + e.id);
     }
-    (void)consumer;
     const std::string text = answer ? answer->ToJson().dump() : std::string();
     const std::string job_id = answer ? answer->job_id : std::string("none");
     auto r = c.Checked({"EVAL", kResultScript, "4", ResultKey(job_id), ResultsStream(job_id), e.stream,
@@ -701,9 +684,6 @@ class RedisWorker {
   std::mutex mu_;
   WorkerSummary summary_;
   int busy_ = 0;
-  struct Held {
-    std::string consumer, stream, id;
-  };
   std::map<std::string, Held> held_;  // by stream|entry id: jobs in hand, whose leases are renewed
   std::condition_variable held_cv_;
   std::time_t started_ = std::time(nullptr);

@@ -6,13 +6,14 @@
 //   kf:job:<id>            "queued": a job is enqueued once, however often it is submitted
 //   kf:result:<id>         its result, written once (SET NX): a re-run never counts twice
 //   kf:results:<run key>   a stream of results for the coordinator of that run
+//   kf:lease:<stream>:<entry>  a job's lease, kept alive by its holder (PX: the holder's --lease)
 //   kf:worker:<name>       a worker's advertisement (hardware, version, load), expiring unless
 //                          its heartbeat renews it
-// A worker's pending entry is its lease: it renews it (XCLAIM JUSTID resets the idle time)
-// while it works; an entry idle for longer than the lease is taken by another worker
-// (XAUTOCLAIM), and once it has been delivered more than max_attempts times it is answered as
-// worker_lost. Both sides reconnect with backoff when Redis goes away and retry what they were
-// doing; everything they write is idempotent.
+// A worker renews the lease of every job it holds while the entry is still pending with it;
+// another worker takes over an entry whose lease key is gone, and once an entry has been
+// delivered more than max_attempts times it is answered as worker_lost. Both sides reconnect
+// with backoff when Redis goes away and retry what they were doing; queueing a job and writing
+// its result (with the acknowledgement, in one script) are idempotent.
 #pragma once
 
 #include <atomic>
@@ -44,9 +45,8 @@ struct RedisUrl {
   std::string Describe() const;
 };
 
+/// How connections behave; a worker's leases and attempts are in its WorkerOptions.
 struct RedisOptions {
-  double lease_seconds = 30;  // the coordinator does not reclaim; this is the workers' lease
-  int max_attempts = 3;
   /// Connecting and reconnecting: the first retry waits this long, doubling to max_backoff.
   double backoff_seconds = 0.05;
   double max_backoff_seconds = 2;
