@@ -107,6 +107,13 @@ EvalSettings EvalSettings::From(const eval::EvaluatorOptions& o) {
   return s;
 }
 
+void EvalSettings::ApplyTo(eval::EvaluatorOptions& o) const {
+  o.seed = seed;
+  o.timeout_seconds = timeout_seconds;
+  o.profile = profile;
+  o.sanitize = sanitize;
+}
+
 Json EvalSettings::ToJson() const {
   Json j = {{"seed", std::to_string(seed)}, {"profile", profile}, {"sanitize", sanitize}};
   if (timeout_seconds) j["timeout_seconds"] = *timeout_seconds;
@@ -381,6 +388,12 @@ struct JobRunner::Slot {
 JobRunner::JobRunner(Options options, FetchPackage fetch) : options_(std::move(options)), fetch_(std::move(fetch)) {}
 JobRunner::~JobRunner() = default;
 
+namespace {
+core::Error WhyNot(const core::Error& setup) {
+  return MakeError(setup.code, "the worker could not set up the task: " + setup.message);
+}
+}  // namespace
+
 Expected<std::shared_ptr<JobRunner::Slot>> JobRunner::SlotFor(const Job& job) {
   std::shared_ptr<Slot> slot;
   {
@@ -402,7 +415,8 @@ Expected<std::shared_ptr<JobRunner::Slot>> JobRunner::SlotFor(const Job& job) {
   // A failure may be the machine's for a moment (a reference run timed out under load): a task
   // that failed is set up again after a minute rather than never.
   if (slot->error && std::chrono::steady_clock::now() - slot->error_at > std::chrono::minutes(1)) slot->error.reset();
-  if (slot->evaluator || slot->error) return slot;
+  if (slot->error) return WhyNot(*slot->error);  // a copy, taken under the slot's lock
+  if (slot->evaluator) return slot;
   auto made = [&]() -> Expected<void> {
     KF_TRY(TaskPackage package, fetch_(job.task_hash));
     if (package.hash != job.task_hash) return MakeError(ErrorCode::kValidation, "the fetched task package has another hash");
@@ -415,20 +429,20 @@ Expected<std::shared_ptr<JobRunner::Slot>> JobRunner::SlotFor(const Job& job) {
     eval::EvaluatorOptions o;
     o.cache_dir = options_.cache_dir;
     o.work_dir = options_.work_dir;
-    o.seed = job.settings.seed;
-    o.timeout_seconds = job.settings.timeout_seconds;
-    o.profile = job.settings.profile;
-    o.sanitize = job.settings.sanitize;
     o.cancel = options_.cancel;
+    job.settings.ApplyTo(o);
     KF_TRY(slot->evaluator, eval::MakeEvaluator(slot->task, o));
     return core::Ok();
   }();
   if (!made.ok()) {
     // A package that could not be fetched may be fetched next time; a task that does not load
     // or whose reference fails will fail the same way for every job.
-    if (made.error().code == ErrorCode::kNetwork || made.error().code == ErrorCode::kNotFound) return made.error();
+    if (made.error().code == ErrorCode::kNetwork || made.error().code == ErrorCode::kNotFound) {
+      return MakeError(made.error().code, "the worker could not get the task: " + made.error().message);
+    }
     slot->error = made.error();
     slot->error_at = std::chrono::steady_clock::now();
+    return WhyNot(*slot->error);
   }
   return slot;
 }
@@ -452,10 +466,12 @@ eval::EvalResult JobRunner::Evaluate(const Job& job) {
     return refuse(fmt::format("this worker does not serve target {} (it serves {})", job.target, fmt::join(options_.tags, ", ")));
   }
   auto slot = SlotFor(job);
-  if (!slot.ok()) return refuse("the worker could not get the task: " + slot.error().message);
-  if ((*slot)->error) {
-    return refuse("the worker could not set up the task: " + (*slot)->error->message.substr(0, (*slot)->error->message.find('\n')),
-                  (*slot)->error->message);
+  if (!slot.ok()) {
+    // A task that could not be set up: the first line says why, the whole of it (a reference's
+    // build log) goes in the log; a package that could not be fetched says it in one line.
+    const core::Error& e = slot.error();
+    const bool fetch = e.code == ErrorCode::kNetwork || e.code == ErrorCode::kNotFound;
+    return refuse(e.message.substr(0, e.message.find('\n')), fetch ? "" : e.message);
   }
   eval::Evaluator& evaluator = *(*slot)->evaluator;
   eval::Prepared prepared;

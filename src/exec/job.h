@@ -40,6 +40,8 @@ struct EvalSettings {
   bool sanitize = false;
 
   static EvalSettings From(const eval::EvaluatorOptions& o);
+  /// The other way: these settings into a worker's evaluator options.
+  void ApplyTo(eval::EvaluatorOptions& o) const;
   core::Json ToJson() const;
   static core::Expected<EvalSettings> FromJson(const core::Json& j);
 };
