@@ -503,6 +503,25 @@ double EvalResult::Fitness() const {
   return level;
 }
 
+void SetGeometricMeans(EvalResult& r) {
+  if (r.timings.empty()) return;
+  double log_speedup = 0, log_median = 0, log_compile = 0;
+  bool all_compiled = true;
+  for (const ShapeTiming& t : r.timings) {
+    log_speedup += std::log(t.speedup);
+    log_median += std::log(std::max(t.median_ms, 1e-6));
+    if (t.speedup_vs_compile > 0) {
+      log_compile += std::log(t.speedup_vs_compile);
+    } else {
+      all_compiled = false;
+    }
+  }
+  const double n = static_cast<double>(r.timings.size());
+  r.speedup = std::exp(log_speedup / n);
+  r.median_ms = std::exp(log_median / n);
+  r.speedup_vs_compile = all_compiled ? std::exp(log_compile / n) : 0;
+}
+
 core::Json EvalResult::ToJson() const {
   core::Json timings_json = core::Json::array();
   for (const auto& t : timings) timings_json.push_back(TimingToJson(t));

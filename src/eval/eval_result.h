@@ -104,6 +104,11 @@ struct EvalResult {
   static core::Expected<EvalResult> FromJson(const core::Json& j);
 };
 
+/// Sets r.speedup and r.median_ms to the geometric means over r.timings, and
+/// r.speedup_vs_compile too when every timing has one (0 otherwise). Medians under 1 ns count
+/// as 1 ns. Leaves r as it is when it has no timings.
+void SetGeometricMeans(EvalResult& r);
+
 /// Text for the next prompt: status, message, mismatch report, trimmed compiler errors
 /// (first errors kept), timings per shape. At most max_chars.
 std::string FeedbackText(const EvalResult& r, std::size_t max_chars = 6000);

@@ -528,7 +528,6 @@ class TaskEvaluator final : public Evaluator {
     r.phases.correctness_ms = reference_ms + std::max(0.0, child_ms - rep.timing_ms);
     r.phases.timing_ms = rep.timing_ms;
 
-    double log_speedup = 0, log_median = 0;
     for (int s = 0; s < nshapes; ++s) {
       auto it = rep.trial_ms.find(s);
       if (it == rep.trial_ms.end()) return fail(Status::kRuntimeError, "the runner reported no timing for shape " + task_.shapes[s].label);
@@ -542,12 +541,9 @@ class TaskEvaluator final : public Evaluator {
       tm.reference_median_ms = reference_median_ms_.at(s);
       // A kernel faster than the clock resolution still gets a finite speedup.
       tm.speedup = tm.reference_median_ms / std::max(st.median, 1e-6);
-      log_speedup += std::log(tm.speedup);
-      log_median += std::log(std::max(st.median, 1e-6));
       r.timings.push_back(tm);
     }
-    r.speedup = std::exp(log_speedup / nshapes);
-    r.median_ms = std::exp(log_median / nshapes);
+    SetGeometricMeans(r);
     // Stage 5: a time faster than the device can physically move the bytes or do the math is a
     // measurement the candidate fooled, never a result.
     if (ceilings_) {

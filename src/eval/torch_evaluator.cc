@@ -881,8 +881,6 @@ class TorchEvaluator final : public Evaluator {
       return fail(Status::kRuntimeError, "the checker did not time the reference (see the log): no speedup can be "
                                          "computed");
     }
-    double log_speedup = 0, log_median = 0, log_compile = 0;
-    bool all_compiled = true;
     r.timings.clear();
     for (int c = 0; c < nconfigs; ++c) {
       auto it = rep.trial_ms.find(c);
@@ -906,17 +904,10 @@ class TorchEvaluator final : public Evaluator {
       if (compiled > 0) {
         tm.compile_median_ms = compiled;
         tm.speedup_vs_compile = compiled / std::max(st.median, 1e-6);
-        log_compile += std::log(tm.speedup_vs_compile);
-      } else {
-        all_compiled = false;
       }
-      log_speedup += std::log(tm.speedup);
-      log_median += std::log(std::max(st.median, 1e-6));
       r.timings.push_back(tm);
     }
-    r.speedup = std::exp(log_speedup / nconfigs);
-    r.median_ms = std::exp(log_median / nconfigs);
-    r.speedup_vs_compile = all_compiled ? std::exp(log_compile / nconfigs) : 0;
+    SetGeometricMeans(r);  // speedup_vs_compile only when every configuration has a compile baseline
     r.status = Status::kPassed;
     return true;
   }

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -317,20 +316,15 @@ eval::EvalResult CombineTargets(const std::vector<std::pair<std::string, eval::E
   eval::EvalResult out = verdicts.front().second;
   out.timings.clear();
   out.profile.clear();
-  double log_speedup = 0, log_ms = 0;
   std::vector<std::string> parts;
   for (const auto& [target, r] : verdicts) {
     for (eval::ShapeTiming t : r.timings) {
-      log_speedup += std::log(std::max(t.speedup, 1e-300));
-      log_ms += std::log(std::max(t.median_ms, 1e-300));
       t.shape_label = target + " " + t.shape_label;
       out.timings.push_back(std::move(t));
     }
     parts.push_back(fmt::format("{} {:.2f}x", target, r.speedup));
   }
-  const double n = static_cast<double>(std::max<std::size_t>(1, out.timings.size()));
-  out.speedup = std::exp(log_speedup / n);
-  out.median_ms = std::exp(log_ms / n);
+  eval::SetGeometricMeans(out);
   out.message = fmt::format("correct on {} targets; speedup {:.2f}x, the geometric mean over (target, shape) ({})",
                             verdicts.size(), out.speedup, fmt::join(parts, ", "));
   return out;
