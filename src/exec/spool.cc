@@ -105,24 +105,10 @@ struct Entry {
   }
 };
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Everything read from the shared directory comes through here: a regular file only (no
 // symlink followed, no FIFO to block on), of at most max_bytes.
 Expected<std::string> ReadBounded(const fs::path& path, std::size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  core::Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) {
     const ErrorCode code = errno == ENOENT ? ErrorCode::kNotFound : errno == ELOOP ? ErrorCode::kValidation : ErrorCode::kIo;
     return MakeError(code, fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
@@ -158,7 +144,7 @@ bool SetExpiry(const fs::path& path, Clock::time_point expiry) {
 // fresh attributes on open (close-to-open), so a lease just renewed from another node is seen.
 std::optional<Clock::time_point> Expiry(const fs::path& path) {
   struct stat st {};
-  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  core::Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if ((fd.get() < 0 || ::fstat(fd.get(), &st) != 0) && ::lstat(path.c_str(), &st) != 0) return std::nullopt;
   const auto since_epoch = std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(since_epoch));
